@@ -1,0 +1,132 @@
+"""Configuration: defaults <- vigil.toml <- VIGIL_* environment (the environment wins).
+
+Secrets are read like any other setting but never printed: `Settings.redacted()` is what
+logs and error messages show.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SECRET_FIELDS = frozenset({
+    "zendesk_webhook_secret", "jira_webhook_secret", "zendesk_token", "jira_token",
+    "openai_api_key",
+})
+
+
+class SettingsError(ValueError):
+    """The configuration cannot work; the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = Path(".vigil")
+    knowledge_dir: Path = Path("knowledge")
+    rules_dir: Path = Path("rules")
+    shadow: bool = False
+
+    zendesk_webhook_secret: str = ""
+    zendesk_url: str = ""
+    zendesk_email: str = ""
+    zendesk_token: str = ""
+    zendesk_bot_user_id: str = ""  # the helpdesk user the plugin posts as: its events are ignored
+
+    jira_webhook_secret: str = ""
+    jira_url: str = ""
+    jira_user: str = ""
+    jira_token: str = ""
+    jira_bot_account_id: str = ""
+    # On plain Jira (no Service Management) an internal note is a comment restricted to this
+    # role; on JSM the sd.public.comment property makes it internal (HELPDESK_FACTS.md).
+    jira_service_management: bool = True
+    jira_internal_role: str = "Administrators"
+
+    openai_api_key: str = ""
+    openai_base_url: str = ""
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = 20.0
+
+    webhook_max_age_seconds: int = 300  # older signed timestamps are replays
+    delivery_max_attempts: int = 5
+    delivery_backoff_seconds: float = 2.0
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.home / 'vigil.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def model_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    def redacted(self) -> dict[str, Any]:
+        """Return the settings as a dict with every secret replaced by '***'."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = "***" if f.name in SECRET_FIELDS and value else (
+                str(value) if isinstance(value, Path) else value)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Settings({self.redacted()!r})"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+# Environment names that are not VIGIL_<FIELD>: the openai client's own variables.
+_ENV_ALIASES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
+
+
+def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise SettingsError(f"{name}: expected a boolean (1/0, true/false), got {raw!r}")
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def load_settings(config_file: str | os.PathLike | None = None,
+                  environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from defaults, then vigil.toml (or VIGIL_CONFIG), then the environment."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = Path(config_file or environ.get("VIGIL_CONFIG") or "vigil.toml")
+    if path.exists():
+        try:
+            values.update(tomllib.loads(path.read_text()).get("vigil", {}))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: {exc}") from None
+    known = typing.get_type_hints(Settings)
+    unknown = set(values) - set(known)
+    if unknown:
+        raise SettingsError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+    for name in known:
+        env_name = _ENV_ALIASES.get(name, f"VIGIL_{name.upper()}")
+        if env_name in environ:
+            values[name] = environ[env_name]
+    values.update(overrides)
+    return Settings(**{name: _coerce(name, known[name], value) for name, value in values.items()})
