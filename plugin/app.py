@@ -1,0 +1,70 @@
+"""create_app(settings) -> Flask: the webhook routes and the health check."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from connectors.base import WebhookError
+from plugin.model import utcnow
+from plugin.runtime import Runtime, build_runtime
+from plugin.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1024 * 1024  # larger webhook bodies get 413 from Flask before we read them
+
+bp = Blueprint("webhooks", __name__)
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["vigil"]
+
+
+@bp.post("/webhooks/<source>")
+def webhook(source: str):
+    """Verify, translate and store one delivery, then answer; the worker does the rest."""
+    runtime = _runtime()
+    connector = runtime.connectors.get(source)
+    if connector is None:
+        why = runtime.refused.get(source, f"no helpdesk called {source!r}")
+        return jsonify(error=f"{source} webhooks are off: {why}"), 404
+    body = request.get_data(cache=False)
+    try:
+        connector.verify(request.headers, body, utcnow())
+        delivery = connector.parse(request.headers, body)
+    except WebhookError as exc:
+        log.info("%s webhook refused (%s): %s", source, exc.status, exc)
+        return jsonify(error=str(exc)), exc.status
+    try:
+        stored = runtime.store.accept(delivery)
+    except SQLAlchemyError:
+        # Not stored, so never 2xx: the helpdesk keeps the delivery and retries it.
+        log.exception("could not store %s delivery %s", source, delivery.delivery_id)
+        return jsonify(error="could not store the delivery; retry later"), 503
+    if not stored:
+        return jsonify(status="duplicate", delivery_id=delivery.delivery_id), 200
+    runtime.worker.notify()
+    return jsonify(status="accepted", delivery_id=delivery.delivery_id,
+                   events=len(delivery.events)), 202
+
+
+@bp.get("/healthz")
+def healthz():
+    runtime = _runtime()
+    return jsonify(status="ok", connectors=sorted(runtime.connectors),
+                   refused=runtime.refused, shadow=runtime.settings.shadow)
+
+
+def create_app(settings: Settings | None = None, start_worker: bool = True) -> Flask:
+    """Build the app; the worker thread starts unless the caller drives it (tests)."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    runtime = build_runtime(settings)
+    app.extensions["vigil"] = runtime
+    app.register_blueprint(bp)
+    if start_worker:
+        runtime.worker.start()
+    return app

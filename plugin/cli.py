@@ -1,0 +1,217 @@
+"""The `vigil` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from plugin.replay import ReplayError, events_for, read_conversations
+from plugin.rulebook import RuleFileError, check_rules
+from plugin.settings import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+def _runtime(settings: Settings, with_connectors: bool = False):
+    from plugin.runtime import build_runtime
+    try:
+        return build_runtime(settings, with_connectors=with_connectors)
+    except RuleFileError as exc:
+        raise click.ClickException(f"the rule files are not valid:\n{exc}") from None
+
+
+def _emit(obj: dict, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False) if as_json else text)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what the plugin does.")
+def main(verbose: bool) -> None:
+    """Vigil for helpdesks: proactive internal notes for support analysts."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the webhook server (waitress) with its worker."""
+    import waitress
+
+    from plugin.app import create_app
+    logging.getLogger().setLevel(logging.INFO)
+    settings = _settings()
+    try:
+        app = create_app(settings)
+    except RuleFileError as exc:
+        raise click.ClickException(f"the rule files are not valid:\n{exc}") from None
+    runtime = app.extensions["vigil"]
+    if not runtime.connectors:
+        runtime.close()
+        raise click.ClickException(
+            "no helpdesk connector can start: " + "; ".join(f"{k}: {v}" for k, v in runtime.refused.items()))
+    click.echo(f"vigil: webhooks on http://{host}:{port}/webhooks/{{{','.join(sorted(runtime.connectors))}}}"
+               + (" (shadow mode: nothing is posted)" if settings.shadow else ""))
+    try:
+        waitress.serve(app, host=host, port=port)
+    finally:
+        runtime.close()
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def replay(file: Path, as_json: bool) -> None:
+    """Push recorded conversations through the pipeline; print one decision per message."""
+    try:
+        conversations = read_conversations(file)
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
+    runtime = _runtime(_settings())
+    try:
+        for conversation in conversations:
+            runtime.store.forget_ticket(conversation["source"], conversation["ticket_id"])
+            for event in events_for(conversation):
+                for outcome in runtime.pipeline.handle(event, shadow=True):
+                    if outcome.message_index is None and outcome.decision.action == "silent":
+                        continue  # a status change nobody acted on is not a message's decision
+                    d, note = outcome.decision, outcome.note
+                    record = {"ticket_id": event.ticket_id, "message_index": outcome.message_index,
+                              "event": event.kind, "action": d.action, "rule": d.rule,
+                              "reason": d.reason, "note": note.body if note else None,
+                              "sources": list(note.sources) if note else []}
+                    _emit(record, as_json, f"{event.ticket_id} #{outcome.message_index}: {d.action}"
+                          f"{' (' + d.rule + ')' if d.rule else ''} - {d.reason}"
+                          + (f"\n{_indent(note.body)}" if note else ""))
+    finally:
+        runtime.close()
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+@main.group(invoke_without_command=True)
+@click.option("--ticket", help="Only this ticket's notes.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def notes(ctx: click.Context, ticket: str | None, as_json: bool) -> None:
+    """List the notes drafted so far."""
+    if ctx.invoked_subcommand:
+        return
+    runtime = _runtime(_settings())
+    try:
+        for note in runtime.store.list_notes(ticket):
+            _emit(note, as_json, f"[{note['status']}] {note['source']} {note['ticket_id']} "
+                  f"({note['rule']}): {note['body'].splitlines()[0]}")
+    finally:
+        runtime.close()
+
+
+@notes.command("retry")
+@click.option("--ticket", help="Only this ticket's failed notes.")
+def notes_retry(ticket: str | None) -> None:
+    """Queue failed notes again and try to post them now."""
+    runtime = _runtime(_settings(), with_connectors=True)
+    try:
+        count = runtime.store.retry_failed_notes(ticket)
+        runtime.worker.deliver_notes()
+        click.echo(f"{count} failed note(s) queued again")
+        for note in runtime.store.list_notes(ticket):
+            if note["status"] == "failed":
+                click.echo(f"still failing: note {note['id']} on {note['ticket_id']}: {note['last_error']}")
+    finally:
+        runtime.close()
+
+
+@main.command()
+def index() -> None:
+    """Rebuild the knowledge index from scratch."""
+    settings = _settings()
+    from plugin.retrieval import KnowledgeIndex
+    knowledge = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
+    try:
+        count = knowledge.rebuild()
+    finally:
+        knowledge.close()
+    click.echo(f"indexed {count} knowledge entries from {settings.knowledge_dir}")
+    for error in knowledge.errors:
+        click.echo(f"skipped: {error}", err=True)
+    if knowledge.errors:
+        sys.exit(1)
+
+
+@main.group()
+def rules() -> None:
+    """Validate and test the rule files."""
+
+
+@rules.command("check")
+def rules_check() -> None:
+    """Validate the rule files; print each problem with file and line."""
+    settings = _settings()
+    loaded, problems = check_rules(settings.rules_dir)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s) in {settings.rules_dir}")
+    click.echo(f"{len(loaded)} rules in {settings.rules_dir}: ok")
+
+
+@rules.command("test")
+def rules_test() -> None:
+    """Run every rule's fire/silent examples against the engine; print a table."""
+    from plugin.ruletest import run_examples
+    settings = _settings()
+    loaded, problems = check_rules(settings.rules_dir)
+    if problems:
+        raise click.ClickException("the rule files are not valid:\n" + "\n".join(map(str, problems)))
+    results = run_examples(loaded)
+    width = max(len(r.rule) for r in results)
+    for r in results:
+        click.echo(f"{'ok  ' if r.passed else 'FAIL'} {r.rule:<{width}} {r.expect:<6} "
+                   f"{r.changes()} -> {r.detail}")
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("ticket_id")
+@click.option("--json", "as_json", is_flag=True)
+def explain(ticket_id: str, as_json: bool) -> None:
+    """Show a ticket's timeline: each decision, the rules considered, the notes."""
+    runtime = _runtime(_settings())
+    try:
+        ticket = runtime.store.find_ticket(None, ticket_id)
+        if ticket is None:
+            raise click.ClickException(f"no ticket {ticket_id!r} in {runtime.settings.home}")
+        for step in runtime.store.timeline(ticket):
+            if as_json:
+                click.echo(json.dumps(step, ensure_ascii=False))
+                continue
+            where = f"message #{step['message_index']}" if step["message_index"] is not None else step["event"]
+            click.echo(f"{where}: {step['action']}{' by ' + step['rule'] if step['rule'] else ''}"
+                       f" - {step['reason']}")
+            for c in step["considered"]:
+                mark = "fired" if c["fired"] else f"silent: {c['failed']}"
+                click.echo(f"    {c['rule']} ({c['action']}): {mark}")
+            if step["note"]:
+                click.echo(f"    note [{step['note']['status']}]:\n{_indent(_indent(step['note']['body']))}")
+    finally:
+        runtime.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,123 @@
+"""The only module that imports durable-rules: compile loaded rules, decide per event.
+
+durable-rules keeps global state (a C engine with named rulesets and, in its Host,
+polling timer threads). Confining it here means the rest of the plugin sees a plain
+function, facts in, decisions out. We assert each event's facts, collect every rule that
+fired, and delete the session state straight away, so no per-ticket state accumulates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any
+
+import durable.engine
+import durable_rules_engine
+
+from plugin.model import Decision
+from plugin.rulebook import Condition, Rule
+
+_names = itertools.count(1)
+
+
+class _QuietHost(durable.engine.Host):
+    """A Host without the background dispatch threads: we never use durable's timers,
+    and a second thread touching the C engine while we assert facts is a race."""
+
+    def _run(self) -> None:
+        pass
+
+
+def _compile(condition: Condition) -> dict[str, Any]:
+    fact, op, value = condition.fact, condition.op, condition.value
+    if op == "==":
+        return {fact: value}
+    if op == "contains":
+        return {"$iany": {fact: {"$i": value}}}
+    if op == "in":
+        return {"$or": [{fact: v} for v in value]}
+    return {{"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}[op]: {fact: value}}
+
+
+class RuleEngine:
+    """Decide what to do about one event's facts, with the reason for every rule."""
+
+    def __init__(self, rules: list[Rule]):
+        self.rules = sorted(rules, key=lambda r: (-r.priority, r.name))
+        self._by_name = {r.name: r for r in self.rules}
+        self._ruleset = f"vigil_{next(_names)}"  # names are global in the C engine
+        self._fired: list[str] = []
+        self._lock = threading.Lock()
+        definition = {
+            rule.name: {"all": [{"m": {"$and": [_compile(c) for c in rule.conditions]}}],
+                        "run": self._recorder(rule.name)}
+            for rule in self.rules
+        }
+        self._host = _QuietHost({self._ruleset: definition})
+
+    def _recorder(self, name: str):
+        def run(_closure: Any) -> None:
+            self._fired.append(name)
+        return run
+
+    def fired(self, facts: dict[str, Any]) -> list[str]:
+        """Names of the rules whose conditions all hold, highest priority first."""
+        with self._lock:
+            self._fired = []
+            try:
+                self._host.assert_fact(self._ruleset, dict(facts, sid="event"))
+            except durable.engine.MessageNotHandledException:
+                pass  # no rule matched: a normal, silent outcome
+            finally:
+                self._host.delete_state(self._ruleset, "event")
+            fired = set(self._fired)
+        return [r.name for r in self.rules if r.name in fired]
+
+    def decide(self, facts: dict[str, Any]) -> list[Decision]:
+        """One Decision per action to take, or a single silent Decision saying why."""
+        fired = set(self.fired(facts))
+        considered = tuple(self._consider(rule, facts, rule.name in fired) for rule in self.rules)
+        guards = [r for r in self.rules if r.name in fired and r.action == "silent"]
+        chosen: dict[str, Rule] = {}
+        for rule in self.rules:  # priority order: the first rule per action wins
+            if rule.name in fired and rule.action != "silent":
+                chosen.setdefault(rule.action, rule)
+        silenced = {a: g for a in list(chosen) for g in guards if a in g.suppresses}
+        for action in silenced:
+            del chosen[action]
+        if chosen:
+            return [Decision(rule.action, rule.name, f"{rule.why} [{self._because(rule, facts)}]",
+                             considered, facts)
+                    for rule in chosen.values()]
+        if silenced:
+            action, guard = next(iter(silenced.items()))
+            reason = f"{guard.why} [{self._because(guard, facts)}]; it silenced {action}"
+            return [Decision("silent", guard.name, reason, considered, facts)]
+        return [Decision("silent", None, self._nearest_miss(facts), considered, facts)]
+
+    @staticmethod
+    def _because(rule: Rule, facts: dict[str, Any]) -> str:
+        return "; ".join(c.describe(facts) for c in rule.conditions)
+
+    @staticmethod
+    def _consider(rule: Rule, facts: dict[str, Any], fired: bool) -> dict[str, Any]:
+        failed = None if fired else rule.first_failure(facts)
+        return {"rule": rule.name, "action": rule.action, "fired": fired,
+                "failed": failed.describe(facts) if failed else None}
+
+    def _nearest_miss(self, facts: dict[str, Any]) -> str:
+        """Explain silence by the intervention that came closest to firing."""
+        candidates = [r for r in self.rules if r.action != "silent"]
+        if not candidates:
+            return "no intervention rules are loaded"
+        best = max(candidates, key=lambda r: sum(c.holds(facts) for c in r.conditions)
+                   / len(r.conditions))
+        failed = best.first_failure(facts)
+        return f"no rule fired; nearest was {best.name}, which failed on " + (
+            failed.describe(facts) if failed else "nothing")
+
+    def close(self) -> None:
+        """Free the C engine's ruleset (tests and reloads create many engines)."""
+        ruleset = self._host.get_ruleset(self._ruleset)
+        durable_rules_engine.delete_ruleset(ruleset._handle)

@@ -1,0 +1,157 @@
+"""Keyword search over knowledge/ with Whoosh (BM25F, title and tags boosted).
+
+Whoosh's BM25 scores are unbounded and not comparable between queries, so a threshold
+on them means nothing. Each hit therefore also gets a *coverage* score in 0..1: the
+idf-weighted share of the query's terms that the entry contains. "The best entry covers
+70 % of what was asked" is a number a rule can hold a threshold against.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import threading
+from pathlib import Path
+
+from whoosh import index
+from whoosh.analysis import STOP_WORDS, StemmingAnalyzer
+from whoosh.fields import ID, STORED, TEXT, Schema
+from whoosh.query import Or, Term
+
+from plugin.knowledge import Entry, KnowledgeError, entry_id, entry_paths, load_entry
+from plugin.model import Hit
+
+log = logging.getLogger(__name__)
+
+# Whoosh's stop list keeps pronouns and question words ("my", "how", "i"), which every
+# support message is full of; left in, they make any entry look like a partial match.
+_STOP = STOP_WORDS | frozenset("""
+    i me my mine myself our ours he him his she her they them their its am was were been being
+    do does did doing done how what why where which who whom whose there here than then so
+    but just also very too only own same other some any all no nor each few more most such
+    hi hello hey dear thanks thank please help hope regards cheers ok okay yes yeah would could
+    should shall might must get got want wanted need needed like know let make sure still
+    again already now today yesterday tomorrow im ive id dont cant wont didnt doesnt isnt
+    """.split())
+_ANALYZER = StemmingAnalyzer(stoplist=_STOP)
+_SEARCHED = ("title", "tags", "products", "body")
+# Summed idf of matched terms that counts as full evidence: about two distinctive words.
+EVIDENCE_IDF = 6.0
+SCHEMA = Schema(
+    id=ID(unique=True, stored=True),
+    stamp=STORED,  # mtime and size of the file when indexed: what incremental refresh compares
+    title=TEXT(analyzer=_ANALYZER, stored=True, field_boost=3.0),
+    tags=TEXT(analyzer=_ANALYZER, field_boost=2.0),
+    products=TEXT(analyzer=_ANALYZER, field_boost=2.0),
+    body=TEXT(analyzer=_ANALYZER, stored=True),
+    every=TEXT(analyzer=_ANALYZER),  # all of the above, for document frequencies
+    sources=STORED,
+)
+
+# Things in a message that say nothing about the problem and only add noise to a query.
+_NOISE = re.compile(r"\S+@\S+|https?://\S+|\b[\w-]*\d[\w-]*\b|\bph_\w+\b", re.I)
+
+
+def query_terms(text: str) -> list[str]:
+    """The distinct analysed terms of a question, noise (ids, e-mails, links) removed."""
+    seen: dict[str, None] = {}
+    for token in _ANALYZER(_NOISE.sub(" ", text)):
+        seen.setdefault(token.text, None)
+    return list(seen)
+
+
+class KnowledgeIndex:
+    """A Whoosh index kept in step with the knowledge folder."""
+
+    def __init__(self, knowledge_dir: Path, index_dir: Path):
+        self.knowledge_dir = Path(knowledge_dir)
+        self.index_dir = Path(index_dir)
+        self._lock = threading.Lock()
+        self.errors: list[str] = []  # knowledge files skipped at the last refresh, and why
+        if index.exists_in(self.index_dir):
+            self._ix = index.open_dir(self.index_dir)
+        else:
+            self._ix = self._create()
+        self._searcher = self._ix.searcher()
+
+    def _create(self):
+        if self.index_dir.exists():
+            shutil.rmtree(self.index_dir)
+        self.index_dir.mkdir(parents=True)
+        return index.create_in(self.index_dir, SCHEMA)
+
+    def rebuild(self) -> int:
+        """Index every entry from scratch; return how many are indexed."""
+        with self._lock:
+            self._searcher.close()
+            self._ix = self._create()
+            self._searcher = self._ix.searcher()
+        return self.refresh()
+
+    def refresh(self) -> int:
+        """Add, update and remove entries whose files changed; return the number indexed."""
+        with self._lock:
+            on_disk = {}
+            for path in entry_paths(self.knowledge_dir):
+                stat = path.stat()
+                on_disk[entry_id(self.knowledge_dir, path)] = (path, f"{stat.st_mtime_ns}:{stat.st_size}")
+            indexed = {f["id"]: f["stamp"] for f in self._searcher.all_stored_fields()}
+            changed = [i for i, (_, stamp) in on_disk.items() if indexed.get(i) != stamp]
+            removed = [i for i in indexed if i not in on_disk]
+            if changed or removed:
+                self._write(on_disk, changed, removed)
+            return self._searcher.doc_count()
+
+    def _write(self, on_disk: dict, changed: list[str], removed: list[str]) -> None:
+        errors = [e for e in self.errors if e.split(":", 1)[0] not in changed]
+        writer = self._ix.writer()
+        for entry_id_ in removed:
+            writer.delete_by_term("id", entry_id_)
+        for entry_id_ in changed:
+            path, stamp = on_disk[entry_id_]
+            try:
+                entry = load_entry(self.knowledge_dir, path)
+            except KnowledgeError as exc:
+                log.warning("skipping knowledge file: %s", exc)
+                errors.append(str(exc))
+                writer.delete_by_term("id", entry_id_)
+                continue
+            writer.update_document(**_document(entry, stamp))
+        writer.commit()
+        self.errors = errors
+        self._searcher.close()  # searcher.refresh() fails on a searcher of an empty index
+        self._searcher = self._ix.searcher()
+
+    def search(self, text: str, limit: int = 3) -> list[Hit]:
+        """The best entries for a question, each with its coverage score."""
+        terms = query_terms(text)
+        if not terms:
+            return []
+        query = Or([Term(field, t) for t in terms for field in _SEARCHED])
+        with self._lock:
+            searcher = self._searcher
+            weights = {t: searcher.idf("every", t) for t in terms}
+            results = searcher.search(query, limit=limit, terms=True)
+            total = sum(weights.values())
+            hits = []
+            for hit in results:
+                matched = {text.decode() if isinstance(text, bytes) else text
+                           for _, text in hit.matched_terms()}
+                found = sum(w for t, w in weights.items() if t in matched)
+                # A one-word question ("order?") is fully covered by many entries; scale by
+                # how much evidence matched so that only specific matches score high.
+                score = found / total * min(1.0, found / EVIDENCE_IDF)
+                hits.append(Hit(hit["id"], hit["title"], hit["body"], round(score, 4),
+                                tuple(hit["sources"] or ())))
+        return hits  # in BM25F order: the rules threshold on the first hit's score
+
+    def close(self) -> None:
+        self._searcher.close()
+
+
+def _document(entry: Entry, stamp: str) -> dict:
+    tags, products = " ".join(entry.tags), " ".join(entry.products)
+    return {"id": entry.id, "stamp": stamp, "title": entry.title, "tags": tags,
+            "products": products, "body": entry.body, "sources": list(entry.sources),
+            "every": " ".join((entry.title, tags, products, entry.body))}

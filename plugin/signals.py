@@ -1,0 +1,116 @@
+"""Signals read from text: question, scope, small talk, risk, commands. Pure and fast.
+
+Deterministic on purpose: a rule that fires on a signal must fire the same way in a test,
+in `vigil rules test` and in production, and deciding must never need a model call.
+"""
+
+from __future__ import annotations
+
+import re
+
+_WORDS = re.compile(r"[a-z0-9']+")
+
+
+def _phrases(*items: str) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(items) + r")", re.I)
+
+
+_INTERROGATIVE = _phrases(
+    r"how (?:do|does|can|could|should|long|much|many|to)", r"what (?:is|are|does|do|should|happens|if)",
+    r"why (?:is|are|does|do|did|can't|cannot|won't)", r"where (?:can|do|is|are)", r"when (?:will|can|do|does)",
+    r"is (?:there|it possible)", r"can (?:i|you|we|someone)", r"could (?:i|you|we)",
+    r"do (?:i|you|we)", r"does (?:it|this|the)", r"would (?:it|you)", r"which ",
+    r"any (?:way|idea|chance)", r"i (?:need|want|would like|'d like) to (?:know|find out|understand)",
+    r"wondering", r"not sure (?:how|what|why|if|whether)")
+# Problems reported without a question mark are still asks for help.
+_PROBLEM = _phrases(
+    r"can'?t", r"cannot", r"unable to", r"not able to", r"doesn'?t work", r"does not work",
+    r"isn'?t working", r"is not working", r"not working", r"won'?t (?:let|load|accept|work)",
+    r"keeps? (?:failing|crashing|saying|showing|giving)", r"error", r"fail(?:s|ed|ing)?\b",
+    r"broken", r"stuck", r"issue with", r"problem with", r"trouble", r"never (?:arrived|received|got)",
+    r"didn'?t (?:receive|get|arrive)", r"haven'?t (?:received|got)", r"wrong (?:item|size|size|color|colour|charge|amount)")
+_REQUEST = _phrases(r"i (?:want|need|would like|'d like) to", r"please (?:help|advise|tell|let me know|explain)",
+                    r"help me", r"how to ")
+# Asking about one specific thing's progress is for the analyst to look up, not knowledge.
+_STATUS_ONLY = _phrases(r"any (?:update|news)", r"still waiting", r"status of (?:my|the|ticket)",
+                        r"eta\b", r"following up", r"just checking")
+
+_SMALL_TALK = _phrases(
+    r"thanks?", r"thank you", r"thx", r"ty", r"cheers", r"great", r"perfect", r"awesome",
+    r"ok(?:ay)?", r"got it", r"that (?:worked|works|helped|fixed it)", r"all good", r"no worries",
+    r"hi", r"hello", r"hey", r"good (?:morning|afternoon|evening)", r"appreciate it", r"sounds good",
+    r"will do", r"noted", r"you'?re welcome", r"have a (?:nice|good|great) day", r"bye")
+
+_RISKS = {
+    "business_impact": _phrases(
+        r"revenue", r"losing (?:money|sales|customers|business)", r"lost (?:sales|revenue|business)",
+        r"production (?:is )?down", r"prod(?:uction)? outage", r"outage", r"business[- ]critical",
+        r"deadline", r"go[- ]live", r"launch (?:is|tomorrow|today)", r"can'?t (?:sell|operate|ship)",
+        r"blocking (?:our|the|all)", r"critical", r"urgent(?:ly)?", r"asap", r"severely impact"),
+    "widespread": _phrases(
+        r"all (?:of )?(?:our|my) (?:users|customers|staff|employees|stores|orders)", r"every(?:one| customer| user)",
+        r"multiple (?:customers|users|accounts|regions|sites|locations)", r"several (?:customers|users|regions|sites|accounts)",
+        r"many (?:customers|users|people)", r"whole (?:team|company|office)", r"nobody can", r"no one can",
+        r"across (?:all|every|the) (?:regions|sites|stores)", r"other (?:customers|users) (?:are|have)"),
+    "security": _phrases(
+        r"hack(?:ed|er|ing)", r"unauthori[sz]ed", r"fraud(?:ulent)?", r"stolen", r"breach", r"leak(?:ed)?",
+        r"phishing", r"compromised", r"someone (?:else )?(?:logged|accessed|used|changed)",
+        r"identity theft", r"vulnerabilit(?:y|ies)", r"malware", r"virus", r"data loss", r"lost (?:all )?(?:my |our )?data",
+        r"didn'?t (?:make|authori[sz]e) (?:this|these|that) (?:purchase|order|charge)s?"),
+    "negative_emotion": _phrases(
+        r"furious", r"unacceptable", r"ridiculous", r"outrageous", r"disgust(?:ed|ing)", r"worst",
+        r"lawyer", r"legal action", r"\bsue\b", r"scam", r"angry", r"terrible", r"horrible", r"pathetic",
+        r"fed up", r"sick of", r"never (?:again|shop|buy|order)", r"(?:close|cancel) my account",
+        r"take my business elsewhere", r"switch(?:ing)? to (?:a )?competitor", r"complain(?:t)? to",
+        r"waste of (?:time|money)", r"incompetent", r"joke", r"!!!+"),
+}
+_VIP_TAGS = frozenset({"vip", "enterprise", "key_account", "strategic"})
+_TEST_ENV = _phrases(r"test(?:ing)? environment", r"staging", r"sandbox", r"just (?:a )?test(?:ing)?",
+                     r"this is a test", r"test (?:ticket|order|account)", r"\bdemo (?:account|store)")
+_COMMAND = re.compile(r"@vigil\b[\s:,]*(summary|summari[sz]e|useful|wrong|helpful|not helpful)?", re.I)
+_COMMAND_NAMES = {"summary": "summary", "summarise": "summary", "summarize": "summary",
+                  "useful": "useful", "helpful": "useful", "wrong": "wrong", "not helpful": "wrong"}
+
+
+def is_question(text: str) -> bool:
+    """The message asks for something: a question, a request for help, or a reported problem."""
+    return "?" in text or bool(_INTERROGATIVE.search(text) or _PROBLEM.search(text)
+                               or _REQUEST.search(text))
+
+
+def in_scope(text: str) -> bool:
+    """How-to, error or troubleshooting, rather than chasing one ticket's progress."""
+    return is_question(text) and not (_STATUS_ONLY.search(text) and not _PROBLEM.search(text))
+
+
+def is_small_talk(text: str) -> bool:
+    """Only greetings, thanks or acknowledgements: nothing to answer."""
+    rest = _SMALL_TALK.sub(" ", text)
+    return "?" not in text and len(_WORDS.findall(rest.lower())) <= 2
+
+
+def risks(text: str, tags: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The risk kinds the message shows, in a fixed order."""
+    found = [kind for kind, pattern in _RISKS.items() if pattern.search(text)]
+    if _shouting(text) and "negative_emotion" not in found:
+        found.append("negative_emotion")
+    if _VIP_TAGS & {t.lower() for t in tags}:
+        found.append("vip")
+    return found
+
+
+def _shouting(text: str) -> bool:
+    words = [w for w in re.findall(r"[A-Za-z]{3,}", text)]
+    return len(words) >= 4 and sum(w.isupper() for w in words) / len(words) > 0.6
+
+
+def is_test_environment(text: str) -> bool:
+    return bool(_TEST_ENV.search(text))
+
+
+def command(text: str) -> str:
+    """What an analyst asked of the plugin with `@vigil ...`: summary, useful, wrong, or ''."""
+    match = _COMMAND.search(text)
+    if not match:
+        return ""
+    return _COMMAND_NAMES.get((match.group(1) or "").lower(), "summary" if not match.group(1) else "")

@@ -1,0 +1,341 @@
+"""The durable state: deliveries (the inbox), tickets, messages, decisions and notes.
+
+SQLAlchemy Core over SQLite by default. Uniqueness that matters for correctness is a
+database constraint, not a check in Python: a delivery is stored once per (source,
+delivery_id), a comment once per (ticket, message_id), a note once per decision.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Integer, MetaData, String,
+                        Table, Text, TypeDecorator, UniqueConstraint, create_engine, event, func, insert, select,
+                        update)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from plugin.model import Decision, Delivery, Event, Message, utcnow
+
+
+class _UTCDateTime(TypeDecorator):
+    """SQLite forgets time zones; every timestamp here is UTC, so give it back on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value, dialect):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+metadata = MetaData()
+UTC = _UTCDateTime()
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(20), nullable=False),
+    Column("delivery_id", String(200), nullable=False),
+    Column("received_at", UTC, nullable=False),
+    Column("events", Text, nullable=False),  # JSON list of Event.to_dict()
+    Column("state", String(10), nullable=False, default="pending"),  # pending, done, failed
+    Column("error", Text),
+    UniqueConstraint("source", "delivery_id", name="uq_delivery"),
+)
+
+tickets = Table(
+    "tickets", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(20), nullable=False),
+    Column("ticket_id", String(100), nullable=False),
+    Column("subject", Text, nullable=False, default=""),
+    Column("status", String(20), nullable=False, default="new"),
+    Column("tags", Text, nullable=False, default="[]"),
+    Column("assignee", String(200)),
+    Column("updated_at", UTC, nullable=False),
+    UniqueConstraint("source", "ticket_id", name="uq_ticket"),
+)
+
+messages = Table(
+    "messages", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("message_id", String(100)),
+    Column("author_role", String(20), nullable=False),
+    Column("author_id", String(200)),
+    Column("public", Boolean, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTC, nullable=False),
+    UniqueConstraint("ticket", "message_id", name="uq_message"),
+    UniqueConstraint("ticket", "position", name="uq_message_position"),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("event_kind", String(30), nullable=False),
+    Column("message_position", Integer),
+    Column("action", String(30), nullable=False),
+    Column("rule", String(100)),
+    Column("reason", Text, nullable=False),
+    Column("considered", Text, nullable=False, default="[]"),
+    Column("facts", Text, nullable=False, default="{}"),
+    Column("created_at", UTC, nullable=False),
+)
+
+notes = Table(
+    "notes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("decision", ForeignKey("decisions.id"), nullable=False, unique=True),
+    Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("action", String(30), nullable=False),
+    Column("rule", String(100)),
+    Column("body", Text, nullable=False),
+    Column("sources", Text, nullable=False, default="[]"),
+    Column("drafter", String(20), nullable=False),
+    Column("status", String(10), nullable=False),  # drafted, delivered, failed, shadow
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTC),
+    Column("last_error", Text),
+    Column("remote_id", String(100)),
+    Column("created_at", UTC, nullable=False),
+    Column("delivered_at", UTC),
+)
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    pk: int
+    source: str
+    ticket_id: str
+    subject: str
+    status: str
+    tags: tuple[str, ...]
+    assignee: str | None
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets the web process write the inbox while the worker reads; busy_timeout waits
+    # for a lock instead of failing at once when both write at the same moment.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Store:
+    """The queries the rest of the plugin needs, and nothing else."""
+
+    def __init__(self, url: str):
+        self.engine: Engine = create_engine(url)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    # -- inbox -------------------------------------------------------------------------
+
+    def accept(self, delivery: Delivery) -> bool:
+        """Store a delivery durably; return False if it was already stored (a retry)."""
+        row = {"source": delivery.source, "delivery_id": delivery.delivery_id,
+               "received_at": utcnow(), "state": "pending" if delivery.events else "done",
+               "events": json.dumps([e.to_dict() for e in delivery.events])}
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(deliveries).values(**row))
+        except IntegrityError:
+            return False
+        return True
+
+    def pending_deliveries(self, limit: int = 100) -> list[tuple[int, list[Event]]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(deliveries.c.id, deliveries.c.events)
+                                .where(deliveries.c.state == "pending")
+                                .order_by(deliveries.c.id).limit(limit)).all()
+        return [(pk, [Event.from_dict(e) for e in json.loads(raw)]) for pk, raw in rows]
+
+    def finish_delivery(self, pk: int, error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == pk)
+                         .values(state="failed" if error else "done", error=error))
+
+    # -- tickets and messages ----------------------------------------------------------
+
+    def upsert_ticket(self, event: Event) -> TicketRow:
+        """Create the ticket or bring its subject, status, tags and assignee up to date."""
+        changes: dict[str, Any] = {"updated_at": event.occurred_at}
+        if event.subject:
+            changes["subject"] = event.subject
+        if event.status:
+            changes["status"] = event.status
+        if event.tags:
+            changes["tags"] = json.dumps(sorted(set(event.tags)))
+        if event.assignee is not None:
+            changes["assignee"] = event.assignee
+        key = (tickets.c.source == event.source) & (tickets.c.ticket_id == event.ticket_id)
+        with self.engine.begin() as conn:
+            if conn.execute(update(tickets).where(key).values(**changes)).rowcount == 0:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(tickets).values(source=event.source,
+                                                            ticket_id=event.ticket_id, **changes))
+                except IntegrityError:  # created by a concurrent writer meanwhile
+                    conn.execute(update(tickets).where(key).values(**changes))
+            row = conn.execute(select(tickets).where(key)).one()
+        return _ticket(row)
+
+    def find_ticket(self, source: str | None, ticket_id: str) -> TicketRow | None:
+        query = select(tickets).where(tickets.c.ticket_id == ticket_id)
+        if source:
+            query = query.where(tickets.c.source == source)
+        with self.engine.connect() as conn:
+            row = conn.execute(query.order_by(tickets.c.id)).first()
+        return _ticket(row) if row else None
+
+    def forget_ticket(self, source: str, ticket_id: str) -> None:
+        """Delete a ticket and all it holds (replaying a recorded ticket starts afresh)."""
+        ticket = self.find_ticket(source, ticket_id)
+        if ticket is None:
+            return
+        with self.engine.begin() as conn:
+            for table in (notes, decisions, messages):
+                conn.execute(table.delete().where(table.c.ticket == ticket.pk))
+            conn.execute(tickets.delete().where(tickets.c.id == ticket.pk))
+
+    def add_message(self, ticket: TicketRow, message: Message) -> int | None:
+        """Append a comment; return its position, or None if this comment id is known."""
+        with self.engine.begin() as conn:
+            position = conn.execute(select(func.count()).select_from(messages)
+                                    .where(messages.c.ticket == ticket.pk)).scalar_one()
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(messages).values(
+                        ticket=ticket.pk, position=position, message_id=message.message_id,
+                        author_role=message.author_role, author_id=message.author_id,
+                        public=message.public, body=message.body, created_at=message.created_at))
+            except IntegrityError:
+                return None
+        return position
+
+    def conversation(self, ticket: TicketRow) -> list[Message]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(messages).where(messages.c.ticket == ticket.pk)
+                                .order_by(messages.c.position)).all()
+        return [Message(r.author_role, r.public, r.body, r.created_at, r.message_id, r.author_id)
+                for r in rows]
+
+    # -- decisions and notes -----------------------------------------------------------
+
+    def recent_rules(self, ticket: TicketRow, action: str, since: datetime) -> list[str]:
+        """Names of the rules that took `action` on this ticket since a moment."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(decisions.c.rule).where(
+                decisions.c.ticket == ticket.pk, decisions.c.action == action,
+                decisions.c.created_at >= since)).scalars())
+
+    def record_decision(self, ticket: TicketRow, event: Event, position: int | None,
+                        decision: Decision) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(insert(decisions).values(
+                ticket=ticket.pk, event_kind=event.kind, message_position=position,
+                action=decision.action, rule=decision.rule, reason=decision.reason,
+                considered=json.dumps(list(decision.considered)),
+                facts=json.dumps(decision.facts, default=str), created_at=event.occurred_at,
+            )).inserted_primary_key[0]
+
+    def add_note(self, decision_pk: int, ticket: TicketRow, action: str, rule: str | None,
+                 body: str, sources: tuple[str, ...], drafter: str, status: str,
+                 at: datetime) -> int | None:
+        """Store a drafted note; None if this decision already has one (exactly once)."""
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(insert(notes).values(
+                    decision=decision_pk, ticket=ticket.pk, action=action, rule=rule, body=body,
+                    sources=json.dumps(list(sources)), drafter=drafter, status=status,
+                    next_attempt_at=utcnow() if status == "drafted" else None,
+                    created_at=at)).inserted_primary_key[0]
+        except IntegrityError:
+            return None
+
+    def ticket_note_stats(self, ticket: TicketRow) -> tuple[int, datetime | None, set[str]]:
+        """Return (notes so far, when the last was written, knowledge ids already cited)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(notes.c.created_at, notes.c.sources)
+                                .where(notes.c.ticket == ticket.pk)).all()
+        cited = {s for r in rows for s in json.loads(r.sources)}
+        return len(rows), max((r.created_at for r in rows), default=None), cited
+
+    def notes_due(self, now: datetime) -> list[Any]:
+        """Notes to post now: per ticket only the oldest undelivered one, and only if due,
+        so a note waiting on a retry holds back the ticket's later notes (order per ticket)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(notes, tickets.c.source, tickets.c.ticket_id)
+                .join(tickets, tickets.c.id == notes.c.ticket)
+                .where(notes.c.status == "drafted").order_by(notes.c.id)).all()
+        first: dict[int, Any] = {}
+        for row in rows:
+            first.setdefault(row.ticket, row)
+        return [r for r in first.values() if r.next_attempt_at <= now]
+
+    def mark_note(self, pk: int, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(notes).where(notes.c.id == pk).values(**values))
+
+    def retry_failed_notes(self, ticket_id: str | None = None) -> int:
+        """Put failed notes back in the delivery queue; return how many."""
+        query = update(notes).where(notes.c.status == "failed")
+        if ticket_id:
+            query = query.where(notes.c.ticket.in_(
+                select(tickets.c.id).where(tickets.c.ticket_id == ticket_id)))
+        with self.engine.begin() as conn:
+            return conn.execute(query.values(status="drafted", attempts=0,
+                                             next_attempt_at=utcnow())).rowcount
+
+    def list_notes(self, ticket_id: str | None = None) -> list[dict[str, Any]]:
+        query = (select(notes, tickets.c.source, tickets.c.ticket_id)
+                 .join(tickets, tickets.c.id == notes.c.ticket).order_by(notes.c.id))
+        if ticket_id:
+            query = query.where(tickets.c.ticket_id == ticket_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [{"id": r.id, "ticket_id": r.ticket_id, "source": r.source, "action": r.action,
+                 "rule": r.rule, "body": r.body, "sources": json.loads(r.sources),
+                 "public": False, "status": r.status, "drafter": r.drafter,
+                 "attempts": r.attempts, "last_error": r.last_error,
+                 "created_at": r.created_at.isoformat()} for r in rows]
+
+    def timeline(self, ticket: TicketRow) -> Iterator[dict[str, Any]]:
+        """Every decision on a ticket, oldest first, with the note it produced if any."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(decisions, notes.c.status.label("note_status"),
+                       notes.c.body.label("note_body"), notes.c.sources.label("note_sources"))
+                .outerjoin(notes, notes.c.decision == decisions.c.id)
+                .where(decisions.c.ticket == ticket.pk).order_by(decisions.c.id)).all()
+        for r in rows:
+            yield {"decision": r.id, "event": r.event_kind, "message_index": r.message_position,
+                   "action": r.action, "rule": r.rule, "reason": r.reason,
+                   "considered": json.loads(r.considered), "facts": json.loads(r.facts),
+                   "note": None if r.note_body is None else {
+                       "status": r.note_status, "body": r.note_body,
+                       "sources": json.loads(r.note_sources)}}
+
+
+def _ticket(row: Any) -> TicketRow:
+    return TicketRow(row.id, row.source, row.ticket_id, row.subject, row.status,
+                     tuple(json.loads(row.tags)), row.assignee)
+
+
+def backoff_until(now: datetime, attempts: int, base_seconds: float,
+                  retry_after: float | None) -> datetime:
+    """When to try again: the helpdesk's Retry-After if it gave one, else exponential."""
+    delay = retry_after if retry_after is not None else base_seconds * 2 ** (attempts - 1)
+    return now + timedelta(seconds=min(delay, 3600))

@@ -1,0 +1,95 @@
+"""The embedded worker: one thread that processes stored deliveries, then posts due notes.
+
+Everything it does is driven from the database, so a crash loses nothing: on restart the
+pending deliveries and undelivered notes are simply still there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+from connectors.base import Connector, DeliveryError
+from plugin.model import utcnow
+from plugin.pipeline import Pipeline
+from plugin.store import Store, backoff_until
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, pipeline: Pipeline, store: Store, connectors: dict[str, Connector],
+                 poll_seconds: float = 1.0):
+        self.pipeline = pipeline
+        self.store = store
+        self.connectors = connectors
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="vigil-worker", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """A delivery was stored: wake up now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the job in hand, then stop."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.drain()
+            except Exception:  # keep the worker alive; the failed item is recorded below
+                log.exception("worker pass failed")
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+
+    def drain(self, now: datetime | None = None) -> None:
+        """Process every pending delivery, then post every note that is due."""
+        while not self._stop.is_set():
+            batch = self.store.pending_deliveries()
+            if not batch:
+                break
+            for pk, events in batch:
+                try:
+                    for event in events:
+                        self.pipeline.handle(event)
+                except Exception as exc:
+                    log.exception("delivery %s failed", pk)
+                    self.store.finish_delivery(pk, error=f"{type(exc).__name__}: {exc}")
+                else:
+                    self.store.finish_delivery(pk)
+        self.deliver_notes(now)
+
+    def deliver_notes(self, now: datetime | None = None) -> None:
+        """Post due notes, oldest first; a ticket whose note is waiting holds back its later ones."""
+        settings = self.pipeline.settings
+        for note in self.store.notes_due(now or utcnow()):
+            connector = self.connectors.get(note.source)
+            attempts = note.attempts + 1
+            try:
+                if connector is None:
+                    raise DeliveryError(f"no {note.source} connector is configured", retryable=False)
+                remote_id = connector.post_internal_note(note.ticket_id, note.body)
+            except DeliveryError as exc:
+                retry = exc.retryable and attempts < settings.delivery_max_attempts
+                self.store.mark_note(
+                    note.id, attempts=attempts, last_error=str(exc),
+                    status="drafted" if retry else "failed",
+                    next_attempt_at=backoff_until(utcnow(), attempts, settings.delivery_backoff_seconds,
+                                                  exc.retry_after) if retry else None)
+                log.warning("note %s on %s %s: %s (%s)", note.id, note.source, note.ticket_id, exc,
+                            "will retry" if retry else "failed")
+            else:
+                self.store.mark_note(note.id, attempts=attempts, status="delivered",
+                                     remote_id=str(remote_id), delivered_at=utcnow(),
+                                     last_error=None, next_attempt_at=None)
