@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from requests.structures import CaseInsensitiveDict
+
 
 @dataclass
 class Recorded:
     method: str
     path: str
-    headers: dict[str, str]
+    headers: CaseInsensitiveDict  # HTTP header names are case-insensitive
     body: bytes
 
     def json(self) -> Any:
@@ -56,7 +58,7 @@ class FakeServer:
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                recorded = Recorded(self.command, self.path, dict(self.headers.items()),
+                recorded = Recorded(self.command, self.path, CaseInsensitiveDict(self.headers.items()),
                                     self.rfile.read(length) if length else b"")
                 reply = outer._reply_for(recorded)
                 if reply.delay:

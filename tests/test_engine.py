@@ -1,0 +1,97 @@
+"""The durable-rules adapter: every matching rule fires, guards silence, nothing lingers."""
+
+import random
+
+import pytest
+
+from plugin.engine import RuleEngine
+from plugin.rulebook import BASELINE, FACTS, load_rules
+from plugin.ruletest import run_examples
+
+from .conftest import REPO
+
+
+@pytest.fixture
+def engine():
+    e = RuleEngine(load_rules(REPO / "rules"))
+    yield e
+    e.close()
+
+
+def facts(**changes):
+    return dict(BASELINE, **changes)
+
+
+def test_answer_fires_with_reason(engine):
+    [decision] = engine.decide(facts(is_question=True, in_scope=True, retrieval_score=0.8))
+    assert (decision.action, decision.rule) == ("answer", "answer-customer-question")
+    assert "retrieval_score >= 0.45 (is 0.8)" in decision.reason
+
+
+def test_silence_names_the_nearest_rule_and_the_failed_condition(engine):
+    [decision] = engine.decide(facts(is_question=True, in_scope=True, retrieval_score=0.2))
+    assert decision.action == "silent" and decision.rule is None
+    assert "answer-customer-question" in decision.reason
+    assert "retrieval_score >= 0.45 (is 0.2)" in decision.reason
+    considered = {c["rule"]: c for c in decision.considered}
+    assert considered["answer-customer-question"]["failed"] == "retrieval_score >= 0.45 (is 0.2)"
+    assert considered["opted-out"]["fired"] is False
+
+
+def test_a_guard_silences_and_says_so(engine):
+    [decision] = engine.decide(facts(is_question=True, in_scope=True, retrieval_score=0.9,
+                                     tags=["vigil_off"]))
+    assert (decision.action, decision.rule) == ("silent", "opted-out")
+    assert "silenced answer" in decision.reason
+
+
+def test_a_guard_that_silences_nothing_is_not_the_reason(engine):
+    [decision] = engine.decide(facts(status="solved", small_talk=True))
+    assert decision.rule is None  # nothing would have fired anyway
+
+
+@pytest.mark.parametrize("changes", [dict(is_question=True, in_scope=True, retrieval_score=0.9),
+                                     dict(small_talk=True)])
+def test_no_fact_lingers_after_a_decision(engine, changes):
+    engine.decide(facts(**changes))
+    engine.decide(facts(**changes))
+    assert engine._host.get_facts(engine._ruleset, "event") == []
+
+
+def test_durable_rules_and_python_evaluation_agree():
+    """The explanation (Python) must never contradict the decision (durable-rules)."""
+    rules = load_rules(REPO / "rules")
+    engine = RuleEngine(rules)
+    rng = random.Random(7)
+    values = {bool: [True, False], float: [0.0, 0.2, 0.45, 0.9, 3.0, 20.0, 1e6], int: [0, 2, 5, 9],
+              str: ["", "customer", "analyst", "message", "created", "solved", "open", "summary"],
+              list: [[], ["vigil_off"], ["security", "vip"], ["business_impact"]]}
+    try:
+        for _ in range(400):
+            f = {name: rng.choice(values[kind]) for name, (kind, _) in FACTS.items()}
+            fired = set(engine.fired(f))
+            for rule in rules:
+                assert (rule.name in fired) == (rule.first_failure(f) is None), (rule.name, f)
+    finally:
+        engine.close()
+
+
+def test_every_shipped_rule_example_passes():
+    results = run_examples(load_rules(REPO / "rules"))
+    failures = [f"{r.rule} {r.expect} {r.changes()}: {r.detail}" for r in results if not r.passed]
+    assert results and failures == []
+
+
+def test_examples_catch_a_rule_that_fires_too_often(tmp_path):
+    (tmp_path / "r.yml").write_text("""\
+rules:
+  - name: loud
+    action: answer
+    why: Too eager.
+    when: [role == customer]
+    examples:
+      fire: [{role: customer}]
+      silent: [{role: customer, retrieval_score: 0.1}]
+""")
+    results = run_examples(load_rules(tmp_path))
+    assert [r.passed for r in results] == [True, False]

@@ -1,0 +1,89 @@
+"""handle(event) against a real SQLite store, the shipped rules and a small knowledge base."""
+
+from datetime import datetime, timedelta, timezone
+
+from plugin.model import NOTE_MARKER, Event, Message
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def msg_event(text, role="customer", public=True, minutes=0, mid=None, ticket="42", kind="message",
+              tags=(), status="open"):
+    at = T0 + timedelta(minutes=minutes)
+    return Event("zendesk", ticket, kind, at, subject="Help", status=status, tags=tags,
+                 message=Message(role, public, text, at, message_id=mid or f"m{minutes}-{role}"))
+
+
+def actions(outcomes):
+    return [(o.decision.action, o.decision.rule) for o in outcomes]
+
+
+def test_answerable_question_gets_a_drafted_note(runtime):
+    [outcome] = runtime.pipeline.handle(msg_event("How do I reset my password?"))
+    assert outcome.decision.action == "answer"
+    assert outcome.note.sources[0] == "account/reset-password"
+    [note] = runtime.store.list_notes("42")
+    assert note["status"] == "drafted" and note["public"] is False
+    assert note["rule"] == "answer-customer-question"
+
+
+def test_shadow_mode_records_but_never_queues(runtime):
+    runtime.pipeline.settings = runtime.settings.replace(shadow=True)
+    runtime.pipeline.handle(msg_event("How do I reset my password?"))
+    [note] = runtime.store.list_notes("42")
+    assert note["status"] == "shadow"
+    from plugin.model import utcnow
+    assert runtime.store.notes_due(utcnow()) == []
+
+
+def test_every_decision_is_stored_silent_ones_too(runtime):
+    runtime.pipeline.handle(msg_event("Thanks a lot, have a nice day!"))
+    [step] = list(runtime.store.timeline(runtime.store.find_ticket("zendesk", "42")))
+    assert step["action"] == "silent" and step["rule"] is None
+    assert "nearest was" in step["reason"] and step["considered"]
+
+
+def test_repeated_comment_is_processed_once(runtime):
+    event = msg_event("How do I reset my password?", mid="c-1")
+    assert len(runtime.pipeline.handle(event)) == 1
+    assert runtime.pipeline.handle(event) == []
+    assert len(runtime.store.list_notes("42")) == 1
+
+
+def test_own_notes_are_never_acted_on(runtime):
+    [outcome] = runtime.pipeline.handle(msg_event(f"{NOTE_MARKER} how do I reset my password?",
+                                                  role="plugin", public=False))
+    assert outcome.decision.action == "silent" and "loop guard" in outcome.decision.reason
+    assert runtime.store.list_notes("42") == []
+
+
+def test_never_the_same_answer_twice_on_a_ticket(runtime):
+    runtime.pipeline.handle(msg_event("How do I reset my password?"))
+    later = runtime.pipeline.handle(msg_event("Password reset: how do I do it again?", minutes=60))
+    assert actions(later) == [("silent", None)]
+    assert "answer_repeats == false (is True)" in later[0].decision.reason
+
+
+def test_cooldown_between_notes(runtime):
+    runtime.pipeline.handle(msg_event("How do I reset my password?"))
+    soon = runtime.pipeline.handle(msg_event("How long does a refund take to go back to my card?", minutes=3))
+    assert actions(soon) == [("silent", "cooldown")]
+    later = runtime.pipeline.handle(msg_event("How long does a refund take to go back to my card?", minutes=30,
+                                              mid="again"))
+    assert actions(later) == [("answer", "answer-customer-question")]
+
+
+def test_opt_out_tag_silences(runtime):
+    outcomes = runtime.pipeline.handle(msg_event("How do I reset my password?", tags=("vigil_off",)))
+    assert actions(outcomes) == [("silent", "opted-out")]
+
+
+def test_question_outside_the_knowledge_base_stays_silent(runtime):
+    outcomes = runtime.pipeline.handle(msg_event("Do you sell gift wrapping for birthday presents?"))
+    assert actions(outcomes) == [("silent", None)]
+    assert "retrieval_score >= 0.45" in outcomes[0].decision.reason
+
+
+def test_analyst_public_reply_is_not_answered(runtime):
+    outcomes = runtime.pipeline.handle(msg_event("How do I reset my password? Let me check.", role="analyst"))
+    assert actions(outcomes) == [("silent", None)]
