@@ -31,16 +31,16 @@ def answer(ctx: Context) -> Note | None:
         return None
     best = ctx.hits[0]
     why = (f"rule `{ctx.decision.rule}`: the question matches \u201c{best.title}\u201d "
-           f"(covers {best.score:.0%} of it).")
+           f"(evidence {best.score:.2f}).")
     return draft_answer(ctx.conversation, ctx.hits, why, ctx.settings)
 
 
 def flag(ctx: Context) -> Note:
-    params = ctx.rule.params if ctx.rule else {}
-    kind, severity = params.get("kind", "risk"), params.get("severity", "P2")
+    severity = (ctx.rule.params if ctx.rule else {}).get("severity", "P2")
+    kinds = ", ".join(k.replace("_", " ") for k in ctx.decision.facts.get("new_risks", ())) or "risk"
     latest = ctx.conversation[-1].body if ctx.conversation else ""
     excerpt = latest if len(latest) <= 280 else latest[:277] + "..."
-    body = render(f"{severity} risk on this ticket: {kind.replace('_', ' ')}.",
+    body = render(f"{severity} risk on this ticket: {kinds}.",
                   [f"The latest message says: \u201c{excerpt}\u201d"], [],
                   f"rule `{ctx.decision.rule}`: {ctx.decision.reason}")
     return Note(body, (), "rules")

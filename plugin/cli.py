@@ -213,5 +213,32 @@ def explain(ticket_id: str, as_json: bool) -> None:
         runtime.close()
 
 
+@main.command("eval")
+@click.option("--set", "labelled", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=Path("tests/eval/decisions.jsonl"), show_default=True,
+              help="Labelled conversations (replay format with `expect` per message).")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--mistakes", is_flag=True, help="List every false positive and false negative.")
+def evaluate_(labelled: Path, as_json: bool, mistakes: bool) -> None:
+    """Precision and recall of the decisions on a labelled set."""
+    from plugin.evaluation import evaluate
+    try:
+        report = evaluate(labelled, _settings())
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report if mistakes else {k: v for k, v in report.items() if k != "mistakes"}))
+        return
+    click.echo(f"{report['conversations']} conversations, {report['messages']} messages ({labelled})")
+    click.echo(f"{'action':<8} {'precision':>9} {'recall':>7} {'tp':>4} {'fp':>4} {'fn':>4}")
+    for action, s in report["scores"].items():
+        click.echo(f"{action:<8} {s['precision']!s:>9} {s['recall']!s:>7} {s['tp']:>4} {s['fp']:>4} {s['fn']:>4}")
+    click.echo(f"answers citing an expected source: {report['answers_citing_an_expected_source']}")
+    if mistakes:
+        for m in report["mistakes"]:
+            click.echo(f"{m['kind']} {m['action']:<6} {m['ticket_id']}#{m['message_index']}: {m['body']!r}"
+                       + (f"\n    {m['reason']}" if m["reason"] else ""))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

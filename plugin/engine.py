@@ -3,7 +3,8 @@
 durable-rules keeps global state (a C engine with named rulesets and, in its Host,
 polling timer threads). Confining it here means the rest of the plugin sees a plain
 function, facts in, decisions out. We assert each event's facts, collect every rule that
-fired, and delete the session state straight away, so no per-ticket state accumulates.
+fired, and retract the fact straight away, so no per-ticket state accumulates. (Not
+delete_state: in 2.0.28 it corrupts the heap when the fact matched no rule.)
 """
 
 from __future__ import annotations
@@ -63,14 +64,14 @@ class RuleEngine:
 
     def fired(self, facts: dict[str, Any]) -> list[str]:
         """Names of the rules whose conditions all hold, highest priority first."""
+        fact = dict(facts, sid="event")
         with self._lock:
             self._fired = []
-            try:
-                self._host.assert_fact(self._ruleset, dict(facts, sid="event"))
-            except durable.engine.MessageNotHandledException:
-                pass  # no rule matched: a normal, silent outcome
-            finally:
-                self._host.delete_state(self._ruleset, "event")
+            for step in (self._host.assert_fact, self._host.retract_fact):
+                try:
+                    step(self._ruleset, fact)
+                except durable.engine.MessageNotHandledException:
+                    pass  # no rule matched: a normal, silent outcome, and nothing to retract
             fired = set(self._fired)
         return [r.name for r in self.rules if r.name in fired]
 

@@ -77,7 +77,7 @@ class Pipeline:
         text = message.body if message else ""
         notes, last_note_at, cited = self.store.ticket_note_stats(ticket)
         asks = bool(message) and signals.is_question(text)
-        hits = self.index.search(self._query(event, text)) if asks else []
+        hits = self._search(event, text) if asks else []
         best = hits[0] if hits else None
         risks = signals.risks(text, ticket.tags) if message and message.author_role == "customer" else []
         thread_text = " ".join(m.body for m in conversation) + " " + ticket.subject
@@ -95,7 +95,7 @@ class Pipeline:
             "answered_in_thread": bool(best) and _answered_in_thread(best, conversation[:-1]),
             "risks": risks,
             "new_risks": [k for k in risks if k not in self._recent_flags(ticket, now)],
-            "test_environment": signals.is_test_environment(thread_text),
+            "test_environment": signals.is_test_environment(thread_text, ticket.tags),
             "notes_on_ticket": notes,
             "minutes_since_last_note": (now - last_note_at).total_seconds() / 60 if last_note_at else 1e6,
             "command": signals.command(text) if message and message.author_role == "analyst" else "",
@@ -104,16 +104,33 @@ class Pipeline:
         }
         return facts, hits
 
-    def _query(self, event: Event, text: str) -> str:
-        # A short message ("it still fails?") leans on the subject for what "it" is.
-        if event.kind == "created" or len(query_terms(text)) < 3:
-            return f"{event.subject} {text}"
-        return text
+    def _search(self, event: Event, text: str) -> list[Hit]:
+        """Search with the whole message and with each question in it; keep the best.
+
+        A long message buries its question in context (names, order details, a story);
+        the question sentence alone is the sharper query (Vigil's sub-queries).
+        """
+        best: list[Hit] = []
+        for query in _queries(event, text):
+            hits = self.index.search(query)
+            if hits and (not best or hits[0].score > best[0].score):
+                best = hits
+        return best
 
     def _recent_flags(self, ticket: TicketRow, now: datetime) -> set[str]:
-        rules = {r.name: r for r in self.engine.rules}
-        return {rules[name].params.get("kind", "") for name in
-                self.store.recent_rules(ticket, "flag", now - RISK_WINDOW) if name in rules}
+        """Risk kinds already flagged on this ticket inside the suppression window."""
+        return {kind for facts in self.store.recent_facts(ticket, "flag", now - RISK_WINDOW)
+                for kind in facts.get("new_risks", ())}
+
+
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _queries(event: Event, text: str) -> list[str]:
+    # A short message ("it still fails?") leans on the subject for what "it" is.
+    whole = f"{event.subject} {text}" if event.kind == "created" or len(query_terms(text)) < 3 else text
+    questions = [s for s in _SENTENCES.split(text) if "?" in s and len(query_terms(s)) >= 2]
+    return [whole] + (questions if len(questions) > 1 or (questions and questions[0] != text) else [])
 
 
 def _answered_in_thread(hit: Hit, earlier: list[Message]) -> bool:

@@ -38,7 +38,7 @@ FACTS: dict[str, tuple[type, str]] = {
     "is_question": (bool, "the message asks something"),
     "in_scope": (bool, "the question is how-to, an error, or troubleshooting"),
     "small_talk": (bool, "greeting, thanks or acknowledgement with nothing else"),
-    "retrieval_score": (float, "share of the question the best knowledge entry covers, 0..1"),
+    "retrieval_score": (float, "evidence that the best knowledge entry answers the question, 0..1"),
     "answer_repeats": (bool, "the best entry was already cited in a note on this ticket"),
     "answered_in_thread": (bool, "an analyst's public reply already covers the best entry"),
     "risks": (list, "risk kinds in this message: business_impact, widespread, security, "
@@ -291,18 +291,20 @@ def _examples(data: Any, node: yaml.Node | None, problem) -> tuple[tuple, tuple]
     if not isinstance(data, dict) or set(data) - {"fire", "silent"}:
         problem("`examples` must be a mapping with `fire` and `silent` lists", node)
         return (), ()
+    kind_nodes = {k.value: v for k, v in node.value}
     out = []
     for kind in ("fire", "silent"):
-        items = data.get(kind) or []
+        items, at = data.get(kind) or [], kind_nodes.get(kind, node)
         if not isinstance(items, list) or not items:
-            problem(f"`examples.{kind}` must be a non-empty list of fact mappings", node)
+            problem(f"`examples.{kind}` must be a non-empty list of fact mappings", at)
             items = []
-        for item in items:
+        item_nodes = at.value if isinstance(at, yaml.SequenceNode) else [at] * len(items)
+        for item, item_node in zip(items, item_nodes):
             if not isinstance(item, dict):
-                problem(f"each `examples.{kind}` item must be a mapping of facts", node)
+                problem(f"each `examples.{kind}` item must be a mapping of facts", item_node)
                 continue
             unknown = set(item) - set(FACTS)
             if unknown:
-                problem(f"example uses unknown fact(s): {', '.join(sorted(unknown))}", node)
+                problem(f"example uses unknown fact(s): {', '.join(sorted(unknown))}", item_node)
         out.append(tuple(dict(BASELINE, **i) for i in items if isinstance(i, dict)))
     return out[0], out[1]

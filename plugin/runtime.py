@@ -9,7 +9,7 @@ from connectors.base import Connector
 from plugin.engine import RuleEngine
 from plugin.pipeline import Pipeline
 from plugin.retrieval import KnowledgeIndex
-from plugin.rulebook import load_rules
+from plugin.rulebook import Rule, load_rules
 from plugin.settings import Settings
 from plugin.store import Store
 from plugin.worker import Worker
@@ -33,13 +33,14 @@ class Runtime:
         self.store.engine.dispose()
 
 
-def build_runtime(settings: Settings, with_connectors: bool = True) -> Runtime:
+def build_runtime(settings: Settings, with_connectors: bool = True,
+                  rules: list[Rule] | None = None) -> Runtime:
     """Open the store and index, load the rules, create the connectors and the worker."""
     settings.home.mkdir(parents=True, exist_ok=True)
     store = Store(settings.database_url)
     index = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
     index.refresh()
-    engine = RuleEngine(load_rules(settings.rules_dir))
+    engine = RuleEngine(load_rules(settings.rules_dir) if rules is None else rules)
     pipeline = Pipeline(settings, store, engine, index)
     enabled, refused = connector_registry.build(settings) if with_connectors else ({}, {})
     return Runtime(settings, store, index, engine, pipeline, enabled, refused,

@@ -22,6 +22,10 @@ _INTERROGATIVE = _phrases(
     r"do (?:i|you|we)", r"does (?:it|this|the)", r"would (?:it|you)", r"which ",
     r"any (?:way|idea|chance)", r"i (?:need|want|would like|'d like) to (?:know|find out|understand)",
     r"wondering", r"not sure (?:how|what|why|if|whether)")
+# A sentence that opens with a question word or an auxiliary verb: "Is search broken?"
+_OPENS_QUESTION = re.compile(
+    r"(?:^|[.!?\n]\s*|,\s*|\b(?:and|but|so)\s+)(?:how|what|why|where|when|which|who|is|are|am|do|does|did|"
+    r"can|could|will|would|should|shall|has|have|may)\b[^.!?\n]*\?", re.I)
 # Problems reported without a question mark are still asks for help.
 _PROBLEM = _phrases(
     r"can'?t", r"cannot", r"unable to", r"not able to", r"doesn'?t work", r"does not work",
@@ -34,6 +38,8 @@ _REQUEST = _phrases(r"i (?:want|need|would like|'d like) to", r"please (?:help|a
 # Asking about one specific thing's progress is for the analyst to look up, not knowledge.
 _STATUS_ONLY = _phrases(r"any (?:update|news)", r"still waiting", r"status of (?:my|the|ticket)",
                         r"eta\b", r"following up", r"just checking")
+_LOOKUP = _phrases(r"where is my (?:order|package|parcel|delivery|refund)\b(?! is at)",
+                   r"is my (?:subscription|account|membership|order) (?:still )?(?:active|valid|on its way)")
 
 _SMALL_TALK = _phrases(
     r"thanks?", r"thank you", r"thx", r"ty", r"cheers", r"great", r"perfect", r"awesome",
@@ -44,25 +50,31 @@ _SMALL_TALK = _phrases(
 _RISKS = {
     "business_impact": _phrases(
         r"revenue", r"losing (?:money|sales|customers|business)", r"lost (?:sales|revenue|business)",
-        r"production (?:is )?down", r"prod(?:uction)? outage", r"outage", r"business[- ]critical",
-        r"deadline", r"go[- ]live", r"launch (?:is|tomorrow|today)", r"can'?t (?:sell|operate|ship)",
-        r"blocking (?:our|the|all)", r"critical", r"urgent(?:ly)?", r"asap", r"severely impact"),
+        r"production\b.{0,40}\b(?:down|crash|fail|stopp)", r"prod(?:uction)? outage", r"outage",
+        r"business[- ]critical", r"deadline", r"go[- ]live", r"launch (?:is|tomorrow|today)",
+        r"can'?t (?:sell|operate|ship|work)", r"blocking (?:our|the|all)", r"critical", r"urgent(?:ly)?",
+        r"asap", r"severely impact", r"(?:system|server|site|integration|service)s? (?:is |are |has |have )?"
+        r"(?:down|failed|crashed|stopped)", r"all (?:\w+ ){0,2}(?:failed|down|stopped)", r"from tomorrow"),
     "widespread": _phrases(
-        r"all (?:of )?(?:our|my) (?:users|customers|staff|employees|stores|orders)", r"every(?:one| customer| user)",
-        r"multiple (?:customers|users|accounts|regions|sites|locations)", r"several (?:customers|users|regions|sites|accounts)",
-        r"many (?:customers|users|people)", r"whole (?:team|company|office)", r"nobody can", r"no one can",
-        r"across (?:all|every|the) (?:regions|sites|stores)", r"other (?:customers|users) (?:are|have)"),
+        r"all (?:of )?(?:our|my) (?:users|customers|staff|employees|stores|orders|branches|offices)",
+        r"every(?:one| customer| user| branch| store)", r"anyone else (?:experienc|hav|see|gett)",
+        r"(?:multiple|several|many|a bunch of|lots of|a lot of) (?:customers|users|accounts|regions|sites|"
+        r"locations|people|branches|offices|stores)", r"more than (?:one|1|\d+) (?:branch|site|store|office|"
+        r"region|location|user|customer)", r"whole (?:team|company|office)", r"nobody can", r"no one can",
+        r"across (?:all|every|the) (?:regions|sites|stores|branches)", r"other (?:customers|users|people) (?:are|have)",
+        r"(?:people|customers|users) .{0,40}(?:saying|reporting|complaining about) the same", r"#\w*outage"),
     "security": _phrases(
         r"hack(?:ed|er|ing)", r"unauthori[sz]ed", r"fraud(?:ulent)?", r"stolen", r"breach", r"leak(?:ed)?",
-        r"phishing", r"compromised", r"someone (?:else )?(?:logged|accessed|used|changed)",
-        r"identity theft", r"vulnerabilit(?:y|ies)", r"malware", r"virus", r"data loss", r"lost (?:all )?(?:my |our )?data",
-        r"didn'?t (?:make|authori[sz]e) (?:this|these|that) (?:purchase|order|charge)s?"),
+        r"phishing", r"compromised", r"someone\b.{0,40}\b(?:logged in|logged into|accessed|used my|placed orders?)",
+        r"someone else'?s (?:order|data|details|information|address|name|account)", r"privacy (?:problem|issue|breach)",
+        r"identity theft", r"malware", r"virus", r"data loss", r"lost (?:all )?(?:my |our )?data"),
     "negative_emotion": _phrases(
         r"furious", r"unacceptable", r"ridiculous", r"outrageous", r"disgust(?:ed|ing)", r"worst",
         r"lawyer", r"legal action", r"\bsue\b", r"scam", r"angry", r"terrible", r"horrible", r"pathetic",
-        r"fed up", r"sick of", r"never (?:again|shop|buy|order)", r"(?:close|cancel) my account",
+        r"fed up", r"sick of", r"never (?:again|shop(?:ping)? (?:here|with you)|buy(?:ing)? from you)",
+        r"(?:close|cancel) my account", r"done with (?:you|y'?all|y’all|this company)",
         r"take my business elsewhere", r"switch(?:ing)? to (?:a )?competitor", r"complain(?:t)? to",
-        r"waste of (?:time|money)", r"incompetent", r"joke", r"!!!+"),
+        r"waste of (?:time|money)", r"incompetent", r"joke"),
 }
 _VIP_TAGS = frozenset({"vip", "enterprise", "key_account", "strategic"})
 _TEST_ENV = _phrases(r"test(?:ing)? environment", r"staging", r"sandbox", r"just (?:a )?test(?:ing)?",
@@ -79,8 +91,17 @@ def is_question(text: str) -> bool:
 
 
 def in_scope(text: str) -> bool:
-    """How-to, error or troubleshooting, rather than chasing one ticket's progress."""
-    return is_question(text) and not (_STATUS_ONLY.search(text) and not _PROBLEM.search(text))
+    """How-to, error or troubleshooting, not a lookup of one order or a chase for progress.
+
+    A question mark alone is not enough: "In progress for a WEEK?" asks nothing knowledge
+    can answer. A short chase ("still failing, any update?") is about this ticket only.
+    """
+    if not (_INTERROGATIVE.search(text) or _OPENS_QUESTION.search(text) or _PROBLEM.search(text)
+            or _REQUEST.search(text)):
+        return False
+    if _LOOKUP.search(text):
+        return False
+    return not (_STATUS_ONLY.search(text) and len(_WORDS.findall(text.lower())) <= 12)
 
 
 def is_small_talk(text: str) -> bool:
@@ -104,8 +125,12 @@ def _shouting(text: str) -> bool:
     return len(words) >= 4 and sum(w.isupper() for w in words) / len(words) > 0.6
 
 
-def is_test_environment(text: str) -> bool:
-    return bool(_TEST_ENV.search(text))
+_TEST_TAGS = frozenset({"test", "testing", "staging", "sandbox"})
+
+
+def is_test_environment(text: str, tags: tuple[str, ...] | list[str] = ()) -> bool:
+    """The conversation (or a tag) says this is a test, so its alarms are not real."""
+    return bool(_TEST_ENV.search(text) or _TEST_TAGS & {t.lower() for t in tags})
 
 
 def command(text: str) -> str:

@@ -233,12 +233,13 @@ class Store:
 
     # -- decisions and notes -----------------------------------------------------------
 
-    def recent_rules(self, ticket: TicketRow, action: str, since: datetime) -> list[str]:
-        """Names of the rules that took `action` on this ticket since a moment."""
+    def recent_facts(self, ticket: TicketRow, action: str, since: datetime) -> list[dict[str, Any]]:
+        """The facts of the decisions that took `action` on this ticket since a moment."""
         with self.engine.connect() as conn:
-            return list(conn.execute(select(decisions.c.rule).where(
+            rows = conn.execute(select(decisions.c.facts).where(
                 decisions.c.ticket == ticket.pk, decisions.c.action == action,
-                decisions.c.created_at >= since)).scalars())
+                decisions.c.created_at >= since)).scalars()
+            return [json.loads(r) for r in rows]
 
     def record_decision(self, ticket: TicketRow, event: Event, position: int | None,
                         decision: Decision) -> int:

@@ -1,0 +1,107 @@
+"""Score the decisions against a labelled set: precision and recall per action.
+
+Each message of a labelled conversation carries `expect` (the actions a careful analyst
+wants, [] for silence) and, for answers, `expect_sources`. The conversations run through
+the real pipeline in a throwaway home, in shadow mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import zlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from plugin.replay import events_for, read_conversations
+from plugin.rulebook import Rule, load_rules
+from plugin.runtime import build_runtime
+from plugin.settings import Settings
+
+ACTIONS_SCORED = ("answer", "flag")
+
+
+def evaluate(labelled: Path | list[dict[str, Any]], settings: Settings,
+             rules: list[Rule] | None = None) -> dict[str, Any]:
+    """Replay every labelled conversation; return counts, scores and the mistakes."""
+    conversations = read_conversations(labelled) if isinstance(labelled, Path) else labelled
+    counts = {a: Counter() for a in ACTIONS_SCORED}
+    mistakes: list[dict[str, Any]] = []
+    cited_right = answered = 0
+    with tempfile.TemporaryDirectory() as home:
+        runtime = build_runtime(settings.replace(home=Path(home), shadow=True),
+                                with_connectors=False, rules=rules)
+        try:
+            for conversation in conversations:
+                predicted: dict[int, dict[str, Any]] = {}
+                for event in events_for(conversation):
+                    for outcome in runtime.pipeline.handle(event):
+                        if outcome.message_index is not None and outcome.decision.action != "silent":
+                            predicted.setdefault(outcome.message_index, {})[outcome.decision.action] = outcome
+                for index, message in enumerate(conversation["messages"]):
+                    expected, got = set(message.get("expect", ())), predicted.get(index, {})
+                    for action in ACTIONS_SCORED:
+                        key = ("tp" if action in got else "fn") if action in expected else (
+                            "fp" if action in got else "tn")
+                        counts[action][key] += 1
+                        if key in ("fp", "fn"):
+                            mistakes.append({"ticket_id": conversation["ticket_id"], "message_index": index,
+                                             "kind": key, "action": action, "body": message["body"][:160],
+                                             "reason": got[action].decision.reason if action in got else None})
+                    if "answer" in expected and "answer" in got:
+                        answered += 1
+                        cited = set(got["answer"].note.sources if got["answer"].note else ())
+                        cited_right += bool(cited & set(message.get("expect_sources", ())))
+        finally:
+            runtime.close()
+    scores = {}
+    for action, c in counts.items():
+        predicted_n, actual_n = c["tp"] + c["fp"], c["tp"] + c["fn"]
+        scores[action] = {**{k: c[k] for k in ("tp", "fp", "fn", "tn")},
+                          "precision": round(c["tp"] / predicted_n, 3) if predicted_n else None,
+                          "recall": round(c["tp"] / actual_n, 3) if actual_n else None}
+    return {"conversations": len(conversations),
+            "messages": sum(len(c["messages"]) for c in conversations),
+            "scores": scores,
+            "answers_citing_an_expected_source": round(cited_right / answered, 3) if answered else None,
+            "mistakes": mistakes}
+
+
+def with_answer_threshold(rules: list[Rule], threshold: float) -> list[Rule]:
+    """The same rules with every answer rule's retrieval_score threshold set to `threshold`."""
+    out = []
+    for rule in rules:
+        if rule.action == "answer":
+            rule = dataclasses.replace(rule, conditions=tuple(
+                dataclasses.replace(c, value=threshold, text=f"retrieval_score >= {threshold}")
+                if c.fact == "retrieval_score" and c.op == ">=" else c for c in rule.conditions))
+        out.append(rule)
+    return out
+
+
+def calibrate(labelled: Path, settings: Settings, min_precision: float = 0.9,
+              thresholds: tuple[float, ...] = tuple(round(0.25 + 0.025 * i, 3) for i in range(17)),
+              ) -> dict[str, Any]:
+    """Choose the answer threshold: highest recall at precision >= min_precision.
+
+    The conversations are split in two halves by ticket id; the threshold is chosen on the
+    calibration half and reported on the held-out half, so the figure is not its own proof.
+    """
+    conversations = read_conversations(labelled)
+    halves = {0: [], 1: []}
+    for c in conversations:
+        halves[zlib.crc32(c["ticket_id"].encode()) % 2].append(c)
+    rules = load_rules(settings.rules_dir)
+    sweep = []
+    for t in thresholds:
+        s = evaluate(halves[0], settings, with_answer_threshold(rules, t))["scores"]["answer"]
+        sweep.append({"threshold": t, "precision": s["precision"], "recall": s["recall"]})
+    ok = [p for p in sweep if (p["precision"] or 0) >= min_precision]
+    # Ties go to the higher threshold: the same recall with fewer borderline notes.
+    chosen = max(ok, key=lambda p: (p["recall"] or 0, p["precision"], p["threshold"])) if ok else max(
+        sweep, key=lambda p: (p["precision"] or 0))
+    held_out = evaluate(halves[1], settings, with_answer_threshold(rules, chosen["threshold"]))
+    return {"min_precision": min_precision, "sweep": sweep, "chosen": chosen,
+            "calibration_conversations": len(halves[0]), "held_out_conversations": len(halves[1]),
+            "held_out": held_out["scores"]["answer"]}
