@@ -1,0 +1,43 @@
+"""Zendesk: signed webhooks in (webhook.py), internal notes out (client.py). Setup: SETUP.md."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Mapping
+
+from connectors.base import ConfigurationError, Connector
+from connectors.zendesk import webhook
+from connectors.zendesk.client import ZendeskClient
+from plugin.model import Delivery
+from plugin.settings import Settings
+
+__all__ = ["ZendeskConnector"]
+
+
+class ZendeskConnector(Connector):
+    """The Zendesk helpdesk, configured from Settings; refuses to start without a secret."""
+
+    name = "zendesk"
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.zendesk_webhook_secret:
+            # Fail closed: without the signing secret anyone could post fake tickets.
+            raise ConfigurationError(
+                "zendesk_webhook_secret is empty: set VIGIL_ZENDESK_WEBHOOK_SECRET to the "
+                "webhook's signing secret (connectors/zendesk/SETUP.md)")
+        self._settings = settings
+        # API credentials may be missing (shadow mode); a malformed zendesk_url may not.
+        self._client = ZendeskClient(settings)
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        """Raise SignatureError unless the raw body is signed with our secret and fresh."""
+        webhook.verify(self._settings.zendesk_webhook_secret,
+                       self._settings.webhook_max_age_seconds, headers, body, now)
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        """Translate a verified request into a Delivery; raise BadPayload with a clear reason."""
+        return webhook.parse(headers, body, self._settings.zendesk_bot_user_id)
+
+    def post_internal_note(self, ticket_id: str, body: str) -> str:
+        """Post `body` as an internal (never public) note; return Zendesk's comment id."""
+        return self._client.post_internal_note(ticket_id, body)

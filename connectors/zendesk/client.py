@@ -1,0 +1,205 @@
+"""Post internal notes to Zendesk with zenpy, and translate its failures into DeliveryError."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from zenpy import Zenpy
+from zenpy.lib.api_objects import Comment, Ticket
+from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyException
+
+from connectors.base import ConfigurationError, DeliveryError
+from plugin.model import NOTE_MARKER
+from plugin.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = (5.0, 20.0)  # seconds to connect, to read; zenpy's own default is 60 s
+
+
+@dataclass(frozen=True)
+class ApiBase:
+    """Where the Zendesk API lives, in the terms zenpy takes: it builds subdomain.domain."""
+
+    scheme: str
+    subdomain: str
+    domain: str  # may end with ":port"
+
+
+def api_base(url: str) -> ApiBase:
+    """Split `zendesk_url` into zenpy's subdomain and domain; refuse URLs it cannot serve."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    usage = "zendesk_url must be the account URL, e.g. https://acme.zendesk.com"
+    if parts.scheme not in ("https", "http") or "." not in host or parts.username \
+            or parts.password or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigurationError(usage)  # never echo the URL: it could hold credentials
+    if parts.scheme == "http" and not host.startswith("127."):
+        raise ConfigurationError(f"{usage}; plain http is only allowed to 127.x.x.x (tests): "
+                                 "the API token must not cross a network in clear")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError(f"{usage}; the port is not a number") from None
+    # zenpy joins f"{subdomain}.{domain}" (zenpy/lib/api.py BaseApi.base_url), so any host
+    # and port can be expressed by splitting at the first dot.
+    subdomain, domain = host.split(".", 1)
+    return ApiBase(parts.scheme, subdomain, f"{domain}:{port}" if port else domain)
+
+
+class _RateLimited(Exception):
+    def __init__(self, retry_after: float | None) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+def _stop_on_429(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """Raise before zenpy sees a 429: zenpy 2.0.57 would sleep Retry-After seconds and retry."""
+    if response.status_code == 429:
+        _ = response.content  # read the short body, so the connection is closed cleanly
+        raise _RateLimited(_retry_after(response.headers.get("Retry-After")))
+    return response
+
+
+class ZendeskClient:
+    """Posts internal notes as the API token's user; one zenpy client per call."""
+
+    def __init__(self, settings: Settings, *, timeout: Any = TIMEOUT) -> None:
+        self._settings = settings
+        self._timeout = timeout
+        self._base = api_base(settings.zendesk_url) if settings.zendesk_url else None
+
+    def post_internal_note(self, ticket_id: str, body: str) -> str:
+        """Post `body` as a private comment on the ticket; return the new comment's id."""
+        number = _ticket_number(ticket_id)
+        # public=False on the Comment itself: is_public on the ticket does not make a comment
+        # private (HELPDESK_FACTS "zenpy pitfalls", facetoe/zenpy#232). Nothing here can
+        # change it: there is no parameter for it.
+        update = Ticket(id=number, comment=Comment(body=_marked(body), public=False))
+        with requests.Session() as session:
+            try:
+                result = self._zenpy(session).tickets.update(update)
+            except _RateLimited as exc:
+                raise DeliveryError(f"Zendesk rate limit (429) on ticket {number}", retryable=True,
+                                    retry_after=exc.retry_after) from None
+            except RatelimitBudgetExceeded as exc:  # only if a 429 ever got past the hook
+                raise DeliveryError(f"Zendesk rate limit on ticket {number}",
+                                    retryable=True) from exc
+            except (APIException, requests.HTTPError) as exc:
+                raise _status_error(exc.response, number) from exc
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
+                raise DeliveryError(f"Zendesk unreachable for ticket {number}: "
+                                    f"{type(exc).__name__}", retryable=True) from exc
+            except (requests.RequestException, ZenpyException) as exc:
+                raise DeliveryError(f"Zendesk note on ticket {number} failed: "
+                                    f"{type(exc).__name__}", retryable=False) from exc
+        return _comment_id(result, number)
+
+    def _zenpy(self, session: requests.Session) -> Zenpy:
+        missing = [f"{name} (VIGIL_{name.upper()})" for name in
+                   ("zendesk_url", "zendesk_email", "zendesk_token")
+                   if not getattr(self._settings, name)]
+        base = self._base
+        if missing or base is None:  # shadow mode runs without them; posting cannot
+            raise DeliveryError(f"cannot post to Zendesk: {', '.join(missing)} not set",
+                                retryable=False)
+        # The session we pass has no retrying adapter: a PUT that adds a comment is not
+        # idempotent, so the worker decides about retries. ratelimit_budget=0 makes zenpy raise
+        # instead of sleeping should a 429 reach it; raise_on_ratelimit (HELPDESK_FACTS) is not
+        # in zenpy 2.0.57, hence the response hook.
+        session.hooks["response"].append(_stop_on_429)
+        client = Zenpy(subdomain=base.subdomain, domain=base.domain,
+                       email=self._settings.zendesk_email, token=self._settings.zendesk_token,
+                       session=session, timeout=self._timeout, ratelimit_budget=0,
+                       # zenpy's cache is not thread-safe (facetoe/zenpy#610); we also build
+                       # one client per call, so nothing is shared between worker threads.
+                       disable_cache=True)
+        if base.scheme == "http":
+            _use_plain_http(client)
+        return client
+
+
+def _use_plain_http(client: Zenpy) -> None:
+    """Make zenpy's ticket API use http (loopback only, see api_base)."""
+    # zenpy hard-codes `protocol = 'https'` on every Api object (zenpy/lib/api.py BaseApi)
+    # and offers no argument for it, only the process-wide ZENPY_FORCE_SCHEME variable, which
+    # would redirect every Zenpy client in the process. Only the ticket API is used here.
+    client.tickets.protocol = "http"
+
+
+def _ticket_number(ticket_id: str) -> int:
+    text = str(ticket_id).strip()
+    if not (text.isascii() and text.isdigit()):
+        raise DeliveryError(f"Zendesk ticket ids are numbers, got {text[:20]!r}", retryable=False)
+    return int(text)
+
+
+def _marked(body: str) -> str:
+    """Return the note with NOTE_MARKER, so the webhook never reads it back as a question."""
+    if not isinstance(body, str) or not body.strip():
+        raise DeliveryError("refusing to post an empty note", retryable=False)
+    return body if NOTE_MARKER in body else f"{body.rstrip()}\n\n{NOTE_MARKER}"
+
+
+def _status_error(response: requests.Response | None, number: int) -> DeliveryError:
+    if response is None:
+        return DeliveryError(f"Zendesk note on ticket {number} failed", retryable=False)
+    status = response.status_code
+    # 409: Zendesk refuses concurrent updates of one ticket; trying again later succeeds.
+    retryable = status >= 500 or status in (408, 409, 429)
+    hint = {401: " (check VIGIL_ZENDESK_EMAIL and VIGIL_ZENDESK_TOKEN)",
+            403: " (the bot user must be an agent allowed to comment on this ticket)",
+            404: " (no such ticket, or the bot cannot see it)",
+            422: " (Zendesk rejected the update, e.g. a closed ticket or 5,000 comments)"}
+    return DeliveryError(
+        f"Zendesk answered {status} to the note on ticket {number}{hint.get(status, '')}: "
+        f"{_error_text(response)}", retryable=retryable,
+        retry_after=_retry_after(response.headers.get("Retry-After")) if retryable else None)
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(data, dict) and ("error" in data or "description" in data):
+        return f"{data.get('error', '')} {data.get('description', '')}".strip()[:200]
+    return str(data)[:200]
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Read Retry-After: seconds, or an HTTP date."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def _comment_id(result: Any, number: int) -> str:
+    """Return the new comment's id from the update's audit, else the ticket id."""
+    events = getattr(getattr(result, "audit", None), "events", None) or []
+    for event in events:
+        if isinstance(event, dict) and event.get("type") == "Comment":
+            if event.get("public") is True:  # cannot happen by construction; shout if it does
+                log.error("Zendesk recorded note %s on ticket %s as PUBLIC", event.get("id"),
+                          number)
+                raise DeliveryError(f"Zendesk recorded the note on ticket {number} as PUBLIC "
+                                    f"(comment {event.get('id')}): check the bot user's role",
+                                    retryable=False)
+            if event.get("id") is not None:
+                return str(event["id"])
+    return str(number)
