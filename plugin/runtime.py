@@ -26,7 +26,13 @@ class Runtime:
     refused: dict[str, str]  # connector name -> why it is off
     worker: Worker
 
+    closed: bool = False
+
     def close(self) -> None:
+        """Stop the worker and release the index, rules and database (safe to call twice)."""
+        if self.closed:
+            return
+        self.closed = True
         self.worker.stop()
         self.index.close()
         self.engine.close()

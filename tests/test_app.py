@@ -1,0 +1,132 @@
+"""End to end through the Flask app: signed webhook in, decision stored, internal note out."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from plugin.app import create_app
+from plugin.model import utcnow
+
+from .conftest import FIXTURES, write_entry
+from .fakehttp import FakeServer, Reply
+
+CUSTOMER_COMMENT = (FIXTURES / "zendesk" / "ticket.comment_added__customer_public.json").read_bytes()
+SECRET = "zendesk-test-secret"
+PUT = "/api/v2/tickets/35436.json"
+
+
+def signed(body: bytes, secret: str = SECRET, at: datetime | None = None, invocation: str = "inv-1") -> dict:
+    stamp = (at or utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ")
+    signature = base64.b64encode(hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest())
+    return {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": signature.decode(),
+            "X-Zendesk-Webhook-Signature-Timestamp": stamp, "X-Zendesk-Webhook-Invocation-Id": invocation}
+
+
+def update_reply(status: int = 200) -> Reply:
+    audit = {"id": 1, "events": [{"id": 777, "type": "Comment", "public": False, "body": "note"}]}
+    return Reply(status, {"ticket": {"id": 35436, "status": "open"}, "audit": audit})
+
+
+@pytest.fixture
+def helpdesk():
+    with FakeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def app(settings, knowledge_dir, helpdesk):
+    write_entry(knowledge_dir, "exports/retry-failed-export", "Make a failed nightly export retry",
+                ["export", "E1042", "retry"], """
+        Error E1042 means the nightly export hit the plan's row quota.
+        1. Open Settings, Exports and turn on "Retry failed exports".
+        2. Lower the export's row limit or upgrade the plan.""")
+    app = create_app(settings.replace(zendesk_url=helpdesk.url, zendesk_email="bot@example.org",
+                                      zendesk_token="t0ken", jira_webhook_secret=""),
+                     start_worker=False)
+    yield app
+    app.extensions["vigil"].close()
+
+
+def test_signed_question_becomes_a_private_note(app, helpdesk):
+    helpdesk.script("PUT", PUT, update_reply())
+    response = app.test_client().post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT))
+    assert response.status_code == 202, response.json
+    runtime = app.extensions["vigil"]
+    assert helpdesk.requests == []  # nothing is posted before the worker runs: the answer is fast
+    runtime.worker.drain()
+    [request] = helpdesk.received("PUT", PUT)
+    comment = request.json()["ticket"]["comment"]
+    assert comment["public"] is False
+    assert "knowledge/exports/retry-failed-export.md" in comment["body"]
+    [note] = runtime.store.list_notes("35436")
+    assert (note["status"], note["rule"], note["public"]) == ("delivered", "answer-customer-question", False)
+    [step] = list(runtime.store.timeline(runtime.store.find_ticket("zendesk", "35436")))
+    assert step["action"] == "answer" and "retrieval_score >= 0.45" in step["reason"]
+
+
+def test_repeated_delivery_is_answered_200_and_processed_once(app, helpdesk):
+    helpdesk.script("PUT", PUT, update_reply())
+    client = app.test_client()
+    assert client.post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT)).status_code == 202
+    again = client.post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT))
+    assert again.status_code == 200 and again.json["status"] == "duplicate"
+    app.extensions["vigil"].worker.drain()
+    assert len(helpdesk.received("PUT", PUT)) == 1
+
+
+@pytest.mark.parametrize("headers, why", [
+    (lambda b: signed(b, secret="wrong"), "signature"),
+    (lambda b: {k: v for k, v in signed(b).items() if "Signature" not in k}, "signature"),
+    (lambda b: signed(b, at=utcnow() - timedelta(hours=1)), "timestamp"),
+])
+def test_bad_signatures_get_401_and_store_nothing(app, headers, why):
+    response = app.test_client().post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=headers(CUSTOMER_COMMENT))
+    assert response.status_code == 401 and why in response.json["error"].lower()
+    assert app.extensions["vigil"].store.pending_deliveries() == []
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[]", json.dumps({"type": "zen:event-type:ticket.comment_added"}).encode()])
+def test_malformed_bodies_get_400_with_a_reason(app, body):
+    response = app.test_client().post("/webhooks/zendesk", data=body, headers=signed(body))
+    assert response.status_code == 400 and response.json["error"]
+
+
+def test_connector_without_secret_is_refused_not_open(app):
+    body = b"{}"
+    response = app.test_client().post("/webhooks/jira", data=body, headers={"X-Hub-Signature": "sha256=00"})
+    assert response.status_code == 404
+    assert "VIGIL_JIRA_WEBHOOK_SECRET" in response.json["error"]
+    assert app.test_client().get("/healthz").json["connectors"] == ["zendesk"]
+
+
+def test_oversized_body_gets_413(app):
+    body = b"{" + b" " * (1024 * 1024 + 10) + b"}"
+    assert app.test_client().post("/webhooks/zendesk", data=body, headers=signed(body)).status_code == 413
+
+
+def test_plugin_own_note_does_not_loop(app, helpdesk):
+    own = (FIXTURES / "zendesk" / "ticket.comment_added__bot_note.json").read_bytes()
+    assert app.test_client().post("/webhooks/zendesk", data=own, headers=signed(own, invocation="inv-own")).status_code == 202
+    runtime = app.extensions["vigil"]
+    runtime.worker.drain()
+    assert helpdesk.requests == [] and runtime.store.list_notes() == []
+
+
+def test_accepted_delivery_survives_a_crash(app, settings, helpdesk):
+    """Stored before the answer: a process that dies before working still loses nothing."""
+    assert app.test_client().post("/webhooks/zendesk", data=CUSTOMER_COMMENT,
+                                  headers=signed(CUSTOMER_COMMENT)).status_code == 202
+    app.extensions["vigil"].close()  # the process ends with the delivery unprocessed
+    helpdesk.script("PUT", PUT, update_reply())
+    restarted = create_app(app.extensions["vigil"].settings, start_worker=False)
+    try:
+        restarted.extensions["vigil"].worker.drain()
+        assert len(helpdesk.received("PUT", PUT)) == 1
+    finally:
+        restarted.extensions["vigil"].close()
