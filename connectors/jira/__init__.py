@@ -1,0 +1,43 @@
+"""Jira (Cloud, Data Center, Service Management): webhooks in, internal comments out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Mapping
+
+from connectors.base import ConfigurationError, Connector
+from connectors.jira.client import DEFAULT_TIMEOUT, JiraNotes
+from connectors.jira.webhook import parse_delivery, verify_signature
+from plugin.model import Delivery
+from plugin.settings import Settings
+
+__all__ = ["JiraConnector"]
+
+
+class JiraConnector(Connector):
+    """Verifies and translates Jira webhooks, and posts internal comments back."""
+
+    name = "jira"
+
+    def __init__(self, settings: Settings,
+                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+        # Fail closed: without a secret every request would have to be trusted.
+        if not settings.jira_webhook_secret.strip():
+            raise ConfigurationError(
+                "Jira connector needs VIGIL_JIRA_WEBHOOK_SECRET: the secret saved with the Jira "
+                "webhook (see connectors/jira/SETUP.md); refusing to accept unsigned webhooks")
+        self.settings = settings
+        # API credentials are checked when posting, so a webhook-only setup can start.
+        self.notes = JiraNotes(settings, timeout=timeout)
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        """Raise SignatureError unless X-Hub-Signature signs the raw body (no timestamp exists)."""
+        verify_signature(self.settings.jira_webhook_secret, headers, body)
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        """Translate a verified request into a Delivery; BadPayload says what is wrong."""
+        return parse_delivery(headers, body, bot_account_id=self.settings.jira_bot_account_id)
+
+    def post_internal_note(self, ticket_id: str, body: str) -> str:
+        """Post `body` as an internal comment on issue `ticket_id`; return its comment id."""
+        return self.notes.post(ticket_id, body)

@@ -1,0 +1,194 @@
+"""Post internal notes to Jira with the `jira` package (pycontribs), run in the worker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from typing import Any
+
+import requests
+from jira import JIRA, JIRAError
+
+from connectors.base import DeliveryError
+from plugin.settings import Settings
+
+log = logging.getLogger("vigil.connectors.jira")
+
+# Connect / read timeouts in seconds: a hung Jira must not hold a worker forever.
+DEFAULT_TIMEOUT = (5.0, 20.0)
+# Jira issue keys: project key (letter first, then letters, digits, _) and a number.
+_ISSUE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*-[1-9][0-9]*")
+# Worth retrying: Jira Cloud retries these itself for webhooks (HELPDESK_FACTS "Retries").
+_RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
+
+
+class JiraNotes:
+    """Posts internal comments; every way of posting it offers is internal by construction."""
+
+    def __init__(self, settings: Settings,
+                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self._project_types: dict[str, str | None] = {}  # project key -> projectTypeKey
+
+    def post(self, ticket_id: str, body: str) -> str:
+        """Post `body` as an internal comment on issue `ticket_id`; return the comment id."""
+        self._check_configured()
+        if not _ISSUE_KEY.fullmatch(ticket_id or ""):
+            raise DeliveryError(f"not a Jira issue key: {ticket_id!r}", retryable=False)
+        jira = None
+        try:
+            jira = self._connect()
+            self._check_project_type(jira, ticket_id)
+            comment = jira.add_comment(ticket_id, to_wiki(body), **self._internal())
+        except DeliveryError:
+            raise
+        except JIRAError as exc:
+            raise _translate(exc, ticket_id) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise DeliveryError(f"Jira unreachable: {type(exc).__name__}",
+                                retryable=True) from None
+        except json.JSONDecodeError:  # the comment may exist: posting again could double it
+            raise DeliveryError(f"Jira gave an unreadable answer on {ticket_id}",
+                                retryable=False) from None
+        except requests.RequestException as exc:  # a bad URL or similar: same result next time
+            raise DeliveryError(f"Jira request failed: {type(exc).__name__}",
+                                retryable=False) from None
+        except Exception as exc:  # the worker only understands DeliveryError
+            log.exception("unexpected failure posting to Jira %s", ticket_id)
+            raise DeliveryError(f"unexpected {type(exc).__name__} posting to {ticket_id}",
+                                retryable=False) from None
+        finally:
+            if jira is not None:
+                jira.close()
+        comment_id = comment.raw.get("id") if isinstance(comment.raw, dict) else None
+        if not comment_id:
+            # The comment may exist: retrying could post it twice, so stop here.
+            raise DeliveryError(f"Jira answered without a comment id on {ticket_id}",
+                                retryable=False)
+        return str(comment_id)
+
+    def _internal(self) -> dict[str, Any]:
+        """Return the add_comment arguments that hide the note from customers."""
+        if self.settings.jira_service_management:
+            # JSM: only the sd.public.comment property makes a comment internal; a role
+            # `visibility` still shows it on the portal (HELPDESK_FACTS "Internal comment").
+            return {"is_internal": True}
+        # Plain Jira has no such property: restrict the comment to a staff role instead.
+        return {"visibility": {"type": "role", "value": self.settings.jira_internal_role}}
+
+    def _check_configured(self) -> None:
+        s = self.settings
+        required = (("VIGIL_JIRA_URL", s.jira_url), ("VIGIL_JIRA_USER", s.jira_user),
+                    ("VIGIL_JIRA_TOKEN", s.jira_token))
+        missing = [name for name, value in required if not value.strip()]
+        if not s.jira_service_management and not s.jira_internal_role.strip():
+            missing.append("VIGIL_JIRA_INTERNAL_ROLE (needed on plain Jira)")
+        if missing:
+            raise DeliveryError(f"Jira API not configured: set {', '.join(missing)}",
+                                retryable=False)
+
+    def _connect(self) -> JIRA:
+        # max_retries=0: the package's ResilientSession would otherwise sleep and retry
+        # 429/503/connection errors inside this call (jira/resilientsession.py); our worker
+        # owns the retry policy and must see every failure at once.
+        s = self.settings
+        return JIRA(server=s.jira_url, basic_auth=(s.jira_user, s.jira_token),
+                    get_server_info=False, max_retries=0, timeout=self.timeout,
+                    options={"rest_api_version": "2", "check_update": False})
+
+    def _check_project_type(self, jira: JIRA, ticket_id: str) -> None:
+        """Refuse to post where the configured kind of internal note would be visible."""
+        # VIGIL_JIRA_SERVICE_MANAGEMENT defaults to true; on a plain Jira project the
+        # sd.public.comment property means nothing and the note would be readable by anyone
+        # who can browse the issue. The reverse, a role restriction on a JSM project, still
+        # shows the note on the portal. A public note is the one mistake that must not happen.
+        project = ticket_id.rsplit("-", 1)[0].upper()
+        if project in self._project_types:
+            kind = self._project_types[project]
+        else:
+            found = (jira.issue(ticket_id, fields="project").raw.get("fields") or {}).get("project")
+            kind = (found or {}).get("projectTypeKey")
+            if str((found or {}).get("key", "")).upper() == project:
+                self._project_types[project] = kind  # a moved issue's old key names another
+        if kind is None:
+            return  # old Server without project types: trust the setting
+        is_jsm = kind == "service_desk"
+        if is_jsm != self.settings.jira_service_management:
+            setting = str(self.settings.jira_service_management).lower()
+            raise DeliveryError(
+                f"refusing to post on {ticket_id}: project {project} is a '{kind}' project but "
+                f"VIGIL_JIRA_SERVICE_MANAGEMENT={setting}; the note would not be internal "
+                "(see connectors/jira/SETUP.md)", retryable=False)
+
+
+def _translate(exc: JIRAError, ticket_id: str) -> DeliveryError:
+    """Map a Jira HTTP failure onto retryable or not; never quote headers (they hold the token)."""
+    # str(JIRAError) includes the request headers, Authorization among them: use only the
+    # status and Jira's own error text.
+    status = exc.status_code
+    detail = f"Jira answered {status} on {ticket_id}" + (f": {exc.text}" if exc.text else "")
+    if status is None or status >= 500 or status in _RETRYABLE_STATUSES:
+        headers = exc.response.headers if exc.response is not None else {}
+        retry_after = _retry_after(headers.get("Retry-After"))
+        return DeliveryError(detail, retryable=True, retry_after=retry_after)
+    return DeliveryError(detail, retryable=False)  # 400/401/403/404/422: fails again as sent
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Return Retry-After in seconds (Jira Cloud sends seconds, HELPDESK_FACTS "Rate limits")."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP-date or garbage: let the worker's backoff decide
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
+
+
+# --- Markdown-ish note -> Jira wiki markup (REST v2 comment bodies are wiki text, not ADF) -----
+
+_FENCE = re.compile(r"\s*```")
+_HEADING = re.compile(r"(#{1,6})\s+(.*)")
+_BULLET = re.compile(r"(\s*)[-*+]\s+(.*)")
+_NUMBERED = re.compile(r"(\s*)\d+[.)]\s+(.*)")
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+_LINK = re.compile(r"\[([^\]\n]+)\]\((\S+?)\)")
+_BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
+_ITALIC = re.compile(r"(?<![*\w])\*(?![*\s])(.+?)(?<![*\s])\*(?![*\w])")
+
+
+def to_wiki(text: str) -> str:
+    """Convert a note's Markdown-ish text (bold, bullets, links, code) to Jira wiki markup."""
+    out, in_code = [], False
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            out.append("{noformat}")
+            in_code = not in_code
+        elif in_code:
+            out.append(line)
+        elif m := _HEADING.fullmatch(line):
+            out.append(f"h{len(m.group(1))}. {_inline(m.group(2))}")  # "# x" is a list in wiki
+        elif m := _BULLET.fullmatch(line):
+            out.append(f"{'*' * (len(m.group(1)) // 2 + 1)} {_inline(m.group(2))}")
+        elif m := _NUMBERED.fullmatch(line):
+            out.append(f"{'#' * (len(m.group(1)) // 2 + 1)} {_inline(m.group(2))}")
+        else:
+            out.append(_inline(line))
+    if in_code:
+        out.append("{noformat}")
+    return "\n".join(out)
+
+
+def _inline(text: str) -> str:
+    """Convert inline Markdown in one line; code spans are left verbatim."""
+    parts = _CODE_SPAN.split(text)  # even indexes: prose, odd: code
+    for i, part in enumerate(parts):
+        if i % 2:
+            parts[i] = "{{" + part.replace("{", "\\{") + "}}"
+            continue
+        part = part.replace("{", "\\{")  # "{" opens a wiki macro
+        part = _LINK.sub(lambda m: f"[{m.group(1).replace('|', '/')}|{m.group(2)}]", part)
+        part = _ITALIC.sub(r"_\1_", part)
+        parts[i] = _BOLD.sub(lambda m: f"*{m.group(1) or m.group(2)}*", part)
+    return "".join(parts)
