@@ -219,9 +219,24 @@ def explain(ticket_id: str, as_json: bool) -> None:
               help="Labelled conversations (replay format with `expect` per message).")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--mistakes", is_flag=True, help="List every false positive and false negative.")
-def evaluate_(labelled: Path, as_json: bool, mistakes: bool) -> None:
+@click.option("--calibrate", is_flag=True,
+              help="Sweep the answer threshold on half the set; report it on the other half.")
+def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool) -> None:
     """Precision and recall of the decisions on a labelled set."""
-    from plugin.evaluation import evaluate
+    from plugin.evaluation import calibrate as calibrate_, evaluate
+    if calibrate:
+        result = calibrate_(labelled, _settings())
+        if as_json:
+            click.echo(json.dumps(result))
+            return
+        click.echo(f"calibration half: {result['calibration_conversations']} conversations")
+        for p in result["sweep"]:
+            click.echo(f"  retrieval_score >= {p['threshold']:<6} precision {p['precision']!s:<6} recall {p['recall']}")
+        chosen, held = result["chosen"], result["held_out"]
+        click.echo(f"chosen: {chosen['threshold']} (highest recall at precision >= {result['min_precision']})")
+        click.echo(f"held-out half ({result['held_out_conversations']} conversations): "
+                   f"precision {held['precision']}, recall {held['recall']}")
+        return
     try:
         report = evaluate(labelled, _settings())
     except ReplayError as exc:

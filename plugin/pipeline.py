@@ -77,7 +77,7 @@ class Pipeline:
         text = message.body if message else ""
         notes, last_note_at, cited = self.store.ticket_note_stats(ticket)
         asks = bool(message) and signals.is_question(text)
-        hits = self._search(event, text) if asks else []
+        hits = self._search(event, text, conversation) if asks else []
         best = hits[0] if hits else None
         risks = signals.risks(text, ticket.tags) if message and message.author_role == "customer" else []
         thread_text = " ".join(m.body for m in conversation) + " " + ticket.subject
@@ -104,14 +104,14 @@ class Pipeline:
         }
         return facts, hits
 
-    def _search(self, event: Event, text: str) -> list[Hit]:
+    def _search(self, event: Event, text: str, conversation: list[Message]) -> list[Hit]:
         """Search with the whole message and with each question in it; keep the best.
 
         A long message buries its question in context (names, order details, a story);
         the question sentence alone is the sharper query (Vigil's sub-queries).
         """
         best: list[Hit] = []
-        for query in _queries(event, text):
+        for query in _queries(event, text, conversation):
             hits = self.index.search(query)
             if hits and (not best or hits[0].score > best[0].score):
                 best = hits
@@ -123,14 +123,21 @@ class Pipeline:
                 for kind in facts.get("new_risks", ())}
 
 
-_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+|\s(?=\d\)\s)")
 
 
-def _queries(event: Event, text: str) -> list[str]:
-    # A short message ("it still fails?") leans on the subject for what "it" is.
-    whole = f"{event.subject} {text}" if event.kind == "created" or len(query_terms(text)) < 3 else text
-    questions = [s for s in _SENTENCES.split(text) if "?" in s and len(query_terms(s)) >= 2]
-    return [whole] + (questions if len(questions) > 1 or (questions and questions[0] != text) else [])
+def _queries(event: Event, text: str, conversation: list[Message]) -> list[str]:
+    """The whole message, each question in it, and a follow-up read with what came before."""
+    queries = [text]
+    questions = [s for s in _SENTENCES.split(text) if signals.is_question(s) and len(query_terms(s)) >= 2]
+    if len(questions) > 1 or (questions and questions[0].strip() != text.strip()):
+        queries += questions
+    # A short follow-up ("can I check that myself?") leans on the subject and on the
+    # customer's previous message for what "that" is (Vigil's rewrite step).
+    if event.kind == "created" or len(query_terms(text)) < 6:
+        earlier = [m.body for m in conversation[:-1] if m.author_role == "customer"][-1:]
+        queries.append(" ".join([event.subject, *earlier, text]))
+    return queries
 
 
 def _answered_in_thread(hit: Hit, earlier: list[Message]) -> bool:

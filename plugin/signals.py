@@ -21,7 +21,10 @@ _INTERROGATIVE = _phrases(
     r"is (?:there|it possible)", r"can (?:i|you|we|someone)", r"could (?:i|you|we)",
     r"do (?:i|you|we)", r"does (?:it|this|the)", r"would (?:it|you)", r"which ",
     r"any (?:way|idea|chance)", r"i (?:need|want|would like|'d like) to (?:know|find out|understand)",
-    r"wondering", r"not sure (?:how|what|why|if|whether)")
+    r"wondering", r"not sure (?:how|what|why|if|whether)",
+    r"(?:did|was|am|have|will|would) (?:i|you|we|my|it)\b", r"is (?:my|this|that|it|there)\b",
+    r"are (?:you|my|these|there)\b", r"has (?:my|it|the)\b", r"anything (?:i|we) can",
+    r"what (?:should|can|do) (?:i|we)", r"w(?:h)?at am i doing")
 # A sentence that opens with a question word or an auxiliary verb: "Is search broken?"
 _OPENS_QUESTION = re.compile(
     r"(?:^|[.!?\n]\s*|,\s*|\b(?:and|but|so)\s+)(?:how|what|why|where|when|which|who|is|are|am|do|does|did|"
@@ -32,14 +35,17 @@ _PROBLEM = _phrases(
     r"isn'?t working", r"is not working", r"not working", r"won'?t (?:let|load|accept|work)",
     r"keeps? (?:failing|crashing|saying|showing|giving)", r"error", r"fail(?:s|ed|ing)?\b",
     r"broken", r"stuck", r"issue with", r"problem with", r"trouble", r"never (?:arrived|received|got)",
-    r"didn'?t (?:receive|get|arrive)", r"haven'?t (?:received|got)", r"wrong (?:item|size|size|color|colour|charge|amount)")
+    r"didn'?t (?:receive|get|arrive)", r"haven'?t (?:received|got)", r"wrong (?:item|size|color|colour|charge|amount)",
+    r"nothing (?:happens|is happen|happened)", r"stays? (?:at|empty|blank)", r"doing (?:something )?wron",
+    r"(?:so|really|very|too) slow")
 _REQUEST = _phrases(r"i (?:want|need|would like|'d like) to", r"please (?:help|advise|tell|let me know|explain)",
                     r"help me", r"how to ")
 # Asking about one specific thing's progress is for the analyst to look up, not knowledge.
 _STATUS_ONLY = _phrases(r"any (?:update|news)", r"still waiting", r"status of (?:my|the|ticket)",
                         r"eta\b", r"following up", r"just checking")
-_LOOKUP = _phrases(r"where is my (?:order|package|parcel|delivery|refund)\b(?! is at)",
-                   r"is my (?:subscription|account|membership|order) (?:still )?(?:active|valid|on its way)")
+_LOOKUP = _phrases(r"where(?: is|'s) my (?:order|package|parcel|delivery|refund)\b(?! is at)",
+                   r"is my (?:\w+ ){0,2}(?:subscription|account|membership|order|package|parcel)\b.{0,12}"
+                   r"\b(?:active|valid|on its way|shipped|coming)")
 
 _SMALL_TALK = _phrases(
     r"thanks?", r"thank you", r"thx", r"ty", r"cheers", r"great", r"perfect", r"awesome",
@@ -50,10 +56,12 @@ _SMALL_TALK = _phrases(
 _RISKS = {
     "business_impact": _phrases(
         r"revenue", r"losing (?:money|sales|customers|business)", r"lost (?:sales|revenue|business)",
-        r"production\b.{0,40}\b(?:down|crash|fail|stopp)", r"prod(?:uction)? outage", r"outage",
+        r"production\b.{0,40}\b(?:down|crash|fail|stopp|not working)",
+        r"(?:down|crash(?:ed)?|failed|not working)\b.{0,30}\bproduction\b", r"prod(?:uction)? outage", r"outage",
         r"business[- ]critical", r"deadline", r"go[- ]live", r"launch (?:is|tomorrow|today)",
         r"can'?t (?:sell|operate|ship|work)", r"blocking (?:our|the|all)", r"critical", r"urgent(?:ly)?",
-        r"asap", r"severely impact", r"(?:system|server|site|integration|service)s? (?:is |are |has |have )?"
+        r"asap", r"severely impact", r"(?:system|server|site|integration|service|module|platform|portal|"
+        r"application|checkout|payments?)s? (?:is |are |has |have )?"
         r"(?:down|failed|crashed|stopped)", r"all (?:\w+ ){0,2}(?:failed|down|stopped)", r"from tomorrow"),
     "widespread": _phrases(
         r"all (?:of )?(?:our|my) (?:users|customers|staff|employees|stores|orders|branches|offices)",
@@ -62,15 +70,22 @@ _RISKS = {
         r"locations|people|branches|offices|stores)", r"more than (?:one|1|\d+) (?:branch|site|store|office|"
         r"region|location|user|customer)", r"whole (?:team|company|office)", r"nobody can", r"no one can",
         r"across (?:all|every|the) (?:regions|sites|stores|branches)", r"other (?:customers|users|people) (?:are|have)",
-        r"(?:people|customers|users) .{0,40}(?:saying|reporting|complaining about) the same", r"#\w*outage"),
+        r"(?:people|customers|users) .{0,40}(?:saying|reporting|complaining about) the same", r"#\w*outage",
+        r"none of us", r"all of us", r"(?:team|group|staff) of \d+",
+        r"people (?:have been |are |keep )?(?:telling|saying|reporting)",
+        r"(?:getting|seeing|having) the same (?:thing|issue|problem|error)"),
     "security": _phrases(
-        r"hack(?:ed|er|ing)", r"unauthori[sz]ed", r"fraud(?:ulent)?", r"stolen", r"breach", r"leak(?:ed)?",
+        r"hack(?:ed|er|ing)", r"unauthori[sz]ed", r"fraud(?:ulent)?", r"stolen", r"breach",
+        r"(?:data|information|details|password)s? (?:was |were |got )?leak", r"leaked (?:my |our |the )?(?:data|information|details|passwords?)",
         r"phishing", r"compromised", r"someone\b.{0,40}\b(?:logged in|logged into|accessed|used my|placed orders?)",
+        r"(?:someone|somebody) (?:has )?been in(?:to)? my account", r"orders? .{0,30}\bi (?:never|didn'?t) (?:place|make|order)",
+        r"password was changed.{0,40}\b(?:didn'?t|did not|wasn'?t me)",
         r"someone else'?s (?:order|data|details|information|address|name|account)", r"privacy (?:problem|issue|breach)",
         r"identity theft", r"malware", r"virus", r"data loss", r"lost (?:all )?(?:my |our )?data"),
     "negative_emotion": _phrases(
-        r"furious", r"unacceptable", r"ridiculous", r"outrageous", r"disgust(?:ed|ing)", r"worst",
+        r"furious", r"unacceptable", r"outrageous", r"disgust(?:ed|ing)", r"worst",
         r"lawyer", r"legal action", r"\bsue\b", r"scam", r"angry", r"terrible", r"horrible", r"pathetic",
+        r"fuck", r"shit", r"wtf", r"(?:so|i'?m|im) done with", r"so done\b", r"flip (?:the \w+ )?out",
         r"fed up", r"sick of", r"never (?:again|shop(?:ping)? (?:here|with you)|buy(?:ing)? from you)",
         r"(?:close|cancel) my account", r"done with (?:you|y'?all|y’all|this company)",
         r"take my business elsewhere", r"switch(?:ing)? to (?:a )?competitor", r"complain(?:t)? to",
