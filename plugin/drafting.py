@@ -59,7 +59,7 @@ def _extract(hit: Hit) -> tuple[str, list[str]]:
 
 def render(answer: str, steps: list[str], hits: list[Hit], why: str) -> str:
     """Lay out a note: answer line, steps, sources, why, and the feedback marker."""
-    parts = [f"**Vigil suggests:** {answer}"]
+    parts = [f"**Vigil:** {answer}"]
     if steps:
         parts.append("\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)))
     sources = []

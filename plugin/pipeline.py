@@ -1,27 +1,27 @@
 """handle(event): update the ticket, gather facts, decide, act. One event at a time.
 
 The data flow never turns back: event -> store -> facts -> rules -> action -> note (stored,
-delivered later by the worker). The pipeline posts nothing itself.
+delivered later by the worker). The pipeline posts nothing itself. `sweep(now)` is the
+time-based trigger: it offers every waiting ticket to the rules as a "sweep" event, and
+since it reads only the database, a restart loses no schedule.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from plugin import signals
+from plugin import signals, thread
 from plugin.actions import Context, perform
 from plugin.engine import RuleEngine
-from plugin.model import Decision, Event, Hit, Message, Note
+from plugin.model import RESOLVED_STATUSES, Decision, Event, Hit, Message, Note
 from plugin.retrieval import KnowledgeIndex, query_terms
 from plugin.settings import Settings
 from plugin.store import Store, TicketRow
 
-RISK_WINDOW = timedelta(hours=6)  # one flag per kind per ticket inside this window (Vigil's)
-_PROMISE = re.compile(r"\b(?:i|we)(?:'ll| will) (?:get back|update|follow up|let you know|check|look into)"
-                      r"|\bwill (?:get back|update you|follow up)", re.I)
+REPEAT_SIMILARITY = 0.7  # a note this close to an earlier one on the ticket is not posted (Vigil's)
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,11 @@ class Pipeline:
         self.store = store
         self.engine = engine
         self.index = index
+        self._rules = {r.name: r for r in engine.rules}
 
     def handle(self, event: Event, shadow: bool | None = None) -> list[Outcome]:
         """Process one event; return the decisions taken (none for a repeated comment)."""
+        before = self.store.find_ticket(event.source, event.ticket_id) if event.kind == "assigned" else None
         ticket = self.store.upsert_ticket(event)
         position = None
         if event.message:
@@ -54,36 +56,68 @@ class Pipeline:
             return [Outcome(decision, self.store.record_decision(ticket, event, position, decision),
                             position, None)]
         conversation = self.store.conversation(ticket)
-        facts, hits = self.gather_facts(event, ticket, conversation)
+        facts, hits = self.gather_facts(event, ticket, conversation, before)
+        shadow = self.settings.shadow if shadow is None else shadow
         outcomes = []
         for decision in self.engine.decide(facts):
-            pk = self.store.record_decision(ticket, event, position, decision)
             note = None
-            if decision.action != "silent":
-                rule = next((r for r in self.engine.rules if r.name == decision.rule), None)
-                note = perform(Context(decision, rule, conversation, hits, self.settings))
-            if note:
-                status = "shadow" if (self.settings.shadow if shadow is None else shadow) else "drafted"
-                self.store.add_note(pk, ticket, decision.action, decision.rule, note.body,
-                                    note.sources, note.drafter, status, at=event.occurred_at)
+            if decision.action not in ("silent", "record_feedback"):
+                note = perform(Context(decision, self._rules.get(decision.rule), ticket.subject,
+                                       conversation, hits, self.settings))
+                decision = self._unless_repeated(decision, note, ticket)
+            pk = self.store.record_decision(ticket, event, position, decision)
+            if decision.action == "record_feedback":
+                self.store.record_feedback(ticket, facts["command"], event.occurred_at)
+            if note and decision.action != "silent":
+                self.store.add_note(pk, ticket, decision.action, decision.rule, note.body, note.sources,
+                                    note.drafter, "shadow" if shadow else "drafted", at=event.occurred_at)
+            else:
+                note = None
             outcomes.append(Outcome(decision, pk, position, note))
         return outcomes
 
-    def gather_facts(self, event: Event, ticket: TicketRow,
-                     conversation: list[Message]) -> tuple[dict[str, Any], list[Hit]]:
+    def sweep(self, now: datetime, shadow: bool | None = None) -> list[Outcome]:
+        """Offer every ticket that is not solved to the rules, to catch those left waiting."""
+        outcomes = []
+        for ticket in self.store.waiting_tickets():
+            event = Event(ticket.source, ticket.ticket_id, "sweep", now)  # type: ignore[arg-type]
+            outcomes += [o for o in self.handle(event, shadow) if o.decision.action != "silent"]
+        return outcomes
+
+    def _unless_repeated(self, decision: Decision, note: Note | None, ticket: TicketRow) -> Decision:
+        """Turn the decision silent when its note says again what an earlier note said."""
+        if note is None:
+            return replace(decision, action="silent", reason=f"{decision.reason}; nothing worth a note")
+        for earlier in self.store.note_bodies(ticket):
+            score = thread.similarity(note.body, earlier)
+            if score >= REPEAT_SIMILARITY:
+                return replace(decision, action="silent",
+                               reason=f"{decision.reason}; but the note would repeat an earlier one "
+                                      f"(similarity {score:.2f} >= {REPEAT_SIMILARITY})")
+        return decision
+
+    def gather_facts(self, event: Event, ticket: TicketRow, conversation: list[Message],
+                     before: TicketRow | None = None) -> tuple[dict[str, Any], list[Hit]]:
         """Every fact the rules may test, computed once per event."""
         now = event.occurred_at
         message = event.message
         text = message.body if message else ""
+        role = message.author_role if message else "none"
         notes, last_note_at, cited = self.store.ticket_note_stats(ticket)
         asks = bool(message) and signals.is_question(text)
-        hits = self._search(event, text, conversation) if asks else []
-        best = hits[0] if hits else None
-        risks = signals.risks(text, ticket.tags) if message and message.author_role == "customer" else []
-        thread_text = " ".join(m.body for m in conversation) + " " + ticket.subject
+        kind = _event_kind(event, before)
+        if asks:
+            hits = self._search(event, text, conversation)
+        elif kind in ("handover", "reopened") and conversation:
+            hits = self.index.search(f"{ticket.subject} {conversation[0].body}")  # a similar case
+        else:
+            hits = []
+        best = hits[0] if hits and asks else None
+        risks = signals.risks(text, ticket.tags) if role == "customer" else []
+        last_message_at = conversation[-1].created_at if conversation else now
         facts = {
-            "event": event.kind,
-            "role": message.author_role if message else "none",
+            "event": kind,
+            "role": role,
             "public": message.public if message else False,
             "status": ticket.status,
             "tags": [t.lower() for t in ticket.tags],
@@ -95,12 +129,16 @@ class Pipeline:
             "answered_in_thread": bool(best) and _answered_in_thread(best, conversation[:-1]),
             "risks": risks,
             "new_risks": [k for k in risks if k not in self._recent_flags(ticket, now)],
-            "test_environment": signals.is_test_environment(thread_text, ticket.tags),
+            "test_environment": signals.is_test_environment(
+                " ".join(m.body for m in conversation) + " " + ticket.subject, ticket.tags),
             "notes_on_ticket": notes,
             "minutes_since_last_note": (now - last_note_at).total_seconds() / 60 if last_note_at else 1e6,
-            "command": signals.command(text) if message and message.author_role == "analyst" else "",
-            "minutes_waiting": _minutes_waiting(conversation, now),
-            "promised_update": _promised_update(conversation),
+            "command": signals.command(text) if role == "analyst" else "",
+            "minutes_waiting": thread.minutes_waiting(conversation, now),
+            "minutes_silent": thread.minutes_silent(conversation, now),
+            "promised_update": thread.promised_update(conversation),
+            "already_nudged": bool(self.store.recent_facts(ticket, "nudge", last_message_at)),
+            "messages_on_ticket": len(conversation),
         }
         return facts, hits
 
@@ -119,8 +157,20 @@ class Pipeline:
 
     def _recent_flags(self, ticket: TicketRow, now: datetime) -> set[str]:
         """Risk kinds already flagged on this ticket inside the suppression window."""
-        return {kind for facts in self.store.recent_facts(ticket, "flag", now - RISK_WINDOW)
+        since = now - timedelta(hours=self.settings.flag_window_hours)
+        return {kind for facts in self.store.recent_facts(ticket, "flag", since)
                 for kind in facts.get("new_risks", ())}
+
+
+def _event_kind(event: Event, before: TicketRow | None) -> str:
+    """Name what happened in the rules' terms: a reopening and a hand-over are their own events."""
+    if event.kind == "status_changed" and event.previous_status in RESOLVED_STATUSES \
+            and event.status not in RESOLVED_STATUSES:
+        return "reopened"
+    if event.kind == "assigned" and before is not None and before.assignee \
+            and before.assignee != event.assignee:
+        return "handover"
+    return event.kind
 
 
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+|\s(?=\d\)\s)")
@@ -146,15 +196,3 @@ def _answered_in_thread(hit: Hit, earlier: list[Message]) -> bool:
     return bool(title) and any(
         m.author_role == "analyst" and m.public and title <= set(query_terms(m.body))
         for m in earlier)
-
-
-def _minutes_waiting(conversation: list[Message], now: datetime) -> float:
-    public = [m for m in conversation if m.public and m.author_role in ("customer", "analyst")]
-    if not public or public[-1].author_role != "customer":
-        return 0.0
-    return max(0.0, (now - public[-1].created_at).total_seconds() / 60)
-
-
-def _promised_update(conversation: list[Message]) -> bool:
-    public = [m for m in conversation if m.public and m.author_role in ("customer", "analyst")]
-    return bool(public) and public[-1].author_role == "analyst" and bool(_PROMISE.search(public[-1].body))

@@ -30,7 +30,8 @@ import yaml
 
 # name -> (type, meaning). The pipeline computes every one of these for every event.
 FACTS: dict[str, tuple[type, str]] = {
-    "event": (str, "message, created, status_changed, assigned, reopened or sweep"),
+    "event": (str, "message, created, status_changed, assigned, handover (a new owner after "
+                   "another), reopened, or sweep (the periodic check of waiting tickets)"),
     "role": (str, "who wrote the message: customer, analyst, plugin, or none"),
     "public": (bool, "the customer can see the message"),
     "status": (str, "ticket status: new, open, pending, solved, closed"),
@@ -49,7 +50,10 @@ FACTS: dict[str, tuple[type, str]] = {
     "minutes_since_last_note": (float, "minutes since the plugin's last note (1e6 if none)"),
     "command": (str, "what an analyst asked the plugin with @vigil: summary, useful, wrong, or ''"),
     "minutes_waiting": (float, "minutes the customer has waited for an analyst's reply"),
-    "promised_update": (bool, "the last analyst reply promised an update that has not come"),
+    "minutes_silent": (float, "minutes since anyone last wrote publicly on the ticket"),
+    "promised_update": (bool, "the last public word is an analyst's promise of an update"),
+    "already_nudged": (bool, "the plugin nudged about this ticket since its last message"),
+    "messages_on_ticket": (int, "comments on the ticket so far"),
 }
 
 BASELINE: dict[str, Any] = {
@@ -57,7 +61,8 @@ BASELINE: dict[str, Any] = {
     "is_question": False, "in_scope": False, "small_talk": False, "retrieval_score": 0.0,
     "answer_repeats": False, "answered_in_thread": False, "risks": [], "new_risks": [],
     "test_environment": False, "notes_on_ticket": 0, "minutes_since_last_note": 1e6,
-    "command": "", "minutes_waiting": 0.0, "promised_update": False,
+    "command": "", "minutes_waiting": 0.0, "minutes_silent": 0.0, "promised_update": False,
+    "already_nudged": False, "messages_on_ticket": 1,
 }
 
 # The fixed vocabulary of actions; "silent" rules are guards that suppress the others.

@@ -107,6 +107,8 @@ notes = Table(
     Column("remote_id", String(100)),
     Column("created_at", UTC, nullable=False),
     Column("delivered_at", UTC),
+    Column("feedback", String(10)),  # an analyst's verdict: useful or wrong
+    Column("feedback_at", UTC),
 )
 
 
@@ -273,6 +275,25 @@ class Store:
         cited = {s for r in rows for s in json.loads(r.sources)}
         return len(rows), max((r.created_at for r in rows), default=None), cited
 
+    def note_bodies(self, ticket: TicketRow) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(notes.c.body).where(notes.c.ticket == ticket.pk)).scalars())
+
+    def record_feedback(self, ticket: TicketRow, verdict: str, at: datetime) -> int | None:
+        """Mark the ticket's latest note with an analyst's verdict; return its id."""
+        with self.engine.begin() as conn:
+            pk = conn.execute(select(notes.c.id).where(notes.c.ticket == ticket.pk, notes.c.created_at <= at)
+                              .order_by(notes.c.id.desc()).limit(1)).scalar()
+            if pk is not None:
+                conn.execute(update(notes).where(notes.c.id == pk).values(feedback=verdict, feedback_at=at))
+        return pk
+
+    def waiting_tickets(self) -> list[TicketRow]:
+        """Tickets not yet solved, for the periodic check of who is waiting."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tickets).where(tickets.c.status.in_(("new", "open", "pending")))).all()
+        return [_ticket(r) for r in rows]
+
     def notes_due(self, now: datetime) -> list[Any]:
         """Notes to post now: per ticket only the oldest undelivered one, and only if due,
         so a note waiting on a retry holds back the ticket's later notes (order per ticket)."""
@@ -310,7 +331,7 @@ class Store:
         return [{"id": r.id, "ticket_id": r.ticket_id, "source": r.source, "action": r.action,
                  "rule": r.rule, "body": r.body, "sources": json.loads(r.sources),
                  "public": False, "status": r.status, "drafter": r.drafter,
-                 "attempts": r.attempts, "last_error": r.last_error,
+                 "attempts": r.attempts, "last_error": r.last_error, "feedback": r.feedback,
                  "created_at": r.created_at.isoformat()} for r in rows]
 
     def timeline(self, ticket: TicketRow) -> Iterator[dict[str, Any]]:
