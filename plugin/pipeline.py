@@ -104,7 +104,7 @@ class Pipeline:
         text = message.body if message else ""
         role = message.author_role if message else "none"
         notes, last_note_at, cited = self.store.ticket_note_stats(ticket)
-        asks = bool(message) and signals.is_question(text)
+        asks = bool(message) and signals.is_question(text, problems_count=role == "customer")
         kind = _event_kind(event, before)
         if asks:
             hits = self._search(event, text, conversation)

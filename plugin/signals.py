@@ -45,7 +45,8 @@ _STATUS_ONLY = _phrases(r"any (?:update|news)", r"still waiting", r"status of (?
                         r"eta\b", r"following up", r"just checking")
 _LOOKUP = _phrases(r"where(?: is|'s) my (?:order|package|parcel|delivery|refund)\b(?! is at)",
                    r"is my (?:\w+ ){0,2}(?:subscription|account|membership|order|package|parcel)\b.{0,12}"
-                   r"\b(?:active|valid|on its way|shipped|coming)")
+                   r"\b(?:active|valid|on its way|shipped|coming)",
+                   r"can you (?:please )?(?:check|look) (?:if|whether|on|at my|my|the status)")
 
 _SMALL_TALK = _phrases(
     r"thanks?", r"thank you", r"thx", r"ty", r"cheers", r"great", r"perfect", r"awesome",
@@ -62,7 +63,11 @@ _RISKS = {
         r"can'?t (?:sell|operate|ship|work)", r"blocking (?:our|the|all)", r"critical", r"urgent(?:ly)?",
         r"asap", r"severely impact", r"(?:system|server|site|integration|service|module|platform|portal|"
         r"application|checkout|payments?)s? (?:is |are |has |have )?"
-        r"(?:down|failed|crashed|stopped)", r"all (?:\w+ ){0,2}(?:failed|down|stopped)", r"from tomorrow"),
+        r"(?:down|failed|crashed|stopped)", r"all (?:\w+ ){0,2}(?:failed|down|stopped)", r"from tomorrow",
+        r"(?:transactions?|payments?|orders?|transfers?|integrations?) (?:are |is )?not (?:being )?"
+        r"(?:processed|going through|working)", r"\b(?:on|in) production\b", r"production (?:environment|server|system)",
+        r"(?:opens?|opening|launch(?:es|ing)?|event|wedding) (?:is |on )?(?:this|next) (?:monday|tuesday|wednesday|"
+        r"thursday|friday|saturday|sunday|week)", r"turning (?:\w+ )?away", r"losing (?:clients|participants|members)"),
     "widespread": _phrases(
         r"all (?:of )?(?:our|my) (?:users|customers|staff|employees|stores|orders|branches|offices)",
         r"every(?:one| customer| user| branch| store)", r"anyone else (?:experienc|hav|see|gett)",
@@ -73,13 +78,21 @@ _RISKS = {
         r"(?:people|customers|users) .{0,40}(?:saying|reporting|complaining about) the same", r"#\w*outage",
         r"none of us", r"all of us", r"(?:team|group|staff) of \d+",
         r"people (?:have been |are |keep )?(?:telling|saying|reporting)",
-        r"(?:getting|seeing|having) the same (?:thing|issue|problem|error)"),
+        r"(?:getting|seeing|having) the same (?:thing|issue|problem|error)",
+        r"(?:all|many|most|several|multiple|other|both) (?:of )?(?:the |our )?(?:customers|users|clients|members|"
+        r"employees|staff|agents|participants)\b.{0,40}\b(?:can'?t|cannot|couldn'?t|unable|fail|getting|having|seeing)",
+        r"(?:customers|users|clients) (?:couldn'?t|can'?t|cannot|are unable|were unable)",
+        r"(?:me|i) and (?:\d+|two|three|four|five|several|my) (?:other )?(?:coworkers|colleagues|friends|people|users)",
+        r"for all (?:the )?(?:customers|users|clients)", r"\b\d+\s+(?:customers|users|coworkers|colleagues|stores|branches)\b"),
     "security": _phrases(
         r"hack(?:ed|er|ing)", r"unauthori[sz]ed", r"fraud(?:ulent)?", r"stolen", r"breach",
         r"(?:data|information|details|password)s? (?:was |were |got )?leak", r"leaked (?:my |our |the )?(?:data|information|details|passwords?)",
         r"phishing", r"compromised", r"someone\b.{0,40}\b(?:logged in|logged into|accessed|used my|placed orders?)",
         r"(?:someone|somebody) (?:has )?been in(?:to)? my account", r"orders? .{0,30}\bi (?:never|didn'?t) (?:place|make|order)",
         r"password was changed.{0,40}\b(?:didn'?t|did not|wasn'?t me)",
+        r"(?:someone|somebody)\s+(?:got|get|broke|has got)\s+in(?:to)?\s+my", r"trying to (?:log|sign|get) in(?:to)? my account",
+        r"\b(?:didn'?t|did not|never) (?:place|make|order|buy|authori[sz]e|purchase)(?:d)? (?:these|this|those|that|it|a|an|the)\b",
+        r"(?:wasn'?t|not) me\b", r"lost (?:my |our |all )?(?:photos|files|data|documents|work|pictures)",
         r"someone else'?s (?:order|data|details|information|address|name|account)", r"privacy (?:problem|issue|breach)",
         r"identity theft", r"malware", r"virus", r"data loss", r"lost (?:all )?(?:my |our )?data"),
     "negative_emotion": _phrases(
@@ -88,7 +101,8 @@ _RISKS = {
         r"fuck", r"shit", r"wtf", r"(?:so|i'?m|im) done with", r"so done\b", r"flip (?:the \w+ )?out",
         r"fed up", r"sick of", r"never (?:again|shop(?:ping)? (?:here|with you)|buy(?:ing)? from you)",
         r"(?:close|cancel) my account", r"done with (?:you|y'?all|y’all|this company)",
-        r"take my business elsewhere", r"switch(?:ing)? to (?:a )?competitor", r"complain(?:t)? to",
+        r"tak(?:e|ing) (?:my|our) business elsewhere", r"cancel everything", r"seriously\?", r"are you (?:kidding|serious)",
+        r"unbelievable", r"switch(?:ing)? to (?:a )?competitor", r"complain(?:t)? to",
         r"waste of (?:time|money)", r"incompetent", r"joke"),
 }
 _VIP_TAGS = frozenset({"vip", "enterprise", "key_account", "strategic"})
@@ -99,10 +113,11 @@ _COMMAND_NAMES = {"summary": "summary", "summarise": "summary", "summarize": "su
                   "useful": "useful", "helpful": "useful", "wrong": "wrong", "not helpful": "wrong"}
 
 
-def is_question(text: str) -> bool:
-    """The message asks for something: a question, a request for help, or a reported problem."""
-    return "?" in text or bool(_INTERROGATIVE.search(text) or _PROBLEM.search(text)
-                               or _REQUEST.search(text))
+def is_question(text: str, problems_count: bool = True) -> bool:
+    """The message asks for something: a question, a request for help, or (from a customer)
+    a reported problem. An analyst's "not a store error" is a statement, not a question."""
+    return "?" in text or bool(_INTERROGATIVE.search(text) or _REQUEST.search(text)
+                               or (problems_count and _PROBLEM.search(text)))
 
 
 def in_scope(text: str) -> bool:
