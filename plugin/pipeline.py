@@ -22,6 +22,9 @@ from plugin.settings import Settings
 from plugin.store import Store, TicketRow
 
 REPEAT_SIMILARITY = 0.7  # a note this close to an earlier one on the ticket is not posted (Vigil's)
+# Notes that restate content are checked for repeats; flags and nudges have their own
+# once-per-window and once-per-quiet-spell guards, and legitimately say similar things.
+REPEAT_CHECKED = frozenset({"answer", "brief", "summarize"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class Pipeline:
         """Turn the decision silent when its note says again what an earlier note said."""
         if note is None:
             return replace(decision, action="silent", reason=f"{decision.reason}; nothing worth a note")
+        if decision.action not in REPEAT_CHECKED:
+            return decision
         for earlier in self.store.note_bodies(ticket):
             score = thread.similarity(note.body, earlier)
             if score >= REPEAT_SIMILARITY:
@@ -156,10 +161,17 @@ class Pipeline:
         return best
 
     def _recent_flags(self, ticket: TicketRow, now: datetime) -> set[str]:
-        """Risk kinds already flagged on this ticket inside the suppression window."""
+        """Risk kinds already flagged on this ticket inside the suppression window.
+
+        A VIP tag is a property of the ticket, not news in a message: it is flagged once.
+        """
         since = now - timedelta(hours=self.settings.flag_window_hours)
-        return {kind for facts in self.store.recent_facts(ticket, "flag", since)
-                for kind in facts.get("new_risks", ())}
+        flagged = {kind for facts in self.store.recent_facts(ticket, "flag", since)
+                   for kind in facts.get("new_risks", ())}
+        if "vip" in ticket.tags and "vip" not in flagged:
+            ever = self.store.recent_facts(ticket, "flag", datetime.min.replace(tzinfo=now.tzinfo))
+            flagged |= {"vip"} & {k for facts in ever for k in facts.get("new_risks", ())}
+        return flagged
 
 
 def _event_kind(event: Event, before: TicketRow | None) -> str:

@@ -60,6 +60,7 @@ class Settings:
     webhook_max_age_seconds: int = 300  # older signed timestamps are replays
     flag_window_hours: float = 6.0  # one risk flag per kind per ticket inside this window
     sweep_interval_seconds: float = 300.0  # how often waiting tickets are checked for a nudge
+    index_refresh_seconds: float = 30.0  # how often the worker looks for changed knowledge files
     delivery_max_attempts: int = 5
     delivery_backoff_seconds: float = 2.0
 

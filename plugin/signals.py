@@ -50,7 +50,8 @@ _LOOKUP = _phrases(r"where(?: is|'s) my (?:order|package|parcel|delivery|refund)
 
 _SMALL_TALK = _phrases(
     r"thanks?", r"thank you", r"thx", r"ty", r"cheers", r"great", r"perfect", r"awesome",
-    r"ok(?:ay)?", r"got it", r"that (?:worked|works|helped|fixed it)", r"all good", r"no worries",
+    r"ok(?:ay)?", r"got it", r"that (?:really )?(?:worked|works|helped|helps|fixed it)", r"all good",
+    r"no worries",
     r"hi", r"hello", r"hey", r"good (?:morning|afternoon|evening)", r"appreciate it", r"sounds good",
     r"will do", r"noted", r"you'?re welcome", r"have a (?:nice|good|great) day", r"bye")
 
@@ -91,7 +92,8 @@ _RISKS = {
         r"(?:someone|somebody) (?:has )?been in(?:to)? my account", r"orders? .{0,30}\bi (?:never|didn'?t) (?:place|make|order)",
         r"password was changed.{0,40}\b(?:didn'?t|did not|wasn'?t me)",
         r"(?:someone|somebody)\s+(?:got|get|broke|has got)\s+in(?:to)?\s+my", r"trying to (?:log|sign|get) in(?:to)? my account",
-        r"\b(?:didn'?t|did not|never) (?:place|make|order|buy|authori[sz]e|purchase)(?:d)? (?:these|this|those|that|it|a|an|the)\b",
+        r"\b(?:didn'?t|did not|never) (?:placed?|made|make|order(?:ed)?|buy|bought|authori[sz]ed?|purchased?) "
+        r"(?:these|this|those|that|it|a|an|the)\b",
         r"(?:wasn'?t|not) me\b", r"lost (?:my |our |all )?(?:photos|files|data|documents|work|pictures)",
         r"someone else'?s (?:order|data|details|information|address|name|account)", r"privacy (?:problem|issue|breach)",
         r"identity theft", r"malware", r"virus", r"data loss", r"lost (?:all )?(?:my |our )?data"),

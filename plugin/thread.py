@@ -14,9 +14,9 @@ from plugin import signals
 from plugin.model import Message
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-_PROMISE = re.compile(r"\b(?:i|we)(?:'ll| will| am going to| are going to) (?:get back|update|follow up|"
-                      r"let you know|check|look into|send|escalate|call|email)|\bwill (?:get back|update you|"
-                      r"follow up)", re.I)
+_PROMISE = re.compile(r"\b(?:i|we)(?:'ll| will| am going to| are going to) (?:then |also )?(?:get back|update|"
+                      r"follow up|let you know|check|look into|send|escalate|call|email|arrange|ship|process|"
+                      r"refund|replace|contact|fix|sort)|\bwill (?:get back|update you|follow up)", re.I)
 _DONE = re.compile(r"\b(?:i|we)(?:'ve| have) (?:\w+ )?(?:sent|refunded|added|changed|updated|reset|locked|"
                    r"cancelled|canceled|removed|processed|issued|escalated|applied|fixed|reported|stopped|"
                    r"put|created|asked)\b|\b(?:has|have) been (?:\w+ )?(?:refunded|sent|fixed|updated|"
@@ -78,8 +78,9 @@ def problem(conversation: list[Message], subject: str) -> str:
     if not first:
         return subject
     parts = sentences(first.body)
-    asked = next((s for s in parts if signals.is_question(s)), parts[0] if parts else "")
-    return f"{subject}: {asked}" if subject else asked
+    asked = next((s for s in parts if signals.is_question(s)), "")
+    said = " ".join(dict.fromkeys(p for p in parts[:1] + [asked] if p))  # the opening, then the ask
+    return f"{subject}: {said}" if subject else said
 
 
 def done(conversation: list[Message]) -> list[str]:

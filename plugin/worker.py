@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime
 
 from connectors.base import Connector, DeliveryError
@@ -45,10 +46,18 @@ class Worker:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        settings = self.pipeline.settings
+        next_sweep = next_refresh = 0.0
         while not self._stop.is_set():
             try:
+                if time.monotonic() >= next_refresh:  # pick up merged knowledge without a restart
+                    self.pipeline.index.refresh()
+                    next_refresh = time.monotonic() + settings.index_refresh_seconds
                 self.drain()
-            except Exception:  # keep the worker alive; the failed item is recorded below
+                if time.monotonic() >= next_sweep:
+                    self.pipeline.sweep(utcnow())
+                    next_sweep = time.monotonic() + settings.sweep_interval_seconds
+            except Exception:  # keep the worker alive; failed deliveries are recorded in drain
                 log.exception("worker pass failed")
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
