@@ -91,3 +91,14 @@ def test_index_and_explain_unknown_ticket(vigil):
 def test_bad_configuration_is_a_clear_error(vigil, monkeypatch):
     monkeypatch.setenv("VIGIL_SHADOW", "maybe")
     assert "shadow: expected a boolean" in vigil("notes", code=1)
+
+
+def test_the_example_configuration_documents_every_setting_and_loads():
+    import dataclasses
+
+    from plugin.settings import Settings, load_settings
+    example = REPO / "vigil.example.toml"
+    text = example.read_text()
+    missing = [f.name for f in dataclasses.fields(Settings) if f"\n{f.name} = " not in text]
+    assert missing == []
+    assert load_settings(example, environ={}) == Settings()  # the example is the defaults
