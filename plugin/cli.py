@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -62,10 +63,18 @@ def serve(host: str, port: int) -> None:
             "no helpdesk connector can start: " + "; ".join(f"{k}: {v}" for k, v in runtime.refused.items()))
     click.echo(f"vigil: webhooks on http://{host}:{port}/webhooks/{{{','.join(sorted(runtime.connectors))}}}"
                + (" (shadow mode: nothing is posted)" if settings.shadow else ""))
+    # SIGTERM (systemd, Kubernetes) stops like Ctrl-C: waitress returns, the worker finishes
+    # the event in hand, and what is left stays in the database for the next start.
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     try:
-        waitress.serve(app, host=host, port=port)
+        waitress.serve(app, host=host, port=port)  # returns on KeyboardInterrupt
     finally:
         runtime.close()
+        click.echo("vigil: stopped")
+
+
+def _stop_like_ctrl_c(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @main.command()

@@ -41,25 +41,41 @@ _ANALYZER = StemmingAnalyzer(stoplist=_STOP)
 _SEARCHED = ("title", "tags", "products", "body")
 EVIDENCE_WORDS = 3.0  # distinctive words in common that make full evidence
 MISSING_PENALTY = 0.1  # weight of the question's terms the entry does not contain
+SCHEMA_VERSION = "2"  # bump when SCHEMA changes: an index of another version is rebuilt
 SCHEMA = Schema(
     id=ID(unique=True, stored=True),
     stamp=STORED,  # mtime and size of the file when indexed: what incremental refresh compares
-    title=TEXT(analyzer=_ANALYZER, stored=True, field_boost=3.0),
+    title=TEXT(analyzer=_ANALYZER, field_boost=3.0),
     tags=TEXT(analyzer=_ANALYZER, field_boost=2.0),
     products=TEXT(analyzer=_ANALYZER, field_boost=2.0),
-    body=TEXT(analyzer=_ANALYZER, stored=True),
+    body=TEXT(analyzer=_ANALYZER),
     every=TEXT(analyzer=_ANALYZER),  # all of the above, for document frequencies
+    shown=STORED,  # (title, body) as written, for notes; the indexed text is normalised
     sources=STORED,
 )
 
-# Things in a message that say nothing about the problem and only add noise to a query.
-_NOISE = re.compile(r"\S+@\S+|https?://\S+|\b[\w-]*\d[\w-]*\b|\bph_\w+\b", re.I)
+# Error codes are what a question is about ("E1042", "E-402", "0x80070005"): written
+# without a hyphen they stay one token, in the index and in queries alike.
+_CODE = re.compile(r"\b([A-Za-z]{1,5})-(\d{2,6})\b")
+# Things in a message that say nothing about the problem: e-mail addresses, links, masked
+# names, who is writing ("my name is Ann Lee"), the signature after "regards,", and every
+# token with a digit that is not an error code (order and ticket numbers, dates, times).
+_NOISE = re.compile(
+    r"\S+@\S+|https?://\S+|\bph_\w+\b|\bmy name is(?: [A-Z][\w'-]+){1,3}"
+    r"|\n\s*(?:(?:kind|best|warm|many)\s+)?(?:regards|wishes|thanks|cheers|sincerely|best)[\s,.!]*"
+    r"(?:\n[^\n]*){0,4}$"
+    r"|\b(?![A-Za-z]{1,5}\d{2,6}\b|0x[0-9a-fA-F]{4,}\b)[\w-]*\d[\w-]*\b", re.I)
+
+
+def searchable(text: str) -> str:
+    """Text as the index sees it: error codes joined into one token."""
+    return _CODE.sub(r"\1\2", text)
 
 
 def query_terms(text: str) -> list[str]:
-    """The distinct analysed terms of a question, noise (ids, e-mails, links) removed."""
+    """The distinct analysed terms of a question, noise (ids, e-mails, names, links) removed."""
     seen: dict[str, None] = {}
-    for token in _ANALYZER(_NOISE.sub(" ", text)):
+    for token in _ANALYZER(_NOISE.sub(" ", searchable(text))):
         seen.setdefault(token.text, None)
     return list(seen)
 
@@ -72,7 +88,8 @@ class KnowledgeIndex:
         self.index_dir = Path(index_dir)
         self._lock = threading.Lock()
         self.errors: list[str] = []  # knowledge files skipped at the last refresh, and why
-        if index.exists_in(self.index_dir):
+        version = self.index_dir / "schema-version"
+        if index.exists_in(self.index_dir) and version.exists() and version.read_text() == SCHEMA_VERSION:
             self._ix = index.open_dir(self.index_dir)
         else:
             self._ix = self._create()
@@ -82,6 +99,7 @@ class KnowledgeIndex:
         if self.index_dir.exists():
             shutil.rmtree(self.index_dir)
         self.index_dir.mkdir(parents=True)
+        (self.index_dir / "schema-version").write_text(SCHEMA_VERSION)
         return index.create_in(self.index_dir, SCHEMA)
 
     def rebuild(self) -> int:
@@ -145,7 +163,8 @@ class KnowledgeIndex:
                            for _, text in hit.matched_terms()}
                 found = sum(w for t, w in weights.items() if t in matched)
                 score = max(0.0, min(1.0, (found - MISSING_PENALTY * (total - found)) / enough))
-                hits.append(Hit(hit["id"], hit["title"], hit["body"], round(score, 4),
+                title, body = hit["shown"]
+                hits.append(Hit(hit["id"], title, body, round(score, 4),
                                 tuple(hit["sources"] or ())))
         return hits  # in BM25F order: the rules threshold on the first hit's score
 
@@ -154,7 +173,8 @@ class KnowledgeIndex:
 
 
 def _document(entry: Entry, stamp: str) -> dict:
-    tags, products = " ".join(entry.tags), " ".join(entry.products)
-    return {"id": entry.id, "stamp": stamp, "title": entry.title, "tags": tags,
-            "products": products, "body": entry.body, "sources": list(entry.sources),
-            "every": " ".join((entry.title, tags, products, entry.body))}
+    title, body = searchable(entry.title), searchable(entry.body)
+    tags, products = searchable(" ".join(entry.tags)), searchable(" ".join(entry.products))
+    return {"id": entry.id, "stamp": stamp, "title": title, "tags": tags, "products": products,
+            "body": body, "every": " ".join((title, tags, products, body)),
+            "shown": (entry.title, entry.body), "sources": list(entry.sources)}

@@ -23,6 +23,28 @@ def test_query_terms_drop_noise():
     assert terms == ["order", "ship"]
 
 
+def test_query_terms_keep_error_codes_and_drop_names_dates_and_signatures():
+    text = ("Hello, my name is Priya Raman. Order #4471923055 fails with E-402 at 10am on 2026-03-02 "
+            "(0x80070005).\nKind regards,\nPriya Raman\nAcme Ltd")
+    assert query_terms(text) == ["order", "fail", "e402", "0x80070005"]
+
+
+def test_error_code_written_two_ways_finds_the_entry(index, knowledge_dir):
+    write_entry(knowledge_dir, "errors/e402", "What error E402 means", ["checkout"], "E402: the card was declined.")
+    index.refresh()
+    assert index.search("I get E-402 when paying")[0].entry_id == "errors/e402"
+    assert "E402: the card was declined." in index.search("E-402")[0].body  # shown as written
+
+
+def test_an_index_of_another_schema_version_is_rebuilt(index, knowledge_dir, tmp_path):
+    (tmp_path / "index" / "schema-version").write_text("0")
+    rebuilt = KnowledgeIndex(knowledge_dir, tmp_path / "index")
+    try:
+        assert rebuilt.refresh() == 3 and (tmp_path / "index" / "schema-version").read_text() != "0"
+    finally:
+        rebuilt.close()
+
+
 def test_best_entry_first_with_evidence_score(index):
     hits = index.search("How do I reset my password?")
     assert hits[0].entry_id == "account/reset-password"
