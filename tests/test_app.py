@@ -63,7 +63,7 @@ def test_signed_question_becomes_a_private_note(app, helpdesk):
     [request] = helpdesk.received("PUT", PUT)
     comment = request.json()["ticket"]["comment"]
     assert comment["public"] is False
-    assert "knowledge/exports/retry-failed-export.md" in comment["body"]
+    assert "knowledge/exports/retry-failed-export.md" in comment["html_body"]
     [note] = runtime.store.list_notes("35436")
     assert (note["status"], note["rule"], note["public"]) == ("delivered", "answer-customer-question", False)
     [step] = list(runtime.store.timeline(runtime.store.find_ticket("zendesk", "35436")))

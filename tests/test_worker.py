@@ -95,7 +95,7 @@ def test_a_waiting_note_holds_back_later_notes_of_its_ticket(rt, helpdesk):
     assert len(helpdesk.received("PUT", PUT)) == 1  # the second note did not overtake the first
     rt.worker.deliver_notes(now=utcnow() + timedelta(seconds=601))
     rt.worker.deliver_notes(now=utcnow() + timedelta(seconds=601))
-    bodies = [r.json()["ticket"]["comment"]["body"] for r in helpdesk.received("PUT", PUT)]
+    bodies = [r.json()["ticket"]["comment"]["html_body"] for r in helpdesk.received("PUT", PUT)]
     assert "reset" in bodies[1].lower() and "refund" in bodies[2].lower()
 
 

@@ -16,6 +16,7 @@ from zenpy.lib.api_objects import Comment, Ticket
 from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyException
 
 from connectors.base import ConfigurationError, DeliveryError
+from connectors.zendesk.render import to_html
 from plugin.model import NOTE_MARKER
 from plugin.settings import Settings
 
@@ -82,7 +83,8 @@ class ZendeskClient:
         # public=False on the Comment itself: is_public on the ticket does not make a comment
         # private (HELPDESK_FACTS "zenpy pitfalls", facetoe/zenpy#232). Nothing here can
         # change it: there is no parameter for it.
-        update = Ticket(id=number, comment=Comment(body=_marked(body), public=False))
+        # html_body, because a plain body shows the note's Markdown as typed.
+        update = Ticket(id=number, comment=Comment(html_body=to_html(_marked(body)), public=False))
         with requests.Session() as session:
             try:
                 result = self._zenpy(session).tickets.update(update)

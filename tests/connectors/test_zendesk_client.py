@@ -17,6 +17,7 @@ import pytest
 from connectors.base import ConfigurationError, DeliveryError
 from connectors.zendesk import ZendeskConnector
 from connectors.zendesk.client import ZendeskClient, api_base
+from connectors.zendesk.render import to_html
 from plugin.model import NOTE_MARKER
 from plugin.settings import Settings
 from tests.fakehttp import FakeServer, Reply
@@ -71,7 +72,7 @@ def test_note_is_sent_private_with_its_body(server: FakeServer) -> None:
     server.script("PUT", PUT, Reply(200, update_response(PRIVATE_AUDIT)))
     comment_id = ZendeskConnector(settings(server.url)).post_internal_note("1", NOTE)
     (request,) = server.received("PUT", PUT)
-    assert request.json() == {"ticket": {"id": 1, "comment": {"body": NOTE, "public": False}}}
+    assert request.json() == {"ticket": {"id": 1, "comment": {"html_body": to_html(NOTE), "public": False}}}
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(
         f"{EMAIL}/token:{TOKEN}".encode()).decode()
     assert comment_id == "6707063839514"  # the Comment event of the recorded private audit
@@ -86,7 +87,7 @@ def test_marker_is_added_when_the_note_lacks_it(server: FakeServer) -> None:
     server.script("PUT", PUT, Reply(200, update_response(PRIVATE_AUDIT)))
     post(server, body="Plain suggestion")
     sent = server.received("PUT", PUT)[0].json()["ticket"]["comment"]
-    assert sent == {"body": f"Plain suggestion\n\n{NOTE_MARKER}", "public": False}
+    assert sent == {"html_body": f"<p>Plain suggestion</p><p>{NOTE_MARKER}</p>", "public": False}
 
 
 def test_ticket_id_is_returned_when_the_audit_has_no_comment(server: FakeServer) -> None:
