@@ -29,6 +29,7 @@ class Context:
     conversation: list[Message]
     hits: list[Hit]
     settings: Settings
+    use_model: bool = True  # False once the ticket's or the hour's model budget is spent
 
     @property
     def why(self) -> str:
@@ -49,7 +50,7 @@ def answer(ctx: Context) -> Note | None:
         return None
     best = ctx.hits[0]
     why = f"rule `{ctx.decision.rule}`: the question matches \u201c{best.title}\u201d (evidence {best.score:.2f})."
-    return draft_answer(ctx.conversation, ctx.hits, why, ctx.settings)
+    return draft_answer(ctx.conversation, ctx.hits, why, ctx.settings, ctx.use_model)
 
 
 def flag(ctx: Context) -> Note:

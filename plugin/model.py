@@ -106,9 +106,22 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class ModelCall:
+    """One call to the model, for the cost ledger and the budgets."""
+
+    model: str
+    prompt_version: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    outcome: str  # "used", "refusal", "invalid" (fell back) or "failed" (no answer at all)
+
+
+@dataclass(frozen=True)
 class Note:
     """An internal note for the analyst. There is no `public` field: notes are never public."""
 
     body: str
     sources: tuple[str, ...]
-    drafter: str  # "model" or "extractive"
+    drafter: str  # "model", "extractive" or "rules"
+    model_call: ModelCall | None = None

@@ -66,7 +66,9 @@ class Pipeline:
             note = None
             if decision.action not in ("silent", "record_feedback"):
                 note = perform(Context(decision, self._rules.get(decision.rule), ticket.subject,
-                                       conversation, hits, self.settings))
+                                       conversation, hits, self.settings, self._model_allowed(ticket, event)))
+                if note and note.model_call:
+                    self.store.record_model_call(ticket, event.occurred_at, note.model_call)
                 decision = self._unless_repeated(decision, note, ticket)
             pk = self.store.record_decision(ticket, event, position, decision)
             if decision.action == "record_feedback":
@@ -78,6 +80,13 @@ class Pipeline:
                 note = None
             outcomes.append(Outcome(decision, pk, position, note))
         return outcomes
+
+    def _model_allowed(self, ticket: TicketRow, event: Event) -> bool:
+        """Within the model budgets: calls per ticket, and calls per hour across tickets."""
+        if not self.settings.model_configured:
+            return False
+        on_ticket, last_hour = self.store.model_calls_made(ticket, event.occurred_at - timedelta(hours=1))
+        return on_ticket < self.settings.llm_calls_per_ticket and last_hour < self.settings.llm_calls_per_hour
 
     def sweep(self, now: datetime, shadow: bool | None = None) -> list[Outcome]:
         """Offer every ticket that is not solved to the rules, to catch those left waiting."""

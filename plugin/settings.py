@@ -56,6 +56,8 @@ class Settings:
     openai_base_url: str = ""
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = 20.0
+    llm_calls_per_ticket: int = 5  # past these budgets the offline drafter writes the note
+    llm_calls_per_hour: int = 200
 
     webhook_max_age_seconds: int = 300  # older signed timestamps are replays
     flag_window_hours: float = 6.0  # one risk flag per kind per ticket inside this window

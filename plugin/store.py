@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
-from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Integer, MetaData, String,
+from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String,
                         Table, Text, TypeDecorator, UniqueConstraint, create_engine, event, func, insert, select,
                         update)
 from sqlalchemy.engine import Engine
@@ -109,6 +109,20 @@ notes = Table(
     Column("delivered_at", UTC),
     Column("feedback", String(10)),  # an analyst's verdict: useful or wrong
     Column("feedback_at", UTC),
+)
+
+
+model_calls = Table(
+    "model_calls", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("at", UTC, nullable=False, index=True),
+    Column("model", String(100), nullable=False),
+    Column("prompt_version", String(20), nullable=False),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("outcome", String(10), nullable=False),
 )
 
 
@@ -274,6 +288,22 @@ class Store:
                                 .where(notes.c.ticket == ticket.pk)).all()
         cited = {s for r in rows for s in json.loads(r.sources)}
         return len(rows), max((r.created_at for r in rows), default=None), cited
+
+    def record_model_call(self, ticket: TicketRow, at: datetime, call: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(model_calls).values(
+                ticket=ticket.pk, at=at, model=call.model, prompt_version=call.prompt_version,
+                prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens,
+                seconds=call.seconds, outcome=call.outcome))
+
+    def model_calls_made(self, ticket: TicketRow, since: datetime) -> tuple[int, int]:
+        """Model calls (on this ticket ever, on all tickets since a moment): the budgets."""
+        with self.engine.connect() as conn:
+            on_ticket = conn.execute(select(func.count()).select_from(model_calls)
+                                     .where(model_calls.c.ticket == ticket.pk)).scalar_one()
+            recent = conn.execute(select(func.count()).select_from(model_calls)
+                                  .where(model_calls.c.at >= since)).scalar_one()
+        return on_ticket, recent
 
     def note_bodies(self, ticket: TicketRow) -> list[str]:
         with self.engine.connect() as conn:
