@@ -161,6 +161,24 @@ def index() -> None:
 
 
 @main.group()
+def knowledge() -> None:
+    """Check the knowledge base."""
+
+
+@knowledge.command("check")
+def knowledge_check() -> None:
+    """Report malformed entries, entries without a source, and duplicates."""
+    from plugin.knowledge import check_knowledge
+    settings = _settings()
+    count, findings = check_knowledge(settings.knowledge_dir)
+    for finding in findings:
+        click.echo(str(finding), err=True)
+    if findings:
+        raise click.ClickException(f"{len(findings)} problem(s) in {count} entries of {settings.knowledge_dir}")
+    click.echo(f"{count} entries in {settings.knowledge_dir}: ok")
+
+
+@main.group()
 def rules() -> None:
     """Validate and test the rule files."""
 

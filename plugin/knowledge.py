@@ -6,11 +6,16 @@ capitals (README.md, PROVENANCE.md) document the folder and are not entries.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 from typing import Iterator
 
 import yaml
+
+NEAR_DUPLICATE = 0.8  # body word overlap from which two entries may say the same thing...
+SAME_TOPIC = 0.6  # ...when their titles overlap this much too (templates share wording)
 
 
 class KnowledgeError(ValueError):
@@ -69,3 +74,50 @@ def load_entry(root: Path, path: Path) -> Entry:
     except (OSError, UnicodeDecodeError) as exc:
         raise KnowledgeError(f"{entry_id(root, path)}: cannot read: {exc}") from None
     return parse_entry(entry_id(root, path), text)
+
+
+def similarity(a: str, b: str) -> float:
+    """Word overlap (Jaccard) of two texts: near-duplicate entries, repeated notes."""
+    wa, wb = set(re.findall(r"[a-z0-9]{3,}", a.lower())), set(re.findall(r"[a-z0-9]{3,}", b.lower()))
+    return len(wa & wb) / len(wa | wb) if wa and wb else 0.0
+
+
+def near_duplicates(title_a: str, body_a: str, title_b: str, body_b: str) -> float:
+    """The body overlap of two entries about the same topic, else 0.0."""
+    if similarity(title_a, title_b) < SAME_TOPIC:
+        return 0.0
+    score = similarity(body_a, body_b)
+    return score if score >= NEAR_DUPLICATE else 0.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    entry: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.entry}: {self.problem}"
+
+
+def check_knowledge(root: Path) -> tuple[int, list[Finding]]:
+    """Read every entry; report malformed files, entries without a source, and duplicates.
+
+    Pairs are compared all against all, which is fine for thousands of entries; a base of
+    100,000 would want a locality-sensitive hash first.
+    """
+    root = Path(root)
+    entries, findings = [], []
+    for path in entry_paths(root):
+        try:
+            entries.append(load_entry(root, path))
+        except KnowledgeError as exc:
+            findings.append(Finding(entry_id(root, path), str(exc).split(": ", 1)[-1]))
+    for entry in entries:
+        if not entry.sources:
+            findings.append(Finding(entry.id, "no `sources`: say where this knowledge comes from"))
+    for a, b in combinations(entries, 2):
+        if a.title.strip().lower() == b.title.strip().lower():
+            findings.append(Finding(a.id, f"same title as {b.id}"))
+        elif score := near_duplicates(a.title, a.body, b.title, b.body):
+            findings.append(Finding(a.id, f"near-duplicate of {b.id} (word overlap {score:.2f})"))
+    return len(entries), findings

@@ -16,6 +16,7 @@ from typing import Any
 from plugin import signals, thread
 from plugin.actions import Context, perform
 from plugin.engine import RuleEngine
+from plugin.knowledge import similarity
 from plugin.model import RESOLVED_STATUSES, Decision, Event, Hit, Message, Note
 from plugin.retrieval import KnowledgeIndex, query_terms
 from plugin.settings import Settings
@@ -103,7 +104,7 @@ class Pipeline:
         if decision.action not in REPEAT_CHECKED:
             return decision
         for earlier in self.store.note_bodies(ticket):
-            score = thread.similarity(note.body, earlier)
+            score = similarity(note.body, earlier)
             if score >= REPEAT_SIMILARITY:
                 return replace(decision, action="silent",
                                reason=f"{decision.reason}; but the note would repeat an earlier one "

@@ -22,7 +22,7 @@ from whoosh.analysis import STOP_WORDS, StemmingAnalyzer
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.query import Or, Term
 
-from plugin.knowledge import Entry, KnowledgeError, entry_id, entry_paths, load_entry
+from plugin.knowledge import Entry, KnowledgeError, entry_id, entry_paths, load_entry, near_duplicates
 from plugin.model import Hit
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,12 @@ class KnowledgeIndex:
                 title, body = hit["shown"]
                 hits.append(Hit(hit["id"], title, body, round(score, 4),
                                 tuple(hit["sources"] or ())))
-        return hits  # in BM25F order: the rules threshold on the first hit's score
+        # Near-duplicate entries would fill the sources with one answer twice: keep the first.
+        kept: list[Hit] = []
+        for hit in hits:
+            if not any(near_duplicates(hit.title, hit.body, k.title, k.body) for k in kept):
+                kept.append(hit)
+        return kept  # in BM25F order: the rules threshold on the first hit's score
 
     def close(self) -> None:
         self._searcher.close()

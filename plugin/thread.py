@@ -102,9 +102,3 @@ def next_steps(conversation: list[Message]) -> list[tuple[str, str]]:
             elif _ASKS_CUSTOMER.search(s):
                 steps.append(("customer", s))
     return steps
-
-
-def similarity(a: str, b: str) -> float:
-    """Word overlap (Jaccard) of two texts, to keep a note from repeating an earlier one."""
-    wa, wb = set(re.findall(r"[a-z0-9]{3,}", a.lower())), set(re.findall(r"[a-z0-9]{3,}", b.lower()))
-    return len(wa & wb) / len(wa | wb) if wa and wb else 0.0

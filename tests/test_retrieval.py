@@ -94,3 +94,35 @@ def test_index_survives_reopen(index, knowledge_dir, tmp_path):
         assert reopened.search("refund how long")[0].entry_id == "orders/refund-timing"
     finally:
         reopened.close()
+
+
+def test_near_duplicate_entries_are_collapsed_in_results(index, knowledge_dir):
+    body = (knowledge_dir / "account/reset-password.md").read_text().split("---\n", 2)[2] + "\nSee also the FAQ."
+    write_entry(knowledge_dir, "copies/reset-password", "Reset a forgotten password (copy)", ["password"], body)
+    index.refresh()
+    ids = [h.entry_id for h in index.search("reset password link")]
+    assert sum(i in ("account/reset-password", "copies/reset-password") for i in ids) == 1
+
+
+def test_knowledge_check_finds_every_kind_of_problem(knowledge_dir):
+    from plugin.knowledge import check_knowledge
+    (knowledge_dir / "broken.md").write_text("---\ntitle: [unclosed\n---\nbody")
+    (knowledge_dir / "nosource.md").write_text("---\ntitle: No source here\n---\nSome words about returns.")
+    write_entry(knowledge_dir, "copies/refund-timing", "How long a refund takes", ["refund"], "Other words.")
+    body = (knowledge_dir / "shipping/change-address.md").read_text().split("---\n", 2)[2]
+    write_entry(knowledge_dir, "copies/address", "Change the shipping address of an order now", ["x"], body)
+    count, findings = check_knowledge(knowledge_dir)
+    text = "\n".join(map(str, findings))
+    assert count == 6
+    assert "broken: front matter is not valid YAML" in text
+    assert "nosource: no `sources`" in text
+    assert "same title as orders/refund-timing" in text
+    assert "near-duplicate of shipping/change-address" in text
+
+
+def test_shipped_knowledge_base_is_clean():
+    from plugin.knowledge import check_knowledge
+
+    from .conftest import REPO
+    count, findings = check_knowledge(REPO / "knowledge")
+    assert count >= 40 and findings == []
