@@ -248,9 +248,23 @@ def explain(ticket_id: str, as_json: bool) -> None:
 @click.option("--mistakes", is_flag=True, help="List every false positive and false negative.")
 @click.option("--calibrate", is_flag=True,
               help="Sweep the answer threshold on half the set; report it on the other half.")
-def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool) -> None:
+@click.option("--grounding", is_flag=True,
+              help="hit@1 / hit@3 and correct silence on the customer-care conversations in data/.")
+def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, grounding: bool) -> None:
     """Precision and recall of the decisions on a labelled set."""
     from plugin.evaluation import calibrate as calibrate_, evaluate
+    if grounding:
+        from plugin.grounding import DATA, evaluate_grounding
+        report = evaluate_grounding(DATA, _settings())
+        if as_json:
+            click.echo(json.dumps(report))
+            return
+        click.echo(f"knowledge from {report['knowledge_cases']} earlier conversations "
+                   f"({report['knowledge_entries']} entries); {report['test_cases']} later ones replayed")
+        click.echo(f"document in the knowledge base ({report['in_kb']}): hit@1 {report['hit_at_1']}, "
+                   f"hit@3 {report['hit_at_3']}, answered {report['answered']}")
+        click.echo(f"document not in it ({report['not_in_kb']}): correct silence {report['correct_silence']}")
+        return
     if calibrate:
         result = calibrate_(labelled, _settings())
         if as_json:

@@ -170,6 +170,7 @@ def knowledge_from(cases: list[Case], root: Path) -> int:
         first = linked[0]
         meta = {"title": title_for(first.company, first.url, first.answer),
                 "tags": _unique(c.company for c in linked),
+                "products": _unique(c.company for c in linked),
                 "sources": _unique(c.url for c in linked)}
         answers = _unique(clean(c.answer) for c in linked)
         questions = _unique(" / ".join(clean(text) for _, text in c.messages if clean(text)) for c in linked)

@@ -163,9 +163,11 @@ class Pipeline:
         A long message buries its question in context (names, order details, a story);
         the question sentence alone is the sharper query (Vigil's sub-queries).
         """
+        products = self.index.products()
+        scope = tuple(t.lower() for t in event.tags if t.lower() in products)
         best: list[Hit] = []
         for query in _queries(event, text, conversation):
-            hits = self.index.search(query)
+            hits = self.index.search(query, scope=scope)
             if hits and (not best or hits[0].score > best[0].score):
                 best = hits
         return best

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from whoosh import index
 from whoosh.analysis import STOP_WORDS, StemmingAnalyzer
-from whoosh.fields import ID, STORED, TEXT, Schema
+from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.query import Or, Term
 
 from plugin.knowledge import Entry, KnowledgeError, entry_id, entry_paths, load_entry, near_duplicates
@@ -41,7 +41,7 @@ _ANALYZER = StemmingAnalyzer(stoplist=_STOP)
 _SEARCHED = ("title", "tags", "products", "body")
 EVIDENCE_WORDS = 3.0  # distinctive words in common that make full evidence
 MISSING_PENALTY = 0.1  # weight of the question's terms the entry does not contain
-SCHEMA_VERSION = "2"  # bump when SCHEMA changes: an index of another version is rebuilt
+SCHEMA_VERSION = "3"  # bump when SCHEMA changes: an index of another version is rebuilt
 SCHEMA = Schema(
     id=ID(unique=True, stored=True),
     stamp=STORED,  # mtime and size of the file when indexed: what incremental refresh compares
@@ -51,6 +51,7 @@ SCHEMA = Schema(
     body=TEXT(analyzer=_ANALYZER),
     every=TEXT(analyzer=_ANALYZER),  # all of the above, for document frequencies
     shown=STORED,  # (title, body) as written, for notes; the indexed text is normalised
+    scope=KEYWORD(lowercase=True, commas=True),  # the entry's products, to search one product's entries
     sources=STORED,
 )
 
@@ -144,16 +145,26 @@ class KnowledgeIndex:
         self._searcher.close()  # searcher.refresh() fails on a searcher of an empty index
         self._searcher = self._ix.searcher()
 
-    def search(self, text: str, limit: int = 3) -> list[Hit]:
-        """The best entries for a question, each with its evidence score."""
+    def products(self) -> frozenset[str]:
+        """The products the entries name (lower case): a ticket tagged with one is scoped to it."""
+        with self._lock:
+            return frozenset(t.decode() if isinstance(t, bytes) else t for t in self._searcher.lexicon("scope"))
+
+    def search(self, text: str, limit: int = 3, scope: tuple[str, ...] = ()) -> list[Hit]:
+        """The best entries for a question, each with its evidence score.
+
+        With a scope (products), only entries of those products are searched: a desk that
+        serves several brands must not answer one brand's customer from another's guide.
+        """
         terms = query_terms(text)
         if not terms:
             return []
         query = Or([Term(field, t) for t in terms for field in _SEARCHED])
+        only = Or([Term("scope", p.lower()) for p in scope]) if scope else None
         with self._lock:
             searcher = self._searcher
             weights = {t: searcher.idf("every", t) for t in terms}
-            results = searcher.search(query, limit=limit, terms=True)
+            results = searcher.search(query, limit=limit, terms=True, filter=only)
             total = sum(weights.values())
             # Whoosh's BM25 idf is log(N / (df + 1)) + 1; a word that only one entry has:
             enough = EVIDENCE_WORDS * (math.log(max(searcher.doc_count(), 2) / 2) + 1)
@@ -182,4 +193,5 @@ def _document(entry: Entry, stamp: str) -> dict:
     tags, products = searchable(" ".join(entry.tags)), searchable(" ".join(entry.products))
     return {"id": entry.id, "stamp": stamp, "title": title, "tags": tags, "products": products,
             "body": body, "every": " ".join((title, tags, products, body)),
-            "shown": (entry.title, entry.body), "sources": list(entry.sources)}
+            "shown": (entry.title, entry.body), "sources": list(entry.sources),
+            "scope": ",".join(p.strip().lower() for p in entry.products)}

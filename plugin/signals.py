@@ -37,7 +37,9 @@ _PROBLEM = _phrases(
     r"broken", r"stuck", r"issue with", r"problem with", r"trouble", r"never (?:arrived|received|got)",
     r"didn'?t (?:receive|get|arrive)", r"haven'?t (?:received|got)", r"wrong (?:item|size|color|colour|charge|amount)",
     r"nothing (?:happens|is happen|happened)", r"stays? (?:at|empty|blank)", r"doing (?:something )?wron",
-    r"(?:so|really|very|too) slow")
+    r"(?:so|really|very|too) slow", r"lost (?:my|the|access)", r"i(?:'ve| have)? lost\b",
+    r"(?:got|was|been|were|am|is) (?:\w+ )?(?:banned|suspended|terminated|locked out|blocked|disabled|"
+    r"charged twice|double charged)", r"locked out", r"not (?:receiving|getting|loading|showing)")
 _REQUEST = _phrases(r"i (?:want|need|would like|'d like) to", r"please (?:help|advise|tell|let me know|explain)",
                     r"help me", r"how to ")
 # Asking about one specific thing's progress is for the analyst to look up, not knowledge.

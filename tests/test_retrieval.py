@@ -126,3 +126,15 @@ def test_shipped_knowledge_base_is_clean():
     from .conftest import REPO
     count, findings = check_knowledge(REPO / "knowledge")
     assert count >= 40 and findings == []
+
+
+def test_a_product_scope_searches_that_products_entries_only(index, knowledge_dir):
+    for brand in ("acme", "globex"):
+        path = knowledge_dir / f"{brand}/reset-password.md"
+        path.parent.mkdir(parents=True)
+        path.write_text(f"---\ntitle: Reset a {brand} password\nproducts: [{brand.title()}]\n"
+                        f"sources: [x]\n---\nUse the {brand} reset page and its password reset link.\n")
+    index.refresh()
+    assert index.products() == {"acme", "globex"}
+    assert {h.entry_id for h in index.search("reset password link", scope=("globex",))} == {"globex/reset-password"}
+    assert len(index.search("reset password link")) == 3  # unscoped: every product's entries
