@@ -50,6 +50,20 @@ def webhook(source: str):
                    events=len(delivery.events)), 202
 
 
+@bp.post("/webhooks/git")
+def git_push():
+    """A merge landed on the knowledge repository: pull it and refresh the index, no restart."""
+    from plugin.learning.sync import push_signature_ok
+    runtime = _runtime()
+    if not runtime.settings.git_webhook_secret:
+        return jsonify(error="git webhooks are off: set VIGIL_GIT_WEBHOOK_SECRET"), 404
+    body = request.get_data(cache=False)
+    if not push_signature_ok(runtime.settings.git_webhook_secret, body, request.headers.get("X-Hub-Signature-256")):
+        return jsonify(error="bad or missing X-Hub-Signature-256"), 401
+    runtime.worker.request_knowledge_pull()
+    return jsonify(status="accepted"), 202
+
+
 @bp.get("/healthz")
 def healthz():
     runtime = _runtime()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timezone
 import signal
 import sys
 from pathlib import Path
@@ -144,10 +145,25 @@ def notes_retry(ticket: str | None) -> None:
 
 
 @main.command()
-def index() -> None:
+@click.option("--pull", is_flag=True, help="First fast-forward the knowledge repository from its upstream.")
+def index(pull: bool) -> None:
     """Rebuild the knowledge index from scratch."""
     settings = _settings()
     from plugin.retrieval import KnowledgeIndex
+    if pull:
+        # Pull, then update the index in place: a running server shares it and picks the
+        # change up at its next refresh, so nothing is deleted under it.
+        from plugin.learning.sync import pull as pull_
+        try:
+            click.echo(f"knowledge: {pull_(settings.knowledge_dir)}")
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+        knowledge = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
+        try:
+            click.echo(f"{knowledge.refresh()} knowledge entries indexed")
+        finally:
+            knowledge.close()
+        return
     knowledge = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
     try:
         count = knowledge.rebuild()
@@ -158,6 +174,71 @@ def index() -> None:
         click.echo(f"skipped: {error}", err=True)
     if knowledge.errors:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Resolved conversations (replay format, status solved/closed).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Pull tickets resolved since this date from the configured helpdesks.")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path),
+              help="The git repository holding knowledge/ and rules/ (default: the one holding the knowledge).")
+@click.option("--json", "as_json", is_flag=True)
+def learn(from_file: Path | None, since, repo: Path | None, as_json: bool) -> None:
+    """Learn from resolved tickets; propose knowledge changes as a branch and pull request."""
+    from plugin.learning.cases import cases_from_conversations, cases_from_file
+    from plugin.learning.loop import learn as learn_, repo_of
+    from plugin.learning.publish import PublishError
+    from plugin.model import utcnow
+    if bool(from_file) == bool(since):
+        raise click.UsageError("give exactly one of --from FILE or --since DATE")
+    settings = _settings()
+    runtime = _runtime(settings, with_connectors=bool(since))
+    try:
+        try:
+            if from_file:
+                cases = cases_from_file(from_file)
+            else:
+                since = since.replace(tzinfo=timezone.utc)
+                cases = cases_from_conversations([c for connector in runtime.connectors.values()
+                                                  for c in connector.fetch_resolved(since)])
+            repo = repo or repo_of(settings.knowledge_dir)
+            report = learn_(cases, settings, repo, runtime.store, utcnow())
+        except (ReplayError, PublishError) as exc:
+            raise click.ClickException(str(exc)) from None
+        for p in report.proposals:
+            _emit({"kind": p.kind, "path": p.path, "tickets": list(p.tickets), "why": p.why}, as_json,
+                  f"{p.kind:<7} {p.path}  ({', '.join(p.tickets)})")
+        for p, why in report.refused:
+            _emit({"refused": p.path, "kind": p.kind, "why": why}, as_json, f"refused {p.path}: {why}")
+        summary = {"cases": report.cases, "lessons": report.lessons, "proposals": len(report.proposals),
+                   "refused": len(report.refused), "branch": [p.branch for p in report.published],
+                   "pull_request": [p.url for p in report.published if p.url]}
+        _emit(summary, as_json, f"{report.cases} resolved cases, {report.lessons} lessons, "
+              f"{len(report.proposals)} proposals on {', '.join(summary['branch']) or 'no branch'}"
+              + (f" ({', '.join(summary['pull_request'])})" if summary["pull_request"] else ""))
+    finally:
+        runtime.close()
+
+
+@main.command()
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def proposals(repo: Path | None, as_json: bool) -> None:
+    """The proposals made so far and what became of them (open, merged, closed)."""
+    from plugin.learning.loop import refresh_states, repo_of
+    settings = _settings()
+    runtime = _runtime(settings)
+    try:
+        rows = refresh_states(runtime.store, settings, repo or repo_of(settings.knowledge_dir))
+        for row in rows:
+            _emit(row, as_json, f"[{row['state']}] {row['kind']:<7} {row['path']}  {row['url'] or row['branch']}")
+        decided = [r for r in rows if r["state"] != "open"]
+        if decided and not as_json:
+            merged = sum(r["state"] == "merged" for r in decided)
+            click.echo(f"acceptance: {merged} of {len(decided)} decided proposals merged")
+    finally:
+        runtime.close()
 
 
 @main.group()

@@ -127,7 +127,7 @@ class KnowledgeIndex:
 
     def _write(self, on_disk: dict, changed: list[str], removed: list[str]) -> None:
         errors = [e for e in self.errors if e.split(":", 1)[0] not in changed]
-        writer = self._ix.writer()
+        writer = self._ix.writer(timeout=10.0)  # another process may hold the write lock briefly
         for entry_id_ in removed:
             writer.delete_by_term("id", entry_id_)
         for entry_id_ in changed:

@@ -21,7 +21,7 @@ else:  # pragma: no cover - Python 3.10
 
 SECRET_FIELDS = frozenset({
     "zendesk_webhook_secret", "jira_webhook_secret", "zendesk_token", "jira_token",
-    "openai_api_key",
+    "openai_api_key", "github_token", "git_webhook_secret",
 })
 
 
@@ -58,6 +58,15 @@ class Settings:
     llm_timeout_seconds: float = 20.0
     llm_calls_per_ticket: int = 5  # past these budgets the offline drafter writes the note
     llm_calls_per_hour: int = 200
+
+    # Learning: proposals go to a branch and a pull request, never to the default branch.
+    learn_batch: str = "day"  # one pull request per "ticket", per "day" (per run), or per N proposals
+    learn_on_resolve: bool = False  # learn from each ticket the worker sees solved (else: vigil learn)
+    github_token: str = ""  # with github_repo: pull requests on GitHub; else branches in the local repo
+    github_repo: str = ""  # owner/name
+    github_base: str = "main"
+    github_api_url: str = "https://api.github.com"
+    git_webhook_secret: str = ""  # signs POST /webhooks/git (push): pull merged knowledge, reindex
 
     webhook_max_age_seconds: int = 300  # older signed timestamps are replays
     flag_window_hours: float = 6.0  # one risk flag per kind per ticket inside this window

@@ -126,6 +126,21 @@ model_calls = Table(
 )
 
 
+proposals = Table(
+    "proposals", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("branch", String(200), nullable=False, index=True),
+    Column("backend", String(10), nullable=False),  # git or github
+    Column("url", Text),
+    Column("number", Integer),
+    Column("kind", String(10), nullable=False),  # new, update, retire, rule
+    Column("path", Text, nullable=False),
+    Column("tickets", Text, nullable=False),
+    Column("state", String(10), nullable=False),  # open, merged, closed
+    Column("created_at", UTC, nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class TicketRow:
     pk: int
@@ -304,6 +319,26 @@ class Store:
             recent = conn.execute(select(func.count()).select_from(model_calls)
                                   .where(model_calls.c.at >= since)).scalar_one()
         return on_ticket, recent
+
+    def record_proposals(self, published: Any, batch: list[Any], at: datetime) -> None:
+        """Remember what was proposed, in which pull request, for the acceptance rate."""
+        with self.engine.begin() as conn:
+            for p in batch:
+                conn.execute(insert(proposals).values(
+                    branch=published.branch, backend=published.backend, url=published.url,
+                    number=published.number, kind=p.kind, path=p.path, tickets=json.dumps(list(p.tickets)),
+                    state="open", created_at=at))
+
+    def list_proposals(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(proposals).order_by(proposals.c.id)).all()
+        return [{"branch": r.branch, "backend": r.backend, "url": r.url, "number": r.number, "kind": r.kind,
+                 "path": r.path, "tickets": json.loads(r.tickets), "state": r.state,
+                 "created_at": r.created_at.isoformat()} for r in rows]
+
+    def set_proposal_state(self, branch: str, state: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(proposals).where(proposals.c.branch == branch).values(state=state))
 
     def note_bodies(self, ticket: TicketRow) -> list[str]:
         with self.engine.connect() as conn:

@@ -21,7 +21,7 @@ _DONE = re.compile(r"\b(?:i|we)(?:'ve| have) (?:\w+ )?(?:sent|refunded|added|cha
                    r"cancelled|canceled|removed|processed|issued|escalated|applied|fixed|reported|stopped|"
                    r"put|created|asked)\b|\b(?:has|have) been (?:\w+ )?(?:refunded|sent|fixed|updated|"
                    r"cancelled|canceled|processed|shipped|reset)\b", re.I)
-_ASKS_CUSTOMER = re.compile(r"\b(?:could|can|would) you (?:please )?(?:send|confirm|check|tell|share|try|"
+ASKS_CUSTOMER = re.compile(r"\b(?:could|can|would) you (?:please )?(?:send|confirm|check|tell|share|try|"
                             r"give|provide|look)|\bplease (?:send|confirm|check|try|reply|share|let me know)", re.I)
 
 
@@ -99,6 +99,6 @@ def next_steps(conversation: list[Message]) -> list[tuple[str, str]]:
         for s in sentences(m.body):
             if _PROMISE.search(s):
                 steps.append(("analyst", s))
-            elif _ASKS_CUSTOMER.search(s):
+            elif ASKS_CUSTOMER.search(s):
                 steps.append(("customer", s))
     return steps

@@ -28,11 +28,24 @@ class Worker:
         self.poll_seconds = poll_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._pull = threading.Event()  # a merge landed: pull the knowledge, then reindex
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="vigil-worker", daemon=True)
         self._thread.start()
+
+    def request_knowledge_pull(self) -> None:
+        self._pull.set()
+        self._wake.set()
+
+    def sync_knowledge(self) -> None:
+        """Pull merged knowledge if the webhook asked for it, then refresh the index."""
+        from plugin.learning.sync import pull
+        if self._pull.is_set():
+            self._pull.clear()
+            log.info("knowledge: %s", pull(self.pipeline.settings.knowledge_dir))
+            self.pipeline.index.refresh()
 
     def notify(self) -> None:
         """A delivery was stored: wake up now rather than at the next poll."""
@@ -50,7 +63,8 @@ class Worker:
         next_sweep = next_refresh = 0.0
         while not self._stop.is_set():
             try:
-                if time.monotonic() >= next_refresh:  # pick up merged knowledge without a restart
+                self.sync_knowledge()
+                if time.monotonic() >= next_refresh:  # pick up changed knowledge without a restart
                     self.pipeline.index.refresh()
                     next_refresh = time.monotonic() + settings.index_refresh_seconds
                 self.drain()

@@ -1,0 +1,97 @@
+"""Quality gates: what must hold before a proposal may leave for review.
+
+Schema-valid front matter, minimum substance, no personal data or secret, no duplicate of an
+existing entry, and rule files that pass `vigil rules check` and `vigil rules test`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from plugin.knowledge import KnowledgeError, entry_paths, load_entry, near_duplicates, parse_entry
+from plugin.learning.plan import Proposal
+from plugin.redaction import findings
+from plugin.rulebook import check_rules
+from plugin.ruletest import run_examples
+
+MIN_WORDS = 12  # a new entry shorter than this is not knowledge yet
+_LEARNED_BLOCK = re.compile(r"^learned:\n(?:  .*\n)+", re.M)  # our own provenance metadata
+
+
+def gate(proposals: list[Proposal], repo: Path, knowledge_dir: Path,
+         rules_dir: Path) -> tuple[list[Proposal], list[tuple[Proposal, str]]]:
+    """Split proposals into those that pass and those refused, with the reason."""
+    passed, refused = [], []
+    existing = [load_entry(knowledge_dir, p) for p in _readable(knowledge_dir)]
+    for proposal in proposals:
+        problem = _problem(proposal, existing, Path(knowledge_dir), repo)
+        if problem:
+            refused.append((proposal, problem))
+        else:
+            passed.append(proposal)
+    rule_changes = [p for p in passed if p.path.startswith(_relative(rules_dir, repo))]
+    if rule_changes:
+        problem = _rules_problem(rule_changes, repo, rules_dir)
+        if problem:
+            passed = [p for p in passed if p not in rule_changes]
+            refused += [(p, problem) for p in rule_changes]
+    return passed, refused
+
+
+def _problem(proposal: Proposal, existing: list, knowledge_dir: Path, repo: Path) -> str:
+    if proposal.content is None:
+        return ""  # a retirement: the reviewer sees the deleted file in the diff
+    scanned = _LEARNED_BLOCK.sub("", proposal.content)
+    kinds = findings(scanned)
+    if kinds:
+        return f"looks like personal data or a secret ({', '.join(kinds)})"
+    if not proposal.path.endswith(".md"):
+        return ""
+    entry_id = Path(proposal.path).relative_to(_relative(knowledge_dir, repo)).with_suffix("").as_posix()
+    try:
+        entry = parse_entry(entry_id, proposal.content)
+    except KnowledgeError as exc:
+        return f"invalid front matter: {exc}"
+    if proposal.kind == "new":
+        if len(entry.body.split()) < MIN_WORDS:
+            return f"too little substance ({len(entry.body.split())} words, at least {MIN_WORDS})"
+        twin = next((e for e in existing if near_duplicates(entry.title, entry.body, e.title, e.body)), None)
+        if twin:
+            return f"near-duplicate of {twin.id}"
+    return ""
+
+
+def _rules_problem(changes: list[Proposal], repo: Path, rules_dir: Path) -> str:
+    """Run rules check and rules test on a copy of the rules with the changes applied."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "rules"
+        shutil.copytree(rules_dir, copy)
+        for change in changes:
+            target = copy / Path(change.path).name
+            if change.content is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.write_text(change.content)
+        rules, problems = check_rules(copy)
+        if problems:
+            return "rules check fails: " + "; ".join(map(str, problems))[:500]
+        failed = [r for r in run_examples(rules) if not r.passed]
+        if failed:
+            return "rules test fails: " + "; ".join(f"{r.rule} {r.expect}" for r in failed)[:500]
+    return ""
+
+
+def _readable(knowledge_dir: Path):
+    for path in entry_paths(knowledge_dir):
+        try:
+            load_entry(knowledge_dir, path)
+        except KnowledgeError:
+            continue
+        yield path
+
+
+def _relative(path: Path, repo: Path) -> str:
+    return Path(path).resolve().relative_to(Path(repo).resolve()).as_posix()

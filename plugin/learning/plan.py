@@ -1,0 +1,147 @@
+"""Decide what to propose against the current knowledge base: new, update, or retire.
+
+- A lesson whose question the base already answers (a strong hit on the same topic) becomes
+  an *update* of that entry: one more phrasing and one more source ticket, not a duplicate.
+- Lessons that ask the same new thing are merged into one *new* entry.
+- A note that analysts marked wrong retires the entries it cited, or, when the case
+  shows what did work, corrects them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from plugin.knowledge import parse_entry, similarity
+from plugin.learning.cases import Case
+from plugin.learning.extract import Lesson
+from plugin.retrieval import KnowledgeIndex, query_terms
+
+UPDATE_FROM = 0.6  # evidence from which the base already answers the lesson's question
+SAME_QUESTION = 0.5  # word overlap from which two new lessons ask the same thing
+LEARNED_DIR = "learned"  # new entries go to knowledge/learned/, where reviewers expect them
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One file change for the pull request, with what justifies it."""
+
+    kind: str  # "new", "update", "retire" or "rule"
+    path: str  # relative to the repository
+    content: str | None  # the file's new text; None deletes it
+    tickets: tuple[str, ...]
+    evidence: tuple[str, ...]
+    why: str
+
+
+@dataclass
+class _Draft:
+    """A knowledge file being assembled from one or more lessons."""
+
+    meta: dict[str, Any]
+    steps: list[str]
+    also_asked: list[str] = field(default_factory=list)
+    lessons: list[Lesson] = field(default_factory=list)
+    correction: list[str] = field(default_factory=list)
+
+
+def plan(lessons: list[Lesson], cases: list[Case], index: KnowledgeIndex, knowledge_dir: Path,
+         repo: Path, now: datetime, ticket_link=lambda ref: ref) -> list[Proposal]:
+    """Turn lessons and analysts' verdicts into proposals, one per file touched."""
+    prefix = Path(knowledge_dir).resolve().relative_to(Path(repo).resolve()).as_posix()
+    updates: dict[str, _Draft] = {}
+    new: list[_Draft] = []
+    for lesson in lessons:
+        hits = index.search(lesson.question)
+        if hits and hits[0].score >= UPDATE_FROM:
+            draft = updates.get(hits[0].entry_id) or _existing(knowledge_dir, hits[0].entry_id)
+            updates[hits[0].entry_id] = draft
+            draft.also_asked.append(lesson.question)
+        else:
+            draft = next((d for d in new if similarity(d.lessons[0].question, lesson.question) >= SAME_QUESTION),
+                         None)
+            if draft is None:
+                draft = _Draft({"title": _title(lesson.question), "tags": _tags(lesson)}, list(lesson.steps))
+                new.append(draft)
+            else:
+                draft.also_asked.append(lesson.question)
+        draft.lessons.append(lesson)
+    retired = _verdicts(cases, lessons, updates, knowledge_dir)
+    proposals = [_proposal("update", f"{prefix}/{entry_id}.md", draft, now, ticket_link)
+                 for entry_id, draft in updates.items() if entry_id not in retired]
+    proposals += [_proposal("new", f"{prefix}/{LEARNED_DIR}/{_slug(d.meta['title'])}.md", d, now, ticket_link)
+                  for d in new]
+    proposals += [Proposal("retire", f"{prefix}/{entry_id}.md", None, tuple(refs), (),
+                           f"analysts marked notes citing {entry_id} wrong, and no case showed a fix")
+                  for entry_id, refs in retired.items()]
+    return proposals
+
+
+def _verdicts(cases: list[Case], lessons: list[Lesson], updates: dict[str, _Draft],
+              knowledge_dir: Path) -> dict[str, list[str]]:
+    """Apply 'wrong' verdicts: correct an entry when its case shows what worked, else retire it."""
+    by_case = {id(lesson.case): lesson for lesson in lessons}
+    retired: dict[str, list[str]] = {}
+    for case in cases:
+        for note in case.notes:
+            if note.feedback != "wrong":
+                continue
+            for entry_id in note.sources:
+                if not (Path(knowledge_dir) / f"{entry_id}.md").exists():
+                    continue
+                lesson = by_case.get(id(case))
+                if lesson:
+                    draft = updates.get(entry_id) or _existing(knowledge_dir, entry_id)
+                    updates[entry_id] = draft
+                    draft.correction = list(lesson.steps)
+                    draft.lessons.append(lesson)
+                else:
+                    retired.setdefault(entry_id, []).append(case.ref)
+    return retired
+
+
+def _existing(knowledge_dir: Path, entry_id: str) -> _Draft:
+    text = (Path(knowledge_dir) / f"{entry_id}.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(text.split("\n---", 1)[0][3:]) or {}
+    entry = parse_entry(entry_id, text)
+    return _Draft(meta, [entry.body])
+
+
+def _proposal(kind: str, path: str, draft: _Draft, now: datetime, ticket_link) -> Proposal:
+    refs = tuple(dict.fromkeys(lesson.case.ref for lesson in draft.lessons))
+    meta = dict(draft.meta)
+    meta["sources"] = list(dict.fromkeys([*meta.get("sources", []), *map(ticket_link, refs)]))
+    meta["learned"] = {"at": now.strftime("%d %b %Y"), "tickets": list(refs),
+                       "extractor": sorted({lesson.extractor for lesson in draft.lessons}),
+                       "confidence": round(min(lesson.confidence for lesson in draft.lessons), 2)}
+    body = draft.steps[0] if kind == "update" else "\n".join(f"{i}. {s}" for i, s in enumerate(draft.steps, 1))
+    if draft.correction:
+        body += ("\n\n## Correction (from a resolved ticket; check the text above)\n\n"
+                 + "\n".join(f"{i}. {s}" for i, s in enumerate(draft.correction, 1)))
+    asked = [q for q in dict.fromkeys(draft.also_asked) if q.lower() not in body.lower()]
+    if asked:  # one "Also asked as" list per entry, grown by each update
+        body += ("\n" if "\nAlso asked as:\n" in body else "\n\nAlso asked as:\n") + "\n".join(f"- {q}" for q in asked)
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
+    evidence = tuple(e for lesson in draft.lessons for e in lesson.evidence)
+    why = {"new": "no entry answers this yet", "update": "the base answers this; adds a phrasing and a source"}[kind]
+    if draft.correction:
+        why = "analysts marked a note citing this entry wrong; the resolution is added for review"
+    return Proposal(kind, path, f"---\n{front}---\n{body.strip()}\n", refs, evidence, why)
+
+
+def _title(question: str) -> str:
+    first = re.split(r"(?<=[?.!])\s", question.strip())[0].rstrip("?.! ")
+    return (first[:1].upper() + first[1:])[:90] or "Learned answer"
+
+
+def _tags(lesson: Lesson) -> list[str]:
+    return query_terms(lesson.question)[:6]
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "learned"
