@@ -69,6 +69,13 @@ class Connector(ABC):
         and recorded, never an error): the vendor must not retry them.
         """
 
+    def fetch_resolved(self, since: datetime, limit: int = 1000) -> list[dict]:
+        """Resolved tickets updated since `since`, as recorded conversations (`vigil learn --since`).
+
+        Each is in the replay format, with the plugin's own comments under "notes".
+        """
+        raise NotImplementedError(f"{self.name} cannot list resolved tickets")
+
     @abstractmethod
     def post_internal_note(self, ticket_id: str, body: str) -> str:
         """Post `body` as an internal (never public) note; return the helpdesk's comment id.

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from plugin.replay import ReplayError, events_for, read_conversations
+from connectors.base import DeliveryError
+from plugin.replay import ReplayError, events_for, read_conversations, validated
 from plugin.rulebook import RuleFileError, check_rules
 from plugin.settings import Settings, SettingsError, load_settings
 
@@ -200,12 +201,16 @@ def learn(from_file: Path | None, since, repo: Path | None, as_json: bool) -> No
                 cases = cases_from_file(from_file)
             else:
                 since = since.replace(tzinfo=timezone.utc)
-                cases = cases_from_conversations([c for connector in runtime.connectors.values()
-                                                  for c in connector.fetch_resolved(since)])
+                cases = cases_from_conversations([
+                    validated(c, f"{name} ticket {c.get('ticket_id')}")
+                    for name, connector in runtime.connectors.items() for c in connector.fetch_resolved(since)])
             repo = repo or repo_of(settings.knowledge_dir)
             report = learn_(cases, settings, repo, runtime.store, utcnow())
         except (ReplayError, PublishError) as exc:
             raise click.ClickException(str(exc)) from None
+        except DeliveryError as exc:  # the helpdesk API refused or rate-limited the listing
+            wait = f"; retry after {exc.retry_after:.0f} s" if exc.retry_after else ""
+            raise click.ClickException(f"could not list resolved tickets: {exc}{wait}") from None
         for p in report.proposals:
             _emit({"kind": p.kind, "path": p.path, "tickets": list(p.tickets), "why": p.why}, as_json,
                   f"{p.kind:<7} {p.path}  ({', '.join(p.tickets)})")
@@ -331,9 +336,30 @@ def explain(ticket_id: str, as_json: bool) -> None:
               help="Sweep the answer threshold on half the set; report it on the other half.")
 @click.option("--grounding", is_flag=True,
               help="hit@1 / hit@3 and correct silence on the customer-care conversations in data/.")
-def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, grounding: bool) -> None:
+@click.option("--learning", is_flag=True,
+              help="What the learning loop proposes from the real tickets in data/, and whether it helps.")
+def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, grounding: bool,
+              learning: bool) -> None:
     """Precision and recall of the decisions on a labelled set."""
     from plugin.evaluation import calibrate as calibrate_, evaluate
+    if learning:
+        from plugin.learning.measure import measure_learning
+        report = measure_learning(_settings())
+        if as_json:
+            click.echo(json.dumps(report))
+            return
+        for name in ("helpdesk", "customer_care"):
+            r = report[name]
+            click.echo(f"{name}: {r['cases']} resolved cases -> {r['proposals']} proposals {r['by_kind']}; "
+                       f"lessons merged into existing entries {r['lessons_merged_into_existing']}, "
+                       f"into each other {r['lessons_merged_together']}; refused by gates "
+                       f"{r['refused_by_gates']}; personal-data findings {r['personal_data_findings']}")
+        loop = report["loop"]
+        click.echo(f"loop: {loop['learned_entries']} entries learned from the first 70 % of customer care; "
+                   f"on the later conversations whose document was learned ({loop['after']['in_kb']}): "
+                   f"hit@3 {loop['before']['hit_at_3']} before, {loop['after']['hit_at_3']} after; "
+                   f"correct silence elsewhere {loop['before']['correct_silence']} -> {loop['after']['correct_silence']}")
+        return
     if grounding:
         from plugin.grounding import DATA, evaluate_grounding
         report = evaluate_grounding(DATA, _settings())

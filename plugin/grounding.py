@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
 import yaml
@@ -201,15 +201,16 @@ def conversation_for(case: Case) -> dict[str, Any]:
                          for at, text in case.messages]}
 
 
-def hits_at(right: str, answers: list[tuple[str, ...]]) -> tuple[bool, bool]:
+def hits_at(right: str | frozenset[str], answers: list[tuple[str, ...]]) -> tuple[bool, bool]:
     """(hit@1, hit@3) for one conversation, given the sources of its answer notes in order.
 
     hit@1: the right entry is the first source of the first answer note.
     hit@3: the right entry is among the first three distinct sources cited, in the order the
     answer notes cite them. No answer note: neither.
     """
+    rights = {right} if isinstance(right, str) else set(right)  # a learned base may hold several
     cited = list(dict.fromkeys(s for sources in answers for s in sources))
-    return (bool(answers and answers[0][:1] == (right,)), right in cited[:TOP_K])
+    return (bool(answers and answers[0][:1] and answers[0][0] in rights), bool(rights & set(cited[:TOP_K])))
 
 
 def _fraction(n: int, d: int) -> float | None:
@@ -217,7 +218,8 @@ def _fraction(n: int, d: int) -> float | None:
 
 
 def evaluate_grounding(data_path: Path | str = DATA, settings: Settings | None = None,
-                       split: float = 0.7, knowledge: Path | str | float | None = None) -> dict[str, Any]:
+                       split: float = 0.7, knowledge: Path | str | float | None = None,
+                       entries_for: Callable[[Path], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Replay the later conversations against knowledge learned from the earlier ones.
 
     The cases are ordered by time; the last `1 - split` of them are the test cases. The
@@ -225,7 +227,9 @@ def evaluate_grounding(data_path: Path | str = DATA, settings: Settings | None =
     folder. `knowledge` changes that: a fraction f <= split learns from the first f of the
     cases only (a learning curve on the same test cases); a folder is used as it is (it must
     have been written by knowledge_from from cases before the split, which is not checked).
-    A test case is `in_kb` when the knowledge base has an entry for its doc_id.
+    A test case is `in_kb` when the knowledge base has an entry for its doc_id; `entries_for`
+    maps a knowledge folder to {doc_id: entry id or ids} (default: knowledge_from's file names;
+    the learning loop's entries are found by the document links they carry).
 
     Each test case is replayed as its own ticket (`conversation_for`) through the real
     pipeline and the rules of `settings.rules_dir`, in shadow mode, the model never called
@@ -252,7 +256,7 @@ def evaluate_grounding(data_path: Path | str = DATA, settings: Settings | None =
             learned_from = int(len(cases) * fraction)  # never past the split: no test case is learned
             kb = Path(tmp) / "knowledge"
             knowledge_from(cases[:learned_from], kb)
-        entries = entries_by_doc(kb)
+        entries = (entries_for or entries_by_doc)(kb)
         rows = _replay(later, entries, settings.replace(knowledge_dir=kb, home=Path(tmp) / "home"))
     return {"cases": len(cases), "knowledge_cases": learned_from, "knowledge_entries": len(entries),
             "test_cases": len(later), **_summary(rows),
@@ -261,7 +265,7 @@ def evaluate_grounding(data_path: Path | str = DATA, settings: Settings | None =
             "rows": rows}
 
 
-def _replay(cases: list[Case], entries: dict[str, str], settings: Settings) -> list[dict[str, Any]]:
+def _replay(cases: list[Case], entries: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
     runtime = build_runtime(settings, with_connectors=False)
     rows = []
     try:
@@ -274,7 +278,8 @@ def _replay(cases: list[Case], entries: dict[str, str], settings: Settings) -> l
             right = entries.get(case.doc_id)
             hit1, hit3 = hits_at(right, answers) if right else (False, False)
             rows.append({"session_id": case.session_id, "company": case.company, "doc_id": case.doc_id,
-                         "entry": right, "in_kb": right is not None, "answers": [list(a) for a in answers],
+                         "entry": right if isinstance(right, str) or right is None else sorted(right),
+                         "in_kb": right is not None, "answers": [list(a) for a in answers],
                          "hit_at_1": hit1, "hit_at_3": hit3})
     finally:
         runtime.close()

@@ -35,6 +35,11 @@ def _validated(line: str, where: str) -> dict[str, Any]:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ReplayError(f"{where}: not JSON: {exc.msg}") from None
+    return validated(data, where)
+
+
+def validated(data: Any, where: str) -> dict[str, Any]:
+    """Check one conversation (a parsed line, or what a helpdesk API returned); parse its times."""
 
     def need(ok: bool, message: str) -> None:
         if not ok:

@@ -157,7 +157,7 @@ class KnowledgeIndex:
         serves several brands must not answer one brand's customer from another's guide.
         """
         terms = query_terms(text)
-        if not terms:
+        if not terms or self._searcher.doc_count() == 0:  # Whoosh's idf is undefined on no documents
             return []
         query = Or([Term(field, t) for t in terms for field in _SEARCHED])
         only = Or([Term("scope", p.lower()) for p in scope]) if scope else None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Mapping
+from typing import Any, Mapping
 
 from connectors.base import ConfigurationError, Connector
+from connectors.jira import history
 from connectors.jira.client import DEFAULT_TIMEOUT, JiraNotes
 from connectors.jira.webhook import parse_delivery, verify_signature
 from plugin.model import Delivery
@@ -27,6 +28,7 @@ class JiraConnector(Connector):
                 "Jira connector needs VIGIL_JIRA_WEBHOOK_SECRET: the secret saved with the Jira "
                 "webhook (see connectors/jira/SETUP.md); refusing to accept unsigned webhooks")
         self.settings = settings
+        self.timeout = timeout
         # API credentials are checked when posting, so a webhook-only setup can start.
         self.notes = JiraNotes(settings, timeout=timeout)
 
@@ -41,3 +43,12 @@ class JiraConnector(Connector):
     def post_internal_note(self, ticket_id: str, body: str) -> str:
         """Post `body` as an internal comment on issue `ticket_id`; return its comment id."""
         return self.notes.post(ticket_id, body)
+
+    def fetch_resolved(self, since: datetime, limit: int = 1000) -> list[dict[str, Any]]:
+        """Resolved tickets updated since `since`, each as a recorded conversation (replay format).
+
+        Issues resolved since `since`, oldest first; the plugin's own comments are left out of
+        "messages" and listed under "notes". Raise DeliveryError(retryable=True,
+        retry_after=...) on 429/5xx/network errors.
+        """
+        return history.fetch_resolved(self.settings, since, limit, timeout=self.timeout)

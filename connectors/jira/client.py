@@ -91,13 +91,7 @@ class JiraNotes:
                                 retryable=False)
 
     def _connect(self) -> JIRA:
-        # max_retries=0: the package's ResilientSession would otherwise sleep and retry
-        # 429/503/connection errors inside this call (jira/resilientsession.py); our worker
-        # owns the retry policy and must see every failure at once.
-        s = self.settings
-        return JIRA(server=s.jira_url, basic_auth=(s.jira_user, s.jira_token),
-                    get_server_info=False, max_retries=0, timeout=self.timeout,
-                    options={"rest_api_version": "2", "check_update": False})
+        return connect(self.settings, self.timeout)
 
     def _check_project_type(self, jira: JIRA, ticket_id: str) -> None:
         """Refuse to post where the configured kind of internal note would be visible."""
@@ -122,6 +116,22 @@ class JiraNotes:
                 f"refusing to post on {ticket_id}: project {project} is a '{kind}' project but "
                 f"VIGIL_JIRA_SERVICE_MANAGEMENT={setting}; the note would not be internal "
                 "(see connectors/jira/SETUP.md)", retryable=False)
+
+
+def connect(settings: Settings, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT, *,
+            server_info: bool = False) -> JIRA:
+    """Build the `jira` client every Jira call uses (notes, history).
+
+    server_info=True asks GET /rest/api/2/serverInfo first, so the package knows Cloud from
+    Data Center (its search differs between them); posting a note does not need it.
+    """
+    # max_retries=0: the package's ResilientSession would otherwise sleep and retry
+    # 429/503/connection errors inside this call (jira/resilientsession.py); our worker
+    # owns the retry policy and must see every failure at once.
+    s = settings
+    return JIRA(server=s.jira_url, basic_auth=(s.jira_user, s.jira_token),
+                get_server_info=server_info, max_retries=0, timeout=timeout,
+                options={"rest_api_version": "2", "check_update": False})
 
 
 def _translate(exc: JIRAError, ticket_id: str) -> DeliveryError:

@@ -1,12 +1,13 @@
-"""Zendesk: signed webhooks in (webhook.py), internal notes out (client.py). Setup: SETUP.md."""
+"""Zendesk: signed webhooks in (webhook.py), internal notes out (client.py), solved tickets
+read back (history.py). Setup: SETUP.md."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Mapping
+from typing import Any, Mapping
 
 from connectors.base import ConfigurationError, Connector
-from connectors.zendesk import webhook
+from connectors.zendesk import history, webhook
 from connectors.zendesk.client import ZendeskClient
 from plugin.model import Delivery
 from plugin.settings import Settings
@@ -41,3 +42,11 @@ class ZendeskConnector(Connector):
     def post_internal_note(self, ticket_id: str, body: str) -> str:
         """Post `body` as an internal (never public) note; return Zendesk's comment id."""
         return self._client.post_internal_note(ticket_id, body)
+
+    def fetch_resolved(self, since: datetime, limit: int = 1000) -> list[dict[str, Any]]:
+        """Resolved tickets updated since `since`, each as a recorded conversation (replay format).
+
+        The plugin's own comments are left out of "messages" and listed under "notes".
+        Raise DeliveryError(retryable=True, retry_after=...) on 429/5xx/network errors.
+        """
+        return history.fetch_resolved(self._settings, since, limit)

@@ -106,35 +106,46 @@ class ZendeskClient:
         return _comment_id(result, number)
 
     def _zenpy(self, session: requests.Session) -> Zenpy:
-        missing = [f"{name} (VIGIL_{name.upper()})" for name in
-                   ("zendesk_url", "zendesk_email", "zendesk_token")
-                   if not getattr(self._settings, name)]
-        base = self._base
-        if missing or base is None:  # shadow mode runs without them; posting cannot
-            raise DeliveryError(f"cannot post to Zendesk: {', '.join(missing)} not set",
-                                retryable=False)
-        # The session we pass has no retrying adapter: a PUT that adds a comment is not
-        # idempotent, so the worker decides about retries. ratelimit_budget=0 makes zenpy raise
-        # instead of sleeping should a 429 reach it; raise_on_ratelimit (HELPDESK_FACTS) is not
-        # in zenpy 2.0.57, hence the response hook.
-        session.hooks["response"].append(_stop_on_429)
-        client = Zenpy(subdomain=base.subdomain, domain=base.domain,
-                       email=self._settings.zendesk_email, token=self._settings.zendesk_token,
-                       session=session, timeout=self._timeout, ratelimit_budget=0,
-                       # zenpy's cache is not thread-safe (facetoe/zenpy#610); we also build
-                       # one client per call, so nothing is shared between worker threads.
-                       disable_cache=True)
-        if base.scheme == "http":
-            _use_plain_http(client)
-        return client
+        return connect(self._settings, session, timeout=self._timeout)
+
+
+def connect(settings: Settings, session: requests.Session, *, timeout: Any = TIMEOUT,
+            action: str = "post to") -> Zenpy:
+    """Build the zenpy client every Zendesk call uses (notes, history) on `session`.
+
+    Raise DeliveryError(retryable=False) naming the settings that are missing; `action` says
+    what could not be done ("post to", "read from").
+    """
+    missing = [f"{name} (VIGIL_{name.upper()})" for name in
+               ("zendesk_url", "zendesk_email", "zendesk_token")
+               if not getattr(settings, name)]
+    if missing:  # shadow mode runs without them; talking to Zendesk cannot
+        raise DeliveryError(f"cannot {action} Zendesk: {', '.join(missing)} not set",
+                            retryable=False)
+    base = api_base(settings.zendesk_url)
+    # The session we pass has no retrying adapter: a PUT that adds a comment is not
+    # idempotent, so the worker decides about retries (a reader backs off on its own).
+    # ratelimit_budget=0 makes zenpy raise instead of sleeping should a 429 reach it;
+    # raise_on_ratelimit (HELPDESK_FACTS) is not in zenpy 2.0.57, hence the response hook.
+    session.hooks["response"].append(_stop_on_429)
+    client = Zenpy(subdomain=base.subdomain, domain=base.domain,
+                   email=settings.zendesk_email, token=settings.zendesk_token,
+                   session=session, timeout=timeout, ratelimit_budget=0,
+                   # zenpy's cache is not thread-safe (facetoe/zenpy#610); we also build
+                   # one client per call, so nothing is shared between worker threads.
+                   disable_cache=True)
+    if base.scheme == "http":
+        _use_plain_http(client)
+    return client
 
 
 def _use_plain_http(client: Zenpy) -> None:
-    """Make zenpy's ticket API use http (loopback only, see api_base)."""
+    """Make the zenpy APIs we use speak http (loopback only, see api_base)."""
     # zenpy hard-codes `protocol = 'https'` on every Api object (zenpy/lib/api.py BaseApi)
     # and offers no argument for it, only the process-wide ZENPY_FORCE_SCHEME variable, which
-    # would redirect every Zenpy client in the process. Only the ticket API is used here.
+    # would redirect every Zenpy client in the process. Only these two APIs are used here.
     client.tickets.protocol = "http"
+    client.search_export.protocol = "http"
 
 
 def _ticket_number(ticket_id: str) -> int:

@@ -27,6 +27,7 @@ class Case:
     subject: str
     messages: tuple[Message, ...]
     notes: tuple[PastNote, ...] = ()
+    product: str = ""  # the brand or product the ticket belongs to, when the helpdesk says
 
     @property
     def ref(self) -> str:

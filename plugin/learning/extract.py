@@ -31,7 +31,10 @@ _CONFIRMS = re.compile(r"\b(?:that (?:worked|works|fixed it|helped|did it|did th
                        r"working (?:again|now)|(?:all )?(?:sorted|fixed|resolved|solved)|i'?m in\b|got it)", re.I)
 _GREETING = re.compile(r"^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))\b[^,.!\n]{0,30}[,.!]?\s*", re.I)
 _PLEASANTRY = re.compile(r"^(?:thanks?|thank you|sorry|apologies|no problem|you'?re welcome|glad|happy to help|"
-                         r"have a (?:nice|good|great)|let me know|hope this helps|regards|best)\b", re.I)
+                         r"have a (?:nice|good|great)|let me know|hope this helps|regards|best|greetings|dear|"
+                         r"kindly (?:note|find)|please (?:find|note))\b|\b(?:close|closing|closed) (?:this|the) "
+                         r"(?:ticket|case|request)|\b(?:consider|mark) (?:this|the) (?:ticket|case) (?:as )?(?:resolved|closed)",
+                         re.I)
 # Ticket details that must not become knowledge: dates, times, order and account numbers.
 _DETAILS = re.compile(
     r"#?\b\d{4,}\b|\b\d{1,2}[:.]\d{2}\s*(?:am|pm)?\b|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b|"
@@ -53,11 +56,18 @@ class Lesson:
     evidence: tuple[str, ...]  # redacted excerpts a reviewer can check in a minute
 
 
+_URL = re.compile(r"(https?://\S+)")
+
+
 def generalize(text: str) -> str:
-    """Strip what belongs to one ticket: personal data, greetings, ids, dates and times."""
-    text = _GREETING.sub("", redact(text))
-    text = _DETAILS.sub("", text)
-    text = re.sub(r"\[(?:email|card|token|ip|phone)\]", "", text)
+    """Strip what belongs to one ticket: personal data, greetings, handles, ids, dates, times.
+
+    Links to help documents are kept whole: they are the most reusable part of an answer.
+    """
+    text = redact(_GREETING.sub("", re.sub(r"(?<!\w)@\w+", "", text)), keep_links=True)
+    # Links to documents are the most reusable part of an answer: their digits are left alone.
+    text = "".join(part if _URL.fullmatch(part) else _DETAILS.sub("", part) for part in _URL.split(text))
+    text = re.sub(r"\[(?:email|card|token|ip|phone|link)\]", "", text)
     return re.sub(r"\s{2,}", " ", re.sub(r"\s+([,.!?])", r"\1", text)).strip(" ,;")
 
 
@@ -81,7 +91,7 @@ def extract_offline(case: Case) -> Lesson | None:
     if answer is None:
         return None
     steps = tuple(s for s in (generalize(s) for s in thread.sentences(answer.body)
-                              if not _ONE_OFF.search(s) and not _PLEASANTRY.match(s.strip())
+                              if not _ONE_OFF.search(s) and not _PLEASANTRY.search(s.strip())
                               and not thread.ASKS_CUSTOMER.search(s))
                   if len(s.split()) >= MIN_STEP_WORDS)
     question = _question(public[asked])
@@ -150,7 +160,7 @@ def _extract_with_model(case: Case, settings: Settings) -> Lesson | None:
             or not steps or not all(isinstance(s, str) for s in steps) or not isinstance(cause, str):
         return None
     text = " ".join([question, cause, *steps])
-    if findings(text) or any(_ONE_OFF.search(s) for s in steps):
+    if findings(text, keep_links=True) or any(_ONE_OFF.search(s) for s in steps):
         log.warning("model lesson kept personal data or a one-off workaround; extracting offline")
         return None
     confidence = float(data.get("confidence") or 0.0)

@@ -25,14 +25,14 @@ def gate(proposals: list[Proposal], repo: Path, knowledge_dir: Path,
          rules_dir: Path) -> tuple[list[Proposal], list[tuple[Proposal, str]]]:
     """Split proposals into those that pass and those refused, with the reason."""
     passed, refused = [], []
-    existing = [load_entry(knowledge_dir, p) for p in _readable(knowledge_dir)]
+    existing = _readable(Path(knowledge_dir))
     for proposal in proposals:
         problem = _problem(proposal, existing, Path(knowledge_dir), repo)
         if problem:
             refused.append((proposal, problem))
         else:
             passed.append(proposal)
-    rule_changes = [p for p in passed if p.path.startswith(_relative(rules_dir, repo))]
+    rule_changes = [p for p in passed if p.kind == "rule"]
     if rule_changes:
         problem = _rules_problem(rule_changes, repo, rules_dir)
         if problem:
@@ -45,7 +45,7 @@ def _problem(proposal: Proposal, existing: list, knowledge_dir: Path, repo: Path
     if proposal.content is None:
         return ""  # a retirement: the reviewer sees the deleted file in the diff
     scanned = _LEARNED_BLOCK.sub("", proposal.content)
-    kinds = findings(scanned)
+    kinds = findings(scanned, keep_links=True)
     if kinds:
         return f"looks like personal data or a secret ({', '.join(kinds)})"
     if not proposal.path.endswith(".md"):
@@ -56,8 +56,9 @@ def _problem(proposal: Proposal, existing: list, knowledge_dir: Path, repo: Path
     except KnowledgeError as exc:
         return f"invalid front matter: {exc}"
     if proposal.kind == "new":
-        if len(entry.body.split()) < MIN_WORDS:
-            return f"too little substance ({len(entry.body.split())} words, at least {MIN_WORDS})"
+        answer = entry.body.split("\nAsked as:\n")[0]  # the phrasings are not the substance
+        if len(answer.split()) < MIN_WORDS:
+            return f"too little substance ({len(answer.split())} words of answer, at least {MIN_WORDS})"
         twin = next((e for e in existing if near_duplicates(entry.title, entry.body, e.title, e.body)), None)
         if twin:
             return f"near-duplicate of {twin.id}"
@@ -84,13 +85,15 @@ def _rules_problem(changes: list[Proposal], repo: Path, rules_dir: Path) -> str:
     return ""
 
 
-def _readable(knowledge_dir: Path):
+def _readable(knowledge_dir: Path) -> list:
+    """The entries that load (broken ones are `vigil knowledge check`'s business, not ours)."""
+    entries = []
     for path in entry_paths(knowledge_dir):
         try:
-            load_entry(knowledge_dir, path)
+            entries.append(load_entry(knowledge_dir, path))
         except KnowledgeError:
             continue
-        yield path
+    return entries
 
 
 def _relative(path: Path, repo: Path) -> str:

@@ -22,8 +22,11 @@ from plugin.learning.cases import Case
 from plugin.learning.extract import Lesson
 from plugin.retrieval import KnowledgeIndex, query_terms
 
-UPDATE_FROM = 0.6  # evidence from which the base already answers the lesson's question
-SAME_QUESTION = 0.5  # word overlap from which two new lessons ask the same thing
+UPDATE_FROM = 0.6  # evidence from which the base already answers the lesson's question...
+ANSWER_AGREES = 0.1  # ...if the humans' answer also shares words with the entry (same subject)
+SAME_QUESTION = 0.5  # word overlap from which two new lessons ask the same thing...
+SAME_ANSWER = 0.6  # ...or were given the same answer (one entry, several phrasings)
+_LINK = re.compile(r"https?://[^\s)]+")
 LEARNED_DIR = "learned"  # new entries go to knowledge/learned/, where reviewers expect them
 
 
@@ -58,18 +61,18 @@ def plan(lessons: list[Lesson], cases: list[Case], index: KnowledgeIndex, knowle
     new: list[_Draft] = []
     for lesson in lessons:
         hits = index.search(lesson.question)
-        if hits and hits[0].score >= UPDATE_FROM:
+        if hits and hits[0].score >= UPDATE_FROM and similarity(" ".join(lesson.steps), hits[0].body) >= ANSWER_AGREES:
             draft = updates.get(hits[0].entry_id) or _existing(knowledge_dir, hits[0].entry_id)
             updates[hits[0].entry_id] = draft
             draft.also_asked.append(lesson.question)
         else:
-            draft = next((d for d in new if similarity(d.lessons[0].question, lesson.question) >= SAME_QUESTION),
-                         None)
+            draft = next((d for d in new if _same(d.lessons[0], lesson)), None)
             if draft is None:
                 draft = _Draft({"title": _title(lesson.question), "tags": _tags(lesson)}, list(lesson.steps))
                 new.append(draft)
-            else:
-                draft.also_asked.append(lesson.question)
+            # Every phrasing goes in the body: the title is cut short, and future questions
+            # are found by the words customers actually used.
+            draft.also_asked.append(lesson.question)
         draft.lessons.append(lesson)
     retired = _verdicts(cases, lessons, updates, knowledge_dir)
     proposals = [_proposal("update", f"{prefix}/{entry_id}.md", draft, now, ticket_link)
@@ -115,6 +118,9 @@ def _existing(knowledge_dir: Path, entry_id: str) -> _Draft:
 def _proposal(kind: str, path: str, draft: _Draft, now: datetime, ticket_link) -> Proposal:
     refs = tuple(dict.fromkeys(lesson.case.ref for lesson in draft.lessons))
     meta = dict(draft.meta)
+    products = sorted({lesson.case.product for lesson in draft.lessons if lesson.case.product})
+    if kind == "new" and products:  # a multi-brand desk searches one brand's entries
+        meta["products"] = products
     meta["sources"] = list(dict.fromkeys([*meta.get("sources", []), *map(ticket_link, refs)]))
     meta["learned"] = {"at": now.strftime("%d %b %Y"), "tickets": list(refs),
                        "extractor": sorted({lesson.extractor for lesson in draft.lessons}),
@@ -125,13 +131,20 @@ def _proposal(kind: str, path: str, draft: _Draft, now: datetime, ticket_link) -
                  + "\n".join(f"{i}. {s}" for i, s in enumerate(draft.correction, 1)))
     asked = [q for q in dict.fromkeys(draft.also_asked) if q.lower() not in body.lower()]
     if asked:  # one "Also asked as" list per entry, grown by each update
-        body += ("\n" if "\nAlso asked as:\n" in body else "\n\nAlso asked as:\n") + "\n".join(f"- {q}" for q in asked)
+        body += ("\n" if "\nAsked as:\n" in body else "\n\nAsked as:\n") + "\n".join(f"- {q}" for q in asked)
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
     evidence = tuple(e for lesson in draft.lessons for e in lesson.evidence)
     why = {"new": "no entry answers this yet", "update": "the base answers this; adds a phrasing and a source"}[kind]
     if draft.correction:
         why = "analysts marked a note citing this entry wrong; the resolution is added for review"
     return Proposal(kind, path, f"---\n{front}---\n{body.strip()}\n", refs, evidence, why)
+
+
+def _same(a: Lesson, b: Lesson) -> bool:
+    """Two lessons make one entry: same question, same answer, or the same help document."""
+    links_a, links_b = (set(_LINK.findall(" ".join(x.steps))) for x in (a, b))
+    return (similarity(a.question, b.question) >= SAME_QUESTION or bool(links_a & links_b)
+            or similarity(" ".join(a.steps), " ".join(b.steps)) >= SAME_ANSWER)
 
 
 def _title(question: str) -> str:

@@ -1,0 +1,124 @@
+"""One learning run: cases in, proposals published as pull requests, their fate tracked."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from plugin.learning.cases import Case
+from plugin.learning.extract import extract
+from plugin.learning.gates import gate
+from plugin.learning.plan import Proposal, plan
+from plugin.learning.publish import Batch, GitHub, LocalGit, Published, PublishError
+from plugin.redaction import redact
+from plugin.retrieval import KnowledgeIndex
+from plugin.settings import Settings
+from plugin.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LearnReport:
+    cases: int = 0
+    lessons: int = 0
+    proposals: list[Proposal] = field(default_factory=list)
+    refused: list[tuple[Proposal, str]] = field(default_factory=list)
+    published: list[Published] = field(default_factory=list)
+
+
+def repo_of(knowledge_dir: Path) -> Path:
+    """The git repository that holds the knowledge folder."""
+    try:
+        top = subprocess.run(["git", "-C", str(knowledge_dir), "rev-parse", "--show-toplevel"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        raise PublishError(f"{knowledge_dir} is not inside a git repository; pass --repo") from None
+    return Path(top)
+
+
+def publisher_for(settings: Settings, repo: Path) -> LocalGit | GitHub:
+    """GitHub when a token and repository are configured, else branches in the local repo."""
+    if settings.github_token and settings.github_repo:
+        return GitHub(settings.github_token, settings.github_repo, settings.github_base, settings.github_api_url)
+    return LocalGit(repo)
+
+
+def ticket_link(settings: Settings):
+    """Provenance as a link an engineer can open, when the helpdesk's URL is known."""
+    def link(ref: str) -> str:
+        source, ticket = ref.split(":", 1)
+        if source == "zendesk" and settings.zendesk_url:
+            return f"{settings.zendesk_url.rstrip('/')}/agent/tickets/{ticket}"
+        if source == "jira" and settings.jira_url:
+            return f"{settings.jira_url.rstrip('/')}/browse/{ticket}"
+        return ref
+    return link
+
+
+def learn(cases: list[Case], settings: Settings, repo: Path, store: Store, now: datetime,
+          publisher: LocalGit | GitHub | None = None) -> LearnReport:
+    """Extract, plan, gate and publish; record every published proposal in the store."""
+    report = LearnReport(cases=len(cases))
+    lessons = [lesson for case in cases if (lesson := extract(case, settings))]
+    report.lessons = len(lessons)
+    index = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
+    try:
+        index.refresh()
+        proposals = plan(lessons, cases, index, settings.knowledge_dir, repo, now, ticket_link(settings))
+    finally:
+        index.close()
+    report.proposals, report.refused = gate(proposals, repo, settings.knowledge_dir, settings.rules_dir)
+    publisher = publisher or publisher_for(settings, repo)
+    for number, batch in enumerate(_batches(report.proposals, settings.learn_batch), 1):
+        published = publisher.publish(_batch(batch, now, number))
+        store.record_proposals(published, batch, now)
+        report.published.append(published)
+    return report
+
+
+def _batches(proposals: list[Proposal], policy: str) -> list[list[Proposal]]:
+    """One pull request per ticket, per run ("day": the worker runs once a day), or per N."""
+    if not proposals:
+        return []
+    if policy == "ticket":
+        groups: dict[str, list[Proposal]] = {}
+        for p in proposals:
+            groups.setdefault(p.tickets[0] if p.tickets else "", []).append(p)
+        return list(groups.values())
+    if policy.isdigit() and int(policy) > 0:
+        size = int(policy)
+        return [proposals[i:i + size] for i in range(0, len(proposals), size)]
+    return [proposals]
+
+
+def _batch(proposals: list[Proposal], now: datetime, number: int) -> Batch:
+    tickets = sorted({t for p in proposals for t in p.tickets})
+    lines = ["Vigil learned these changes from resolved tickets. Each is a proposal: review, edit, "
+             "merge or close.", ""]
+    for p in proposals:
+        lines.append(f"### {p.kind}: `{p.path}`")
+        lines.append(f"Why: {p.why}. Tickets: {', '.join(p.tickets) or 'none'}.")
+        lines += [f"> {redact(e)}" for e in p.evidence[:4]]
+        lines.append("")
+    kinds = ", ".join(sorted({p.kind for p in proposals}))
+    return Batch(branch=f"vigil/learn-{now:%Y%m%d-%H%M%S}-{number}",
+                 title=f"Vigil: {len(proposals)} knowledge proposal(s) ({kinds}) from {len(tickets)} ticket(s)",
+                 description="\n".join(lines), files={p.path: p.content for p in proposals},
+                 message=f"Learn from {len(tickets)} resolved ticket(s): {kinds}\n\nTickets: {', '.join(tickets)}")
+
+
+def refresh_states(store: Store, settings: Settings, repo: Path) -> list[dict]:
+    """Ask the git host what became of each open proposal; return all proposals."""
+    publisher = publisher_for(settings, repo)
+    for row in store.list_proposals():
+        if row["state"] == "open":
+            published = Published(row["backend"], row["branch"], row["url"], row["number"])
+            try:
+                store.set_proposal_state(row["branch"], publisher.state(published))
+            except PublishError as exc:
+                log.warning("cannot check %s: %s", row["branch"], exc)
+    return store.list_proposals()

@@ -1,0 +1,170 @@
+"""The learning loop on a real git repository: cases in, reviewed-ready proposals on a branch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from plugin.cli import main
+from plugin.knowledge import parse_entry
+from plugin.learning.cases import Case, PastNote, cases_from_conversations
+from plugin.learning.extract import extract_offline, generalize
+from plugin.learning.gates import gate
+from plugin.learning.loop import learn
+from plugin.learning.plan import Proposal
+from plugin.model import Message
+from plugin.redaction import findings
+from plugin.settings import Settings
+from plugin.store import Store
+
+from ..conftest import REPO, write_entry
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path, knowledge_dir) -> Path:
+    root = tmp_path / "kb-repo"
+    shutil.copytree(knowledge_dir, root / "knowledge")
+    shutil.copytree(REPO / "rules", root / "rules")
+    git(root.parent, "init", "-q", "-b", "main", str(root))
+    git(root, "-c", "user.email=t@example.com", "-c", "user.name=T", "add", ".")
+    git(root, "-c", "user.email=t@example.com", "-c", "user.name=T", "commit", "-qm", "base")
+    return root
+
+
+@pytest.fixture
+def settings(repo, tmp_path) -> Settings:
+    return Settings(home=tmp_path / "home", knowledge_dir=repo / "knowledge", rules_dir=repo / "rules",
+                    zendesk_url="https://acme.zendesk.com")
+
+
+def at(minute: int) -> datetime:
+    return datetime(2026, 3, 2, 9, minute, tzinfo=timezone.utc)
+
+
+def case(ticket: str, question: str, answer: str, confirm: str = "Thanks, that worked!",
+         notes: tuple[PastNote, ...] = ()) -> Case:
+    return Case("zendesk", ticket, "Help", (
+        Message("customer", True, question, at(0)),
+        Message("analyst", True, answer, at(5)),
+        Message("customer", True, confirm, at(9))), notes)
+
+
+GIFT = case("101", "Hi, I'm Ann Lee (ann@example.com). Can I add gift wrapping to order 4471923055?",
+            "Hi Ann! Gift wrapping can be added until the order ships: open the order page, choose "
+            "Add gift wrap and pick a message card. For now I've waived the fee as an exception.")
+RESET = case("102", "How do I reset my password? I forgot it on Monday.",
+             "Use the reset link on the sign-in page, confirm your username and e-mail address, and the "
+             "reset link arrives within five minutes.")
+
+
+def test_generalize_strips_what_belongs_to_one_ticket():
+    text = generalize("Hi Ann, order #4471923055 from ann@example.com on Monday at 10:30 am, call +1 415 555 0199")
+    assert findings(text) == [] and "4471923055" not in text and "Monday" not in text and "Ann" not in text
+
+
+def test_extract_keeps_the_confirmed_answer_and_drops_one_offs():
+    lesson = extract_offline(GIFT)
+    assert lesson.question.startswith("Can I add gift wrapping to order")
+    assert any("open the order page" in s for s in lesson.steps)
+    assert not any("exception" in s or "waived" in s for s in lesson.steps)
+    assert lesson.confidence == 0.8 and lesson.extractor == "offline"
+    assert findings(" ".join([lesson.question, *lesson.steps])) == []
+
+
+def test_nothing_to_learn_without_an_answer():
+    silent = Case("zendesk", "103", "x", (Message("customer", True, "How do I return shoes?", at(0)),))
+    assert extract_offline(silent) is None
+
+
+def test_learn_proposes_on_a_branch_and_leaves_main_alone(repo, settings):
+    settings.home.mkdir(parents=True)
+    store = Store(f"sqlite:///{settings.home}/v.db")
+    main_before = git(repo, "rev-parse", "main")
+    report = learn([GIFT, RESET], settings, repo, store, NOW)
+    kinds = {p.kind: p for p in report.proposals}
+    assert set(kinds) == {"new", "update"}
+    # The password question is answered already: an update of that entry, not a duplicate.
+    assert kinds["update"].path == "knowledge/account/reset-password.md"
+    assert kinds["new"].path.startswith("knowledge/learned/")
+    [published] = report.published
+    assert git(repo, "rev-parse", "main") == main_before and git(repo, "status", "--porcelain") == ""
+    changed = git(repo, "diff", "--name-only", "main", published.branch).split()
+    assert sorted(changed) == sorted(p.path for p in report.proposals)
+    new_text = git(repo, "show", f"{published.branch}:{kinds['new'].path}")
+    entry = parse_entry("learned/x", new_text)
+    assert "https://acme.zendesk.com/agent/tickets/101" in entry.sources
+    assert findings(new_text.split("learned:")[0] + entry.body) == []
+    updated = git(repo, "show", f"{published.branch}:knowledge/account/reset-password.md")
+    assert "Asked as:" in updated and "https://acme.zendesk.com/agent/tickets/102" in updated
+    [row, _] = store.list_proposals()
+    assert row["state"] == "open" and row["branch"] == published.branch
+
+
+def test_a_note_marked_wrong_retires_its_entry_when_nothing_better_is_known(repo, settings):
+    settings.home.mkdir(parents=True)
+    store = Store(f"sqlite:///{settings.home}/v.db")
+    unanswered = Case("zendesk", "104", "x", (Message("customer", True, "Where is the nearest store?", at(0)),),
+                      (PastNote("note", ("orders/refund-timing",), "wrong"),))
+    report = learn([unanswered], settings, repo, store, NOW)
+    [retire] = report.proposals
+    assert (retire.kind, retire.path, retire.content) == ("retire", "knowledge/orders/refund-timing.md", None)
+
+
+def test_gates_refuse_personal_data_thin_entries_and_duplicates(repo, settings):
+    body = (repo / "knowledge/shipping/change-address.md").read_text().split("---\n", 2)[2]
+    front = "---\ntitle: {t}\nsources: [x]\n---\n"
+    proposals = [
+        Proposal("new", "knowledge/learned/a.md", front.format(t="Mail us") + "Write to bob@example.com " * 5, (), (), ""),
+        Proposal("new", "knowledge/learned/b.md", front.format(t="Thin") + "Too short.", (), (), ""),
+        Proposal("new", "knowledge/learned/c.md", front.format(t="Change the shipping address of an order") + body,
+                 (), (), ""),
+        Proposal("new", "knowledge/learned/d.md", "no front matter", (), (), ""),
+        Proposal("rule", "rules/answer.yml", "rules: []\n", (), (), ""),
+    ]
+    passed, refused = gate(proposals, repo, settings.knowledge_dir, settings.rules_dir)
+    reasons = dict((p.path, why) for p, why in refused)
+    assert passed == []
+    assert "personal data" in reasons["knowledge/learned/a.md"]
+    assert "too little substance" in reasons["knowledge/learned/b.md"]
+    assert "near-duplicate of shipping/change-address" in reasons["knowledge/learned/c.md"]
+    assert "front matter" in reasons["knowledge/learned/d.md"]
+    assert "rules check fails" in reasons["rules/answer.yml"]
+
+
+def test_cli_learn_and_proposals(repo, settings, tmp_path, monkeypatch):
+    conversations = tmp_path / "resolved.jsonl"
+    conversations.write_text("\n".join(json.dumps({
+        "source": c.source, "ticket_id": c.ticket_id, "subject": c.subject, "status": "solved",
+        "messages": [{"author_role": m.author_role, "public": m.public, "body": m.body,
+                      "created_at": m.created_at.isoformat()} for m in c.messages]}) for c in (GIFT, RESET)))
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"VIGIL_HOME": str(settings.home), "VIGIL_KNOWLEDGE_DIR": str(settings.knowledge_dir),
+                        "VIGIL_RULES_DIR": str(settings.rules_dir)}.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["learn", "--from", str(conversations), "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert {line["kind"] for line in lines[:-1]} == {"new", "update"}
+    assert all(line["tickets"] for line in lines[:-1])
+    [branch] = lines[-1]["branch"]
+    git(repo, "-c", "user.email=t@example.com", "-c", "user.name=T", "merge", "-q", "--no-edit", branch)
+    result = CliRunner().invoke(main, ["proposals", "--json"])
+    assert result.exit_code == 0, result.output
+    assert {json.loads(line)["state"] for line in result.output.splitlines()} == {"merged"}
+
+
+def test_cases_come_only_from_resolved_conversations():
+    conversation = {"source": "jira", "ticket_id": "S-1", "subject": "", "status": "open", "messages": []}
+    assert cases_from_conversations([conversation]) == []
