@@ -62,6 +62,9 @@ class Pipeline:
         conversation = self.store.conversation(ticket)
         facts, hits = self.gather_facts(event, ticket, conversation, before)
         shadow = self.settings.shadow if shadow is None else shadow
+        if self.settings.learn_on_resolve and event.kind == "status_changed" \
+                and ticket.status in RESOLVED_STATUSES:
+            self.store.queue_learning(ticket, event.occurred_at)
         outcomes = []
         for decision in self.engine.decide(facts):
             note = None

@@ -141,6 +141,13 @@ proposals = Table(
 )
 
 
+learning_queue = Table(
+    "learning_queue", metadata,
+    Column("ticket", ForeignKey("tickets.id"), primary_key=True),  # once per ticket, however often solved
+    Column("queued_at", UTC, nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class TicketRow:
     pk: int
@@ -319,6 +326,25 @@ class Store:
             recent = conn.execute(select(func.count()).select_from(model_calls)
                                   .where(model_calls.c.at >= since)).scalar_one()
         return on_ticket, recent
+
+    def queue_learning(self, ticket: TicketRow, at: datetime) -> None:
+        """Remember a resolved ticket for the next learning run."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(learning_queue).values(ticket=ticket.pk, queued_at=at))
+        except IntegrityError:
+            pass  # already queued
+
+    def queued_for_learning(self) -> list[tuple[TicketRow, datetime]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tickets, learning_queue.c.queued_at)
+                                .join(learning_queue, learning_queue.c.ticket == tickets.c.id)
+                                .order_by(learning_queue.c.queued_at)).all()
+        return [(_ticket(r), r.queued_at) for r in rows]
+
+    def unqueue_learning(self, ticket_pks: list[int]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(learning_queue.delete().where(learning_queue.c.ticket.in_(ticket_pks)))
 
     def record_proposals(self, published: Any, batch: list[Any], at: datetime) -> None:
         """Remember what was proposed, in which pull request, for the acceptance rate."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from connectors.base import Connector, DeliveryError
 from plugin.model import utcnow
@@ -47,6 +47,23 @@ class Worker:
             log.info("knowledge: %s", pull(self.pipeline.settings.knowledge_dir))
             self.pipeline.index.refresh()
 
+    def learn_queued(self, now: datetime) -> None:
+        """Learn from the resolved tickets queued so far, when the batch policy says it is time."""
+        from plugin.learning.cases import case_from_store
+        from plugin.learning.loop import learn, repo_of
+        settings = self.pipeline.settings
+        queued = self.store.queued_for_learning()
+        policy = settings.learn_batch
+        due = queued and (policy == "ticket" or (policy.isdigit() and len(queued) >= int(policy))
+                          or (policy == "day" and now - queued[0][1] >= timedelta(days=1)))
+        if not due:
+            return
+        cases = [case_from_store(self.store, ticket) for ticket, _ in queued]
+        report = learn(cases, settings, repo_of(settings.knowledge_dir), self.store, now)
+        self.store.unqueue_learning([ticket.pk for ticket, _ in queued])
+        log.info("learned from %d tickets: %d proposals on %s", len(cases), len(report.proposals),
+                 ", ".join(p.branch for p in report.published) or "no branch")
+
     def notify(self) -> None:
         """A delivery was stored: wake up now rather than at the next poll."""
         self._wake.set()
@@ -70,6 +87,7 @@ class Worker:
                 self.drain()
                 if time.monotonic() >= next_sweep:
                     self.pipeline.sweep(utcnow())
+                    self.learn_queued(utcnow())
                     next_sweep = time.monotonic() + settings.sweep_interval_seconds
             except Exception:  # keep the worker alive; failed deliveries are recorded in drain
                 log.exception("worker pass failed")

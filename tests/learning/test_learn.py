@@ -168,3 +168,46 @@ def test_cli_learn_and_proposals(repo, settings, tmp_path, monkeypatch):
 def test_cases_come_only_from_resolved_conversations():
     conversation = {"source": "jira", "ticket_id": "S-1", "subject": "", "status": "open", "messages": []}
     assert cases_from_conversations([conversation]) == []
+
+
+def test_resolved_tickets_are_queued_and_learned_by_the_worker(repo, settings):
+    from plugin.model import Event
+    from plugin.runtime import build_runtime
+    runtime = build_runtime(settings.replace(learn_on_resolve=True, learn_batch="ticket"), with_connectors=False)
+    try:
+        for i, message in enumerate(GIFT.messages):
+            runtime.pipeline.handle(Event("zendesk", "101", "message", message.created_at, subject="Gift wrap",
+                                          message=Message(message.author_role, True, message.body,
+                                                          message.created_at, f"m{i}")))
+        runtime.pipeline.handle(Event("zendesk", "101", "status_changed", at(30), status="solved",
+                                      previous_status="open"))
+        assert [t.ticket_id for t, _ in runtime.store.queued_for_learning()] == ["101"]
+        runtime.worker.learn_queued(NOW)
+        assert runtime.store.queued_for_learning() == []
+        [proposal] = runtime.store.list_proposals()
+        assert proposal["kind"] == "new" and proposal["tickets"] == ["zendesk:101"]
+        assert proposal["branch"] in git(repo, "branch", "--list", "vigil/*")
+    finally:
+        runtime.close()
+
+
+def test_git_push_webhook_is_signed_then_reindexes(repo, settings):
+    import hashlib
+    import hmac
+
+    from plugin.app import create_app
+    app = create_app(settings.replace(git_webhook_secret="push-secret", zendesk_webhook_secret="z"),
+                     start_worker=False)
+    runtime = app.extensions["vigil"]
+    try:
+        client = app.test_client()
+        body = json.dumps({"ref": "refs/heads/main"}).encode()
+        assert client.post("/webhooks/git", data=body, headers={"X-Hub-Signature-256": "sha256=00"}).status_code == 401
+        write_entry(settings.knowledge_dir, "learned/gift-wrap", "Add gift wrapping", ["gift"],
+                    "Gift wrapping can be added until the order ships.")
+        signature = "sha256=" + hmac.new(b"push-secret", body, hashlib.sha256).hexdigest()
+        assert client.post("/webhooks/git", data=body, headers={"X-Hub-Signature-256": signature}).status_code == 202
+        runtime.worker.sync_knowledge()  # what the worker thread does next
+        assert runtime.index.search("gift wrapping order")[0].entry_id == "learned/gift-wrap"
+    finally:
+        runtime.close()
