@@ -95,7 +95,7 @@ class ZendeskClient:
                 raise DeliveryError(f"Zendesk rate limit on ticket {number}",
                                     retryable=True) from exc
             except (APIException, requests.HTTPError) as exc:
-                raise _status_error(exc.response, number) from exc
+                raise status_error(exc.response, f"the note on ticket {number}", NOTE_HINTS) from exc
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 raise DeliveryError(f"Zendesk unreachable for ticket {number}: "
@@ -162,19 +162,22 @@ def _marked(body: str) -> str:
     return body if NOTE_MARKER in body else f"{body.rstrip()}\n\n{NOTE_MARKER}"
 
 
-def _status_error(response: requests.Response | None, number: int) -> DeliveryError:
+NOTE_HINTS = {401: " (check VIGIL_ZENDESK_EMAIL and VIGIL_ZENDESK_TOKEN)",
+              403: " (the bot user must be an agent allowed to comment on this ticket)",
+              404: " (no such ticket, or the bot cannot see it)",
+              422: " (Zendesk rejected the update, e.g. a closed ticket or 5,000 comments)"}
+
+
+def status_error(response: requests.Response | None, what: str, hints: dict[int, str]) -> DeliveryError:
+    """A DeliveryError for Zendesk's HTTP answer to `what`, retryable when waiting can help."""
     if response is None:
-        return DeliveryError(f"Zendesk note on ticket {number} failed", retryable=False)
+        return DeliveryError(f"Zendesk: {what} failed", retryable=False)
     status = response.status_code
     # 409: Zendesk refuses concurrent updates of one ticket; trying again later succeeds.
     retryable = status >= 500 or status in (408, 409, 429)
-    hint = {401: " (check VIGIL_ZENDESK_EMAIL and VIGIL_ZENDESK_TOKEN)",
-            403: " (the bot user must be an agent allowed to comment on this ticket)",
-            404: " (no such ticket, or the bot cannot see it)",
-            422: " (Zendesk rejected the update, e.g. a closed ticket or 5,000 comments)"}
     return DeliveryError(
-        f"Zendesk answered {status} to the note on ticket {number}{hint.get(status, '')}: "
-        f"{_error_text(response)}", retryable=retryable,
+        f"Zendesk answered {status} to {what}{hints.get(status, '')}: {_error_text(response)}",
+        retryable=retryable,
         retry_after=_retry_after(response.headers.get("Retry-After")) if retryable else None)
 
 

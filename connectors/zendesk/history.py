@@ -34,8 +34,7 @@ from zenpy.lib.exception import (APIException, RatelimitBudgetExceeded,
                                  RecordNotFoundException, ZenpyException)
 
 from connectors.base import DeliveryError
-from connectors.zendesk.client import (TIMEOUT, _error_text, _RateLimited, _retry_after,
-                                       connect)
+from connectors.zendesk.client import TIMEOUT, _RateLimited, connect, status_error
 from plugin.model import NOTE_MARKER, RESOLVED_STATUSES
 from plugin.settings import Settings
 
@@ -78,7 +77,7 @@ def fetch_resolved(settings: Settings, since: datetime, limit: int = 1000, *,
         except RatelimitBudgetExceeded as exc:  # only if a 429 ever got past the hook
             raise DeliveryError(f"Zendesk rate limit on {what}", retryable=True) from exc
         except (APIException, requests.HTTPError) as exc:
-            raise _status_error(exc.response, what) from exc
+            raise status_error(exc.response, what, SEARCH_HINTS) from exc
         except (requests.ConnectionError, requests.Timeout,
                 requests.exceptions.ChunkedEncodingError) as exc:
             raise DeliveryError(f"Zendesk unreachable during {what}: {type(exc).__name__}",
@@ -139,19 +138,10 @@ def _conversation(client: Zenpy, ticket: Any, bot_id: str) -> dict[str, Any] | N
             "messages": messages, "notes": notes}
 
 
-def _status_error(response: requests.Response | None, what: str) -> DeliveryError:
-    if response is None:
-        return DeliveryError(f"Zendesk: {what} failed", retryable=False)
-    status = response.status_code
-    retryable = status >= 500 or status in (408, 409, 429)
-    hint = {401: " (check VIGIL_ZENDESK_EMAIL and VIGIL_ZENDESK_TOKEN)",
-            403: " (the API user must be an agent who can see these tickets)",
-            404: " (check VIGIL_ZENDESK_URL)",
-            422: " (Zendesk refused the search query)"}
-    return DeliveryError(
-        f"Zendesk answered {status} to {what}{hint.get(status, '')}: {_error_text(response)}",
-        retryable=retryable,
-        retry_after=_retry_after(response.headers.get("Retry-After")) if retryable else None)
+SEARCH_HINTS = {401: " (check VIGIL_ZENDESK_EMAIL and VIGIL_ZENDESK_TOKEN)",
+                403: " (the API user must be an agent who can see these tickets)",
+                404: " (check VIGIL_ZENDESK_URL)",
+                422: " (Zendesk refused the search query)"}
 
 
 def _utc(moment: datetime) -> datetime:
