@@ -1,4 +1,4 @@
-"""create_app(settings) -> Flask: the webhook routes and the health check."""
+"""create_app(settings) -> Flask: the webhook routes, the health check, the dashboard and metrics."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import WebhookError
+from plugin import dashboard, metrics
 from plugin.model import utcnow
 from plugin.runtime import Runtime, build_runtime
 from plugin.settings import Settings, load_settings
@@ -22,6 +23,14 @@ def _runtime() -> Runtime:
     return current_app.extensions["vigil"]
 
 
+def _record(source: str, result: str) -> None:
+    """Count a webhook for /metrics; a failure to count never changes the answer."""
+    try:
+        _runtime().store.record_webhook(source, result)
+    except SQLAlchemyError:
+        log.warning("could not record a %s webhook (%s) for the metrics", source, result)
+
+
 @bp.post("/webhooks/<source>")
 def webhook(source: str):
     """Verify, translate and store one delivery, then answer; the worker does the rest."""
@@ -29,6 +38,8 @@ def webhook(source: str):
     connector = runtime.connectors.get(source)
     if connector is None:
         why = runtime.refused.get(source, f"no helpdesk called {source!r}")
+        # Any path reaches here: an unknown name is counted as "unknown", not as a new label.
+        _record(source if source in runtime.refused else "unknown", "off")
         return jsonify(error=f"{source} webhooks are off: {why}"), 404
     body = request.get_data(cache=False)
     try:
@@ -36,15 +47,19 @@ def webhook(source: str):
         delivery = connector.parse(request.headers, body)
     except WebhookError as exc:
         log.info("%s webhook refused (%s): %s", source, exc.status, exc)
+        _record(source, "unauthorized" if exc.status == 401 else "invalid")
         return jsonify(error=str(exc)), exc.status
     try:
         stored = runtime.store.accept(delivery)
     except SQLAlchemyError:
         # Not stored, so never 2xx: the helpdesk keeps the delivery and retries it.
         log.exception("could not store %s delivery %s", source, delivery.delivery_id)
+        _record(source, "error")
         return jsonify(error="could not store the delivery; retry later"), 503
     if not stored:
+        _record(source, "duplicate")
         return jsonify(status="duplicate", delivery_id=delivery.delivery_id), 200
+    _record(source, "accepted")
     runtime.worker.notify()
     return jsonify(status="accepted", delivery_id=delivery.delivery_id,
                    events=len(delivery.events)), 202
@@ -56,10 +71,13 @@ def git_push():
     from plugin.learning.sync import push_signature_ok
     runtime = _runtime()
     if not runtime.settings.git_webhook_secret:
+        _record("git", "off")
         return jsonify(error="git webhooks are off: set VIGIL_GIT_WEBHOOK_SECRET"), 404
     body = request.get_data(cache=False)
     if not push_signature_ok(runtime.settings.git_webhook_secret, body, request.headers.get("X-Hub-Signature-256")):
+        _record("git", "unauthorized")
         return jsonify(error="bad or missing X-Hub-Signature-256"), 401
+    _record("git", "accepted")
     runtime.worker.request_knowledge_pull()
     return jsonify(status="accepted"), 202
 
@@ -79,6 +97,8 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     runtime = build_runtime(settings)
     app.extensions["vigil"] = runtime
     app.register_blueprint(bp)
+    dashboard.register(app)  # both answer 404 unless admin_token is set
+    metrics.register(app)
     if start_worker:
         runtime.worker.start()
     return app

@@ -21,7 +21,7 @@ else:  # pragma: no cover - Python 3.10
 
 SECRET_FIELDS = frozenset({
     "zendesk_webhook_secret", "jira_webhook_secret", "zendesk_token", "jira_token",
-    "openai_api_key", "github_token", "git_webhook_secret",
+    "openai_api_key", "github_token", "git_webhook_secret", "admin_token",
 })
 
 
@@ -67,6 +67,9 @@ class Settings:
     github_base: str = "main"
     github_api_url: str = "https://api.github.com"
     git_webhook_secret: str = ""  # signs POST /webhooks/git (push): pull merged knowledge, reindex
+
+    # Opens GET /dashboard and GET /metrics (Bearer token, or ?token= once in a browser); empty: both off.
+    admin_token: str = ""
 
     webhook_max_age_seconds: int = 300  # older signed timestamps are replays
     flag_window_hours: float = 6.0  # one risk flag per kind per ticket inside this window

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String,
-                        Table, Text, TypeDecorator, UniqueConstraint, create_engine, event, func, insert, select,
-                        update)
+                        Table, Text, TypeDecorator, UniqueConstraint, case, create_engine, event, func, insert,
+                        select, update)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -107,6 +107,7 @@ notes = Table(
     Column("remote_id", String(100)),
     Column("created_at", UTC, nullable=False),
     Column("delivered_at", UTC),
+    Column("claimed_until", UTC),  # a poster's lease: two processes never post one note at once
     Column("feedback", String(10)),  # an analyst's verdict: useful or wrong
     Column("feedback_at", UTC),
 )
@@ -145,6 +146,17 @@ learning_queue = Table(
     "learning_queue", metadata,
     Column("ticket", ForeignKey("tickets.id"), primary_key=True),  # once per ticket, however often solved
     Column("queued_at", UTC, nullable=False),
+)
+
+
+# One row per webhook request and how it ended, for /metrics: counted at scrape time, so the
+# figures are right across processes and restarts (an in-memory counter is neither).
+webhook_results = Table(
+    "webhook_results", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTC, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("result", String(20), nullable=False),  # accepted, duplicate, unauthorized, invalid, off, error
 )
 
 
@@ -398,7 +410,20 @@ class Store:
             first.setdefault(row.ticket, row)
         return [r for r in first.values() if r.next_attempt_at <= now]
 
+    def claim_note(self, pk: int, now: datetime, lease_seconds: float = 120.0) -> bool:
+        """Take the right to post this note now; False if another poster holds it.
+
+        A conditional update, so it holds across threads and processes; the lease expires,
+        so a poster that died mid-post does not strand the note.
+        """
+        with self.engine.begin() as conn:
+            return conn.execute(update(notes).where(
+                notes.c.id == pk, notes.c.status == "drafted",
+                (notes.c.claimed_until.is_(None)) | (notes.c.claimed_until < now),
+            ).values(claimed_until=now + timedelta(seconds=lease_seconds))).rowcount == 1
+
     def mark_note(self, pk: int, **values: Any) -> None:
+        values.setdefault("claimed_until", None)
         with self.engine.begin() as conn:
             conn.execute(update(notes).where(notes.c.id == pk).values(**values))
 
@@ -440,6 +465,87 @@ class Store:
                    "note": None if r.note_body is None else {
                        "status": r.note_status, "body": r.note_body,
                        "sources": json.loads(r.note_sources)}}
+
+    # -- the operator's view: dashboard and metrics (read-only but for one retry) ------
+
+    def record_webhook(self, source: str, result: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(webhook_results).values(at=utcnow(), source=source, result=result))
+
+    def counts(self, table: str, *columns: str) -> dict[tuple, int]:
+        """Rows per distinct value of the columns of one of the tables, e.g. notes by status."""
+        t = metadata.tables[table]
+        cols = [t.c[c] for c in columns]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*cols, func.count()).group_by(*cols)).all()
+        return {tuple(r[:-1]): r[-1] for r in rows}
+
+    def model_call_stats(self, buckets: tuple[float, ...]) -> list[Any]:
+        """Per model and outcome: calls, tokens, total seconds, and calls at or under each bucket."""
+        c = model_calls.c
+        under = [func.sum(case((c.seconds <= b, 1), else_=0)).label(f"le{i}") for i, b in enumerate(buckets)]
+        with self.engine.connect() as conn:
+            return conn.execute(select(c.model, c.outcome, func.count().label("calls"),
+                                       func.sum(c.prompt_tokens).label("prompt_tokens"),
+                                       func.sum(c.completion_tokens).label("completion_tokens"),
+                                       func.sum(c.seconds).label("seconds"), *under)
+                                .group_by(c.model, c.outcome)).all()
+
+    def retry_failed_note(self, pk: int) -> bool:
+        """Put one failed note back in the delivery queue; False if it is not failed."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(notes).where(notes.c.id == pk, notes.c.status == "failed")
+                                .values(status="drafted", attempts=0, next_attempt_at=utcnow())).rowcount == 1
+
+    def recent_decisions(self, limit: int = 50, silent: str = "show") -> list[Any]:
+        """The latest decisions with their ticket; silent: show, hide or only the silent ones."""
+        query = (select(decisions.c.id, decisions.c.action, decisions.c.rule, decisions.c.reason,
+                        decisions.c.event_kind, decisions.c.created_at, tickets.c.source, tickets.c.ticket_id)
+                 .join(tickets, tickets.c.id == decisions.c.ticket).order_by(decisions.c.id.desc()).limit(limit))
+        if silent == "hide":
+            query = query.where(decisions.c.action != "silent")
+        elif silent == "only":
+            query = query.where(decisions.c.action == "silent")
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
+
+    def recent_notes(self, limit: int = 50, status: str | None = None, pk: int | None = None) -> list[Any]:
+        """The latest notes with their ticket, optionally only those in one status, or one note."""
+        query = (select(notes, tickets.c.source, tickets.c.ticket_id)
+                 .join(tickets, tickets.c.id == notes.c.ticket).order_by(notes.c.id.desc()).limit(limit))
+        if status:
+            query = query.where(notes.c.status == status)
+        if pk is not None:
+            query = query.where(notes.c.id == pk)
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
+
+    def feedback_history(self) -> list[tuple[datetime, str]]:
+        """(when, useful or wrong) for every note an analyst judged."""
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(notes.c.feedback_at, notes.c.feedback)
+                                                   .where(notes.c.feedback.is_not(None))).all()]
+
+    def citation_counts(self) -> dict[str, int]:
+        """Knowledge entry id -> how many notes cited it."""
+        counted: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for raw in conn.execute(select(notes.c.sources)).scalars():
+                for entry in set(json.loads(raw)):
+                    counted[entry] = counted.get(entry, 0) + 1
+        return counted
+
+    def customer_messages_decided(self, limit: int = 5000) -> list[Any]:
+        """The latest decisions taken on a customer's comment, with its text and the facts."""
+        m = messages.c
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(decisions.c.id, decisions.c.action, decisions.c.facts, decisions.c.created_at,
+                       decisions.c.ticket, decisions.c.message_position, tickets.c.source, tickets.c.ticket_id,
+                       m.body)
+                .join(tickets, tickets.c.id == decisions.c.ticket)
+                .join(messages, (m.ticket == decisions.c.ticket) & (m.position == decisions.c.message_position))
+                .where(m.author_role == "customer").order_by(decisions.c.id.desc()).limit(limit)).all()
 
 
 def _ticket(row: Any) -> TicketRow:

@@ -115,6 +115,8 @@ class Worker:
         """Post due notes, oldest first; a ticket whose note is waiting holds back its later ones."""
         settings = self.pipeline.settings
         for note in self.store.notes_due(now or utcnow()):
+            if not self.store.claim_note(note.id, utcnow()):
+                continue  # another thread or process is posting it right now
             connector = self.connectors.get(note.source)
             attempts = note.attempts + 1
             try:

@@ -113,3 +113,16 @@ def test_notes_retry_command_requeues_and_posts(rt, helpdesk, settings, monkeypa
     assert result.exit_code == 0, result.output
     assert "1 failed note(s) queued again" in result.output
     assert note(rt)["status"] == "delivered"
+
+
+def test_a_note_is_posted_once_when_two_posters_race(rt, helpdesk):
+    import threading
+    helpdesk.script("PUT", PUT, Reply(200, ok().body, delay=0.3))  # slow helpdesk: the window is open
+    draft_one(rt)
+    posters = [threading.Thread(target=rt.worker.deliver_notes) for _ in range(3)]
+    for p in posters:
+        p.start()
+    for p in posters:
+        p.join()
+    assert len(helpdesk.received("PUT", PUT)) == 1
+    assert note(rt)["status"] == "delivered"
