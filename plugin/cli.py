@@ -338,10 +338,23 @@ def explain(ticket_id: str, as_json: bool) -> None:
               help="hit@1 / hit@3 and correct silence on the customer-care conversations in data/.")
 @click.option("--learning", is_flag=True,
               help="What the learning loop proposes from the real tickets in data/, and whether it helps.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run every suite on the full data and write report.html, figures.json and the plots here.")
 def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, grounding: bool,
-              learning: bool) -> None:
+              learning: bool, out: Path | None) -> None:
     """Precision and recall of the decisions on a labelled set."""
     from plugin.evaluation import calibrate as calibrate_, evaluate
+    if out:
+        from plugin import report as report_
+        try:
+            written = report_.write_report(out, _settings())
+        except RuleFileError as exc:
+            raise click.ClickException(f"the rule files are not valid:\n{exc}") from None
+        click.echo(f"report: {written.html} (figures: {written.figures_json}; "
+                   f"{len(written.plots)} plots; {written.figures['run']['runtime_seconds']} s)")
+        for line in written.summary:
+            click.echo(line)
+        return
     if learning:
         from plugin.learning.measure import measure_learning
         report = measure_learning(_settings())

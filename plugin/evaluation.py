@@ -12,7 +12,7 @@ import tempfile
 import zlib
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from plugin.replay import events_for, read_conversations
 from plugin.rulebook import Rule, load_rules
@@ -105,3 +105,80 @@ def calibrate(labelled: Path, settings: Settings, min_precision: float = 0.9,
     return {"min_precision": min_precision, "sweep": sweep, "chosen": chosen,
             "calibration_conversations": len(halves[0]), "held_out_conversations": len(halves[1]),
             "held_out": held_out["scores"]["answer"]}
+
+
+# --- per message: the confusion between actions (for the evaluation report) ---------------
+
+SILENT = "silent"
+
+
+def action_label(actions: set[str] | list[str] | tuple[str, ...]) -> str:
+    """A message's scored actions as one label: "silent", "answer", "flag" or "answer+flag"."""
+    return "+".join(a for a in ACTIONS_SCORED if a in set(actions)) or SILENT
+
+
+CONFUSION_LABELS = (SILENT, *ACTIONS_SCORED, "+".join(ACTIONS_SCORED))
+
+
+def evaluate_detailed(labelled: Path | list[dict[str, Any]], settings: Settings,
+                      rules: list[Rule] | None = None,
+                      progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None) -> dict[str, Any]:
+    """What `evaluate` scores, plus one row per message and a confusion table between actions.
+
+    A row: ticket_id, message_index, `expected` (the labels) and `taken` (every action the
+    pipeline took on that message, the unscored ones such as `brief` included). The
+    confusion table puts each message in exactly one cell: its expected label (rows) against
+    the label of the scored actions taken (columns), so the cells add up to the messages.
+    `progress` wraps the iteration over conversations (a progress bar).
+    """
+    conversations = read_conversations(labelled) if isinstance(labelled, Path) else labelled
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as home:
+        runtime = build_runtime(settings.replace(home=Path(home), shadow=True),
+                                with_connectors=False, rules=rules)
+        try:
+            for conversation in (progress or iter)(conversations):
+                taken: dict[int, dict[str, Any]] = {}
+                for event in events_for(conversation):
+                    for outcome in runtime.pipeline.handle(event):
+                        if outcome.message_index is not None and outcome.decision.action != "silent":
+                            taken.setdefault(outcome.message_index, {})[outcome.decision.action] = outcome
+                for index, message in enumerate(conversation["messages"]):
+                    got = taken.get(index, {})
+                    answer = got.get("answer")
+                    rows.append({"ticket_id": conversation["ticket_id"], "message_index": index,
+                                 "expected": sorted(set(message.get("expect", ()))), "taken": sorted(got),
+                                 "cited": list(answer.note.sources) if answer and answer.note else [],
+                                 "expect_sources": list(message.get("expect_sources", ()))})
+        finally:
+            runtime.close()
+    return {"conversations": len(conversations), "messages": len(rows), "scores": scores_from_rows(rows),
+            "confusion": confusion_table(rows), "other_actions": dict(sorted(Counter(
+                a for r in rows for a in r["taken"] if a not in ACTIONS_SCORED).items())),
+            "answers_citing_an_expected_source": _citing(rows), "rows": rows}
+
+
+def scores_from_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """tp/fp/fn/tn, precision and recall per scored action, as `evaluate` computes them."""
+    scores = {}
+    for action in ACTIONS_SCORED:
+        c = Counter(("tp" if action in r["taken"] else "fn") if action in r["expected"] else (
+            "fp" if action in r["taken"] else "tn") for r in rows)
+        predicted_n, actual_n = c["tp"] + c["fp"], c["tp"] + c["fn"]
+        scores[action] = {**{k: c[k] for k in ("tp", "fp", "fn", "tn")},
+                          "precision": round(c["tp"] / predicted_n, 3) if predicted_n else None,
+                          "recall": round(c["tp"] / actual_n, 3) if actual_n else None}
+    return scores
+
+
+def confusion_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """{"labels": [...], "counts": [[...]]}: counts[i][j] messages expected labels[i], taken labels[j]."""
+    cells = Counter((action_label(r["expected"]), action_label(r["taken"])) for r in rows)
+    return {"labels": list(CONFUSION_LABELS),
+            "counts": [[cells[(e, t)] for t in CONFUSION_LABELS] for e in CONFUSION_LABELS]}
+
+
+def _citing(rows: list[dict[str, Any]]) -> float | None:
+    answered = [r for r in rows if "answer" in r["expected"] and "answer" in r["taken"]]
+    right = sum(bool(set(r["cited"]) & set(r["expect_sources"])) for r in answered)
+    return round(right / len(answered), 3) if answered else None
