@@ -43,7 +43,7 @@ def build_runtime(settings: Settings, with_connectors: bool = True,
                   rules: list[Rule] | None = None) -> Runtime:
     """Open the store and index, load the rules, create the connectors and the worker."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.database_url)
+    store = Store(settings.store_url)
     index = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
     index.refresh()
     engine = RuleEngine(load_rules(settings.rules_dir) if rules is None else rules)

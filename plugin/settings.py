@@ -20,6 +20,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 SECRET_FIELDS = frozenset({
+    "database_url",  # may carry a password
     "zendesk_webhook_secret", "jira_webhook_secret", "zendesk_token", "jira_token",
     "openai_api_key", "github_token", "git_webhook_secret", "admin_token",
 })
@@ -32,6 +33,7 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     home: Path = Path(".vigil")
+    database_url: str = ""  # e.g. postgresql://vigil@db/vigil; empty: SQLite in home
     knowledge_dir: Path = Path("knowledge")
     rules_dir: Path = Path("rules")
     shadow: bool = False
@@ -79,8 +81,9 @@ class Settings:
     delivery_backoff_seconds: float = 2.0
 
     @property
-    def database_url(self) -> str:
-        return f"sqlite:///{self.home / 'vigil.db'}"
+    def store_url(self) -> str:
+        """The database: VIGIL_DATABASE_URL when set, else SQLite in the home folder."""
+        return self.database_url or f"sqlite:///{self.home / 'vigil.db'}"
 
     @property
     def index_dir(self) -> Path:

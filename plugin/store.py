@@ -171,6 +171,14 @@ class TicketRow:
     assignee: str | None
 
 
+def driver_url(url: str) -> str:
+    """A plain postgresql:// URL means psycopg 3 (SQLAlchemy would otherwise want psycopg2)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets the web process write the inbox while the worker reads; busy_timeout waits
     # for a lock instead of failing at once when both write at the same moment.
@@ -184,8 +192,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 class Store:
     """The queries the rest of the plugin needs, and nothing else."""
 
-    def __init__(self, url: str):
-        self.engine: Engine = create_engine(url)
+    def __init__(self, url: str, **engine_options: Any):
+        self.engine: Engine = create_engine(driver_url(url), pool_pre_ping=True, **engine_options)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)

@@ -1,0 +1,112 @@
+"""The same store on a real PostgreSQL (VIGIL_DATABASE_URL): what scale-out will build on.
+
+Each test gets its own schema in the machine's `test` database, dropped afterwards. Skipped
+where no PostgreSQL answers on 127.0.0.1:5432, except in CI, which must run them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from plugin.model import Decision, Delivery, Event, utcnow
+from plugin.runtime import build_runtime
+from plugin.store import Store
+
+from .test_pipeline import msg_event
+
+ADMIN_URL = os.environ.get("VIGIL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url():
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no PostgreSQL at {ADMIN_URL}: {exc}")
+    schema = f"vigil_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{ADMIN_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()
+
+
+@pytest.fixture
+def pg_runtime(settings, pg_url):
+    runtime = build_runtime(settings.replace(database_url=pg_url))
+    yield runtime
+    runtime.close()
+
+
+def test_a_plain_postgresql_url_works_and_settings_redact_it(settings, pg_url):
+    assert pg_url.startswith("postgresql://")
+    store = Store(pg_url)
+    assert store.engine.dialect.name == "postgresql"
+    assert settings.replace(database_url="postgresql://u:pw@db/x").redacted()["database_url"] == "***"
+
+
+def test_deliveries_are_stored_once(pg_runtime):
+    delivery = Delivery("zendesk", "inv-1", (msg_event("How do I reset my password?"),))
+    assert pg_runtime.store.accept(delivery) is True
+    assert pg_runtime.store.accept(delivery) is False
+    [(pk, [event])] = pg_runtime.store.pending_deliveries()
+    assert event == delivery.events[0]
+
+
+def test_the_pipeline_on_postgresql(pg_runtime):
+    [outcome] = pg_runtime.pipeline.handle(msg_event("How do I reset my password?", mid="c-1"))
+    assert outcome.decision.action == "answer"
+    assert pg_runtime.pipeline.handle(msg_event("How do I reset my password?", mid="c-1")) == []
+    later = pg_runtime.pipeline.handle(msg_event("Password reset: how do I do it again?", minutes=60))
+    assert "answer_repeats == false (is True)" in later[0].decision.reason  # facts read back from JSON
+    [note] = pg_runtime.store.list_notes("42")
+    assert note["status"] == "drafted" and note["public"] is False
+    steps = list(pg_runtime.store.timeline(pg_runtime.store.find_ticket("zendesk", "42")))
+    assert [s["action"] for s in steps] == ["answer", "silent"]
+
+
+def test_one_note_per_decision_is_a_database_constraint(pg_runtime):
+    store = pg_runtime.store
+    event = msg_event("hello")
+    ticket = store.upsert_ticket(event)
+    pk = store.record_decision(ticket, event, None, Decision("answer", "r", "why"))
+    assert store.add_note(pk, ticket, "answer", "r", "body", (), "extractive", "drafted", at=utcnow())
+    assert store.add_note(pk, ticket, "answer", "r", "body", (), "extractive", "drafted", at=utcnow()) is None
+
+
+def test_two_processes_never_claim_one_note(pg_runtime, pg_url):
+    pg_runtime.pipeline.handle(msg_event("How do I reset my password?"))
+    [note] = pg_runtime.store.list_notes("42")
+    stores = [Store(pg_url) for _ in range(4)]  # as if four worker processes
+    wins = []
+    barrier = threading.Barrier(len(stores))
+
+    def claim(store: Store) -> None:
+        barrier.wait()
+        wins.append(store.claim_note(note["id"], utcnow()))
+
+    threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == [False, False, False, True]
+    assert stores[0].claim_note(note["id"], utcnow() + timedelta(minutes=5))  # the lease expires
+
+
+def test_status_events_and_sweep_on_postgresql(pg_runtime):
+    pg_runtime.pipeline.handle(msg_event("My jacket arrived torn, what now?"))
+    [nudge] = pg_runtime.pipeline.sweep(msg_event("x").occurred_at + timedelta(hours=5))
+    assert nudge.decision.rule == "nudge-customer-waiting"
+    solved = Event("zendesk", "42", "status_changed", utcnow(), status="solved", previous_status="open")
+    pg_runtime.pipeline.handle(solved)
+    assert pg_runtime.store.waiting_tickets() == []
