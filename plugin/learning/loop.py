@@ -114,11 +114,11 @@ def _batch(proposals: list[Proposal], now: datetime, number: int) -> Batch:
 def refresh_states(store: Store, settings: Settings, repo: Path) -> list[dict]:
     """Ask the git host what became of each open proposal; return all proposals."""
     publisher = publisher_for(settings, repo)
-    for row in store.list_proposals():
-        if row["state"] == "open":
-            published = Published(row["backend"], row["branch"], row["url"], row["number"])
-            try:
-                store.set_proposal_state(row["branch"], publisher.state(published))
-            except PublishError as exc:
-                log.warning("cannot check %s: %s", row["branch"], exc)
+    open_ = {row["branch"]: row for row in store.list_proposals() if row["state"] == "open"}
+    for branch, row in open_.items():  # one question per pull request, not per file
+        try:
+            store.set_proposal_state(branch, publisher.state(
+                Published(row["backend"], branch, row["url"], row["number"])))
+        except PublishError as exc:
+            log.warning("cannot check %s: %s", branch, exc)
     return store.list_proposals()
