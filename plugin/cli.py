@@ -247,6 +247,27 @@ def proposals(repo: Path | None, as_json: bool) -> None:
 
 
 @main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations the database lacks (run once, before starting processes)."""
+    from sqlalchemy import create_engine
+
+    from plugin import schema
+    from plugin.store import driver_url
+    settings = _settings()
+    engine = create_engine(driver_url(settings.store_url))
+    try:
+        before, after = schema.upgrade(engine)
+    finally:
+        engine.dispose()
+    click.echo(f"database schema: {before or 'empty'} -> {after}")
+
+
+@main.group()
 def knowledge() -> None:
     """Check the knowledge base."""
 

@@ -18,6 +18,7 @@ from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, M
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from plugin import schema
 from plugin.model import Decision, Delivery, Event, Message, utcnow
 
 
@@ -196,7 +197,7 @@ class Store:
         self.engine: Engine = create_engine(driver_url(url), pool_pre_ping=True, **engine_options)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        schema.prepare(self.engine, metadata)
 
     # -- inbox -------------------------------------------------------------------------
 

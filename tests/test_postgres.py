@@ -110,3 +110,41 @@ def test_status_events_and_sweep_on_postgresql(pg_runtime):
     solved = Event("zendesk", "42", "status_changed", utcnow(), status="solved", previous_status="open")
     pg_runtime.pipeline.handle(solved)
     assert pg_runtime.store.waiting_tickets() == []
+
+
+# --- schema migrations: `vigil db upgrade` ----------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migrations_build_exactly_the_tables_the_code_uses(backend, tmp_path, request):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from plugin import schema
+    from plugin.store import driver_url, metadata
+    url = f"sqlite:///{tmp_path}/m.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    engine = create_engine(driver_url(url))
+    assert schema.upgrade(engine) == (None, schema.head())
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert [d for d in differences if d[0] != "modify_type"] == []  # store.py and the migrations agree
+    assert Store(url)  # an upgraded database is accepted as it is
+
+
+def test_an_outdated_database_is_refused_until_upgraded(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from sqlalchemy import create_engine
+
+    from plugin import schema
+    from plugin.cli import main
+    from plugin.store import metadata
+    url = f"sqlite:///{tmp_path}/old.db"
+    metadata.create_all(create_engine(url))  # tables, but no schema version: an older Vigil's
+    with pytest.raises(schema.SchemaError, match="run `vigil db upgrade`"):
+        Store(url)
+    monkeypatch.chdir(tmp_path)
+    fresh = f"sqlite:///{tmp_path}/new.db"
+    monkeypatch.setenv("VIGIL_DATABASE_URL", fresh)
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0 and f"empty -> {schema.head()}" in result.output
+    assert Store(fresh)

@@ -1,0 +1,1 @@
+"""Schema migrations (Alembic). `vigil db upgrade` applies them; see plugin/schema.py."""
