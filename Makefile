@@ -27,7 +27,10 @@ test: $(BIN)/vigil
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/vigil
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/decide.py
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/retrieval.py --sizes 1000,10000
 
 clean:
 	rm -rf $(VENV) .vigil
