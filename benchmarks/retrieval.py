@@ -47,6 +47,7 @@ import random
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -545,7 +546,7 @@ def main() -> None:
     versions = ", ".join(f"{p} {_version(p)}" for p in ("whoosh-reloaded", "bm25s", "PyStemmer", "numpy"))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}, "
           f"{platform.system()} {platform.release()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"packages: {versions}")
+    print(f"packages: {versions}; code: {_code_version()}")
     if bm25s is None:
         print("bm25s is not installed (pip install bm25s): the reference columns are skipped")
     print(f"bm25s tokenizer: English stop words, stemmer: "
@@ -600,6 +601,18 @@ def main() -> None:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     _print_summary(rows)
+
+
+def _code_version() -> str:
+    """The commit measured, and whether plugin/retrieval.py differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "plugin/retrieval.py",
+                                "plugin/knowledge.py"], cwd=REPO).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"commit {head}" + (" with uncommitted changes to plugin/retrieval.py or knowledge.py" if dirty else "")
 
 
 def _version(package: str) -> str:

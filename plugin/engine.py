@@ -112,8 +112,9 @@ class RuleEngine:
         candidates = [r for r in self.rules if r.action != "silent"]
         if not candidates:
             return "no intervention rules are loaded"
-        best = max(candidates, key=lambda r: sum(c.holds(facts) for c in r.conditions)
-                   / len(r.conditions))
+        # The most conditions met, not the largest share: a short rule for analysts' commands
+        # should not pass for the nearest miss on every analyst reply.
+        best = max(candidates, key=lambda r: sum(c.holds(facts) for c in r.conditions))
         failed = best.first_failure(facts)
         return f"no rule fired; nearest was {best.name}, which failed on " + (
             failed.describe(facts) if failed else "nothing")
