@@ -68,7 +68,8 @@ def learn(cases: list[Case], settings: Settings, repo: Path, store: Store, now: 
     index = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
     try:
         index.refresh()
-        proposals = plan(lessons, cases, index, settings.knowledge_dir, repo, now, ticket_link(settings))
+        proposals = plan(lessons, cases, index, settings.knowledge_dir, repo, now, ticket_link(settings),
+                         rules_dir=settings.rules_dir)
     finally:
         index.close()
     report.proposals, report.refused = gate(proposals, repo, settings.knowledge_dir, settings.rules_dir)

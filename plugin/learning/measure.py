@@ -65,7 +65,8 @@ def propose(cases: list[Case], settings: Settings, knowledge_dir: Path) -> tuple
         index = KnowledgeIndex(knowledge_dir, Path(home) / "index")
         try:
             index.refresh()
-            proposals = plan(lessons, cases, index, knowledge_dir, knowledge_dir.parent, NOW)
+            proposals = plan(lessons, cases, index, knowledge_dir, knowledge_dir.parent, NOW,
+                             rules_dir=knowledge_dir.parent / "rules")
         finally:
             index.close()
     return gate(proposals, knowledge_dir.parent, knowledge_dir, settings.rules_dir)
@@ -75,6 +76,7 @@ def _figures(cases: list[Case], settings: Settings) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         knowledge = Path(tmp) / "knowledge"
         shutil.copytree(settings.knowledge_dir, knowledge)
+        shutil.copytree(settings.rules_dir, Path(tmp) / "rules")  # rule proposals need the rules too
         passed, refused = propose(cases, settings, knowledge)
     personal = sum(bool(findings(_LEARNED_BLOCK.sub("", p.content or ""), keep_links=True)) for p in passed)
     return {"cases": len(cases), "proposals": len(passed),

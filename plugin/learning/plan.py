@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +22,12 @@ from plugin.knowledge import parse_entry, similarity
 from plugin.learning.cases import Case
 from plugin.learning.extract import Lesson
 from plugin.retrieval import KnowledgeIndex, query_terms
+from plugin.rulebook import RuleFileError, load_rules
 
+ANSWER_RULES = "answer.yml"
+NEAR_MISS = 0.15  # how far under the answer threshold a question may score to count as a miss...
+HUMANS_USED_IT = 0.2  # ...when the analysts' answer shares this much with the entry found
+MIN_MISSES = 3  # resolved cases it takes before a threshold change is worth a reviewer's time
 UPDATE_FROM = 0.6  # evidence from which the base already answers the lesson's question...
 ANSWER_AGREES = 0.1  # ...if the humans' answer also shares words with the entry (same subject)
 SAME_QUESTION = 0.5  # word overlap from which two new lessons ask the same thing...
@@ -54,13 +60,16 @@ class _Draft:
 
 
 def plan(lessons: list[Lesson], cases: list[Case], index: KnowledgeIndex, knowledge_dir: Path,
-         repo: Path, now: datetime, ticket_link=lambda ref: ref) -> list[Proposal]:
+         repo: Path, now: datetime, ticket_link=lambda ref: ref, rules_dir: Path | None = None) -> list[Proposal]:
     """Turn lessons and analysts' verdicts into proposals, one per file touched."""
     prefix = Path(knowledge_dir).resolve().relative_to(Path(repo).resolve()).as_posix()
     updates: dict[str, _Draft] = {}
     new: list[_Draft] = []
+    misses: list[tuple[Lesson, float]] = []
     for lesson in lessons:
         hits = index.search(lesson.question)
+        if hits and similarity(" ".join(lesson.steps), hits[0].body) >= HUMANS_USED_IT:
+            misses.append((lesson, hits[0].score))
         if hits and hits[0].score >= UPDATE_FROM and similarity(" ".join(lesson.steps), hits[0].body) >= ANSWER_AGREES:
             draft = updates.get(hits[0].entry_id) or _existing(knowledge_dir, hits[0].entry_id)
             updates[hits[0].entry_id] = draft
@@ -82,7 +91,43 @@ def plan(lessons: list[Lesson], cases: list[Case], index: KnowledgeIndex, knowle
     proposals += [Proposal("retire", f"{prefix}/{entry_id}.md", None, tuple(refs), (),
                            f"analysts marked notes citing {entry_id} wrong, and no case showed a fix")
                   for entry_id, refs in retired.items()]
+    if rules_dir is not None:
+        proposals += threshold_proposal(misses, Path(rules_dir), Path(repo))
     return proposals
+
+
+def threshold_proposal(misses: list[tuple[Lesson, float]], rules_dir: Path, repo: Path) -> list[Proposal]:
+    """A rule change: lower the answer threshold when the base held the answer to questions
+    the plugin stayed silent on, just under it, in at least MIN_MISSES resolved cases.
+
+    The proposed file carries those questions' scores as new `fire` examples, so `rules test`
+    (run by the gates) proves the change does what it claims and breaks no `silent` example.
+    """
+    path = Path(rules_dir) / ANSWER_RULES
+    try:
+        relative = path.resolve().relative_to(Path(repo).resolve()).as_posix()
+        rules = load_rules(Path(rules_dir))
+    except (ValueError, RuleFileError):
+        return []  # rules outside the repository, or broken: nothing to propose against
+    thresholds = {c.value for r in rules if r.action == "answer" and Path(r.file).name == ANSWER_RULES
+                  for c in r.conditions if c.fact == "retrieval_score" and c.op == ">="}
+    if len(thresholds) != 1:
+        return []
+    old = thresholds.pop()
+    near = [(lesson, score) for lesson, score in misses if old - NEAR_MISS <= score < old]
+    if len(near) < MIN_MISSES:
+        return []
+    new = math.floor(min(score for _, score in near) / 0.025) * 0.025
+    text = re.sub(r"retrieval_score >= " + re.escape(str(old)) + r"\b", f"retrieval_score >= {new:g}",
+                  path.read_text(encoding="utf-8"))
+    examples = "".join(f"        - {{is_question: true, in_scope: true, retrieval_score: {score:.3f}}}"
+                       f"  # learned from {lesson.case.ref}\n" for lesson, score in near)
+    text = text.replace("      fire:\n", "      fire:\n" + examples, 1)
+    refs = tuple(dict.fromkeys(lesson.case.ref for lesson, _ in near))
+    evidence = tuple(f"{lesson.case.ref}: {lesson.question[:160]} (evidence {score:.2f})" for lesson, score in near)
+    return [Proposal("rule", relative, text, refs, evidence,
+                     f"{len(near)} resolved questions the base answered scored just under {old:g}; "
+                     f"lower the answer threshold to {new:g}")]
 
 
 def _verdicts(cases: list[Case], lessons: list[Lesson], updates: dict[str, _Draft],

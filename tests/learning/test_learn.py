@@ -211,3 +211,24 @@ def test_git_push_webhook_is_signed_then_reindexes(repo, settings):
         assert runtime.index.search("gift wrapping order")[0].entry_id == "learned/gift-wrap"
     finally:
         runtime.close()
+
+
+def test_a_threshold_change_is_proposed_with_its_examples_and_gated(repo, settings):
+    from plugin.learning.extract import Lesson
+    from plugin.learning.plan import threshold_proposal
+    from plugin.rulebook import load_rules
+    lesson = extract_offline(RESET)
+    near = [(Lesson(case(str(200 + i), f"question {i}", "answer"), *[getattr(lesson, f) for f in
+             ("question", "steps", "cause", "confidence", "extractor", "evidence")]), score)
+            for i, score in enumerate((0.41, 0.43, 0.46))]
+    assert threshold_proposal(near[:2], settings.rules_dir, repo) == []  # two cases are not enough
+    [rule] = threshold_proposal(near + [(near[0][0], 0.1)], settings.rules_dir, repo)  # 0.1: too far under
+    assert (rule.kind, rule.path, rule.tickets) == ("rule", "rules/answer.yml", ("zendesk:200", "zendesk:201", "zendesk:202"))
+    assert "retrieval_score >= 0.4\n" in rule.content and "retrieval_score >= 0.475" not in rule.content
+    assert rule.content.count("# learned from zendesk:") == 3
+    passed, refused = gate([rule], repo, settings.knowledge_dir, settings.rules_dir)
+    assert refused == [] and passed == [rule], refused  # rules check and rules test pass on the proposed file
+    proposed = repo / "proposed"
+    proposed.mkdir()
+    (proposed / "answer.yml").write_text(rule.content)
+    assert {c.value for r in load_rules(proposed) for c in r.conditions if c.fact == "retrieval_score"} == {0.4}
