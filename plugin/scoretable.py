@@ -9,8 +9,6 @@ Ranking equals Whoosh's search (benchmarks/README.md), at a few milliseconds.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 K1, B = 1.2, 0.75  # Whoosh's BM25F defaults, which the index is searched with
@@ -35,7 +33,7 @@ class ScoreTable:
                     weights.append(matcher.weight())  # frequency x the field's boost
                     matcher.next()
                 docs, freq = np.array(ids, dtype=np.int64), np.array(weights, dtype=float)
-                idf = math.log(size / (len(docs) + 1)) + 1  # Whoosh's idf: per field, all documents
+                idf = searcher.idf(field, word)  # Whoosh's own, deletions accounted as it does
                 keep = live[docs]
                 scores = idf * freq * (K1 + 1) / (freq + norm[docs])
                 parts.setdefault(word, []).append((docs[keep], scores[keep]))
@@ -60,8 +58,11 @@ class ScoreTable:
         k = min(limit, len(candidates))
         if k == 0:
             return []
-        best = candidates[np.argpartition(-total[candidates], k - 1)[:k]]
-        return [int(d) for d in best[np.lexsort((best, -total[best]))]]
+        # Everything scoring at least the k-th score, so that ties at the cut go, as in Whoosh,
+        # to the lower document number rather than to whichever argpartition happened to keep.
+        kth = np.partition(total[candidates], len(candidates) - k)[len(candidates) - k]
+        best = candidates[total[candidates] >= kth]
+        return [int(d) for d in best[np.lexsort((best, -total[best]))][:k]]
 
 
 def _words(lexicon) -> list[str]:

@@ -138,3 +138,26 @@ def test_a_product_scope_searches_that_products_entries_only(index, knowledge_di
     assert index.products() == {"acme", "globex"}
     assert {h.entry_id for h in index.search("reset password link", scope=("globex",))} == {"globex/reset-password"}
     assert len(index.search("reset password link")) == 3  # unscoped: every product's entries
+
+
+def test_the_score_table_ranks_exactly_as_whoosh_does(index, knowledge_dir):
+    """The precomputed scores must give Whoosh's own order, deletions and updates included."""
+    from whoosh.query import Or, Term
+
+    from plugin.retrieval import _SEARCHED
+    for i in range(30):
+        write_entry(knowledge_dir, f"gen/e{i}", f"Topic {i % 7} refund password shipping {i}",
+                    ["refund" if i % 2 else "password"], f"Steps for case {i}: " + "reset link refund card " * (i % 5))
+    index.refresh()
+    (knowledge_dir / "gen/e3.md").unlink()  # a deletion Whoosh keeps in its segments for now
+    index.refresh()
+    questions = ["reset password link", "refund to my card", "shipping address change", "topic refund steps",
+                 "card reset"]
+    for question in questions:
+        terms = query_terms(question)
+        with index._lock:
+            whoosh = [h["id"] for h in index._searcher.search(
+                Or([Term(f, t) for t in terms for f in _SEARCHED]), limit=5)]
+            ours = [index._searcher.stored_fields(d)["id"] for d in index._table.top(terms, 5)]
+        assert ours == whoosh, question
+        assert "gen/e3" not in ours
