@@ -43,23 +43,8 @@ class JiraNotes:
             jira = self._connect()
             self._check_project_type(jira, ticket_id)
             comment = jira.add_comment(ticket_id, to_wiki(body), **self._internal())
-        except DeliveryError:
-            raise
-        except JIRAError as exc:
-            raise _translate(exc, ticket_id) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise DeliveryError(f"Jira unreachable: {type(exc).__name__}",
-                                retryable=True) from None
-        except json.JSONDecodeError:  # the comment may exist: posting again could double it
-            raise DeliveryError(f"Jira gave an unreadable answer on {ticket_id}",
-                                retryable=False) from None
-        except requests.RequestException as exc:  # a bad URL or similar: same result next time
-            raise DeliveryError(f"Jira request failed: {type(exc).__name__}",
-                                retryable=False) from None
         except Exception as exc:  # the worker only understands DeliveryError
-            log.exception("unexpected failure posting to Jira %s", ticket_id)
-            raise DeliveryError(f"unexpected {type(exc).__name__} posting to {ticket_id}",
-                                retryable=False) from None
+            raise as_delivery_error(exc, ticket_id) from None
         finally:
             if jira is not None:
                 jira.close()
@@ -132,6 +117,22 @@ def connect(settings: Settings, timeout: float | tuple[float, float] = DEFAULT_T
     return JIRA(server=s.jira_url, basic_auth=(s.jira_user, s.jira_token),
                 get_server_info=server_info, max_retries=0, timeout=timeout,
                 options={"rest_api_version": "2", "check_update": False})
+
+
+def as_delivery_error(exc: BaseException, what: str) -> DeliveryError:
+    """Any failure talking to Jira about `what`, as the DeliveryError callers understand."""
+    if isinstance(exc, DeliveryError):
+        return exc
+    if isinstance(exc, JIRAError):
+        return _translate(exc, what)
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return DeliveryError(f"Jira unreachable during {what}: {type(exc).__name__}", retryable=True)
+    if isinstance(exc, json.JSONDecodeError):  # a comment may have been posted: retrying could double it
+        return DeliveryError(f"Jira gave an unreadable answer to {what}", retryable=False)
+    if isinstance(exc, requests.RequestException):  # a bad URL or similar: same result next time
+        return DeliveryError(f"Jira request failed during {what}: {type(exc).__name__}", retryable=False)
+    log.error("unexpected failure talking to Jira about %s", what, exc_info=exc)
+    return DeliveryError(f"unexpected {type(exc).__name__} during {what}", retryable=False)
 
 
 def _translate(exc: JIRAError, ticket_id: str) -> DeliveryError:

@@ -20,16 +20,14 @@ starts a day early, and each issue's resolutiondate (which carries its offset) d
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
-import requests
-from jira import JIRA, JIRAError
+from jira import JIRA
 
 from connectors.base import DeliveryError
-from connectors.jira.client import DEFAULT_TIMEOUT, _translate, connect
+from connectors.jira.client import DEFAULT_TIMEOUT, as_delivery_error, connect
 from connectors.jira.webhook import _comment_role, _is_plugin, _is_public, _jira_time
 from plugin.settings import Settings
 
@@ -73,22 +71,8 @@ def fetch_resolved(settings: Settings, since: datetime, limit: int = 1000, *,
             conversations.append(conversation)
             if len(conversations) >= limit:
                 break  # stop before asking for another page
-    except DeliveryError:
-        raise
-    except JIRAError as exc:
-        raise _translate(exc, what) from None
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise DeliveryError(f"Jira unreachable during {what}: {type(exc).__name__}",
-                            retryable=True) from None
-    except json.JSONDecodeError:
-        raise DeliveryError(f"Jira gave an unreadable answer to {what}", retryable=False) from None
-    except requests.RequestException as exc:  # a bad URL or similar: same result next time
-        raise DeliveryError(f"Jira request failed during {what}: {type(exc).__name__}",
-                            retryable=False) from None
     except Exception as exc:  # the caller only understands DeliveryError
-        log.exception("unexpected failure reading %s from Jira", what)
-        raise DeliveryError(f"unexpected {type(exc).__name__} reading {what} from Jira",
-                            retryable=False) from None
+        raise as_delivery_error(exc, what) from None
     finally:
         if jira is not None:
             jira.close()
