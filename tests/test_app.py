@@ -130,3 +130,11 @@ def test_accepted_delivery_survives_a_crash(app, settings, helpdesk):
         assert len(helpdesk.received("PUT", PUT)) == 1
     finally:
         restarted.extensions["vigil"].close()
+
+
+def test_a_delivery_the_database_cannot_store_gets_503_never_2xx(app):
+    from sqlalchemy import text
+    with app.extensions["vigil"].store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE deliveries"))  # the database refuses every write to the inbox
+    response = app.test_client().post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT))
+    assert response.status_code == 503 and "retry" in response.json["error"]
