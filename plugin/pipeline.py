@@ -146,7 +146,7 @@ class Pipeline:
             "answer_repeats": bool(best) and best.entry_id in cited,
             "answered_in_thread": bool(best) and _answered_in_thread(best, conversation[:-1]),
             "risks": risks,
-            "new_risks": [k for k in risks if k not in self._recent_flags(ticket, now)],
+            "new_risks": [k for k in risks if k not in self._recent_flags(ticket, now)] if risks else [],
             "test_environment": signals.is_test_environment(
                 " ".join(m.body for m in conversation) + " " + ticket.subject, ticket.tags),
             "notes_on_ticket": notes,
@@ -155,7 +155,8 @@ class Pipeline:
             "minutes_waiting": thread.minutes_waiting(conversation, now),
             "minutes_silent": thread.minutes_silent(conversation, now),
             "promised_update": thread.promised_update(conversation),
-            "already_nudged": bool(self.store.recent_facts(ticket, "nudge", last_message_at)),
+            # Only a sweep can follow a nudge without a message in between: skip the query otherwise.
+            "already_nudged": kind == "sweep" and bool(self.store.recent_facts(ticket, "nudge", last_message_at)),
             "messages_on_ticket": len(conversation),
         }
         return facts, hits
