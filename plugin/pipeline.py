@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from plugin import signals, thread
 from plugin.actions import Context, perform
@@ -46,43 +46,65 @@ class Pipeline:
         self.index = index
         self._rules = {r.name: r for r in engine.rules}
 
-    def handle(self, event: Event, shadow: bool | None = None) -> list[Outcome]:
-        """Process one event; return the decisions taken (none for a repeated comment)."""
-        before = self.store.find_ticket(event.source, event.ticket_id) if event.kind == "assigned" else None
-        ticket = self.store.upsert_ticket(event)
-        position = None
-        if event.message:
-            position = self.store.add_message(ticket, event.message)
-            if position is None:
-                return []  # this comment was seen already (a retry, or Jira's double event)
-        if event.message and event.message.author_role == "plugin":
-            decision = Decision("silent", None, "the plugin's own note: never acted on (loop guard)")
-            return [Outcome(decision, self.store.record_decision(ticket, event, position, decision),
-                            position, None)]
-        conversation = self.store.conversation(ticket)
-        facts, hits = self.gather_facts(event, ticket, conversation, before)
-        shadow = self.settings.shadow if shadow is None else shadow
-        if self.settings.learn_on_resolve and event.kind == "status_changed" \
-                and ticket.status in RESOLVED_STATUSES:
-            self.store.queue_learning(ticket, event.occurred_at)
-        outcomes = []
+    def handle(self, event: Event, shadow: bool | None = None,
+               also: Callable[[], None] | None = None) -> list[Outcome]:
+        """Process one event; return the decisions taken (none for a repeated comment).
+
+        Everything is read and drafted first, then written in one transaction together with
+        the caller's bookkeeping (`also`): a process killed mid-event leaves no trace, so the
+        rerun decides the event once more, exactly once; and no lock is held while a model drafts.
+        """
+        stored = self.store.find_ticket(event.source, event.ticket_id)
+        ticket = stored.after(event) if stored else TicketRow.new(event)
+        conversation = self.store.conversation(stored) if stored else []
+        message = event.message
+        if message and stored and self.store.has_message(stored, message.message_id):
+            return self._commit(also)  # this comment was seen already (a retry, or Jira's double event)
+        if message:
+            conversation.append(message)
+        if message and message.author_role == "plugin":
+            planned = [(Decision("silent", None, "the plugin's own note: never acted on (loop guard)"), None)]
+            return self._commit(also, event, planned, {}, shadow)
+        facts, hits = self.gather_facts(event, ticket, conversation, stored)
+        planned = []
         for decision in self.engine.decide(facts):
             note = None
             if decision.action not in ("silent", "record_feedback"):
                 note = perform(Context(decision, self._rules.get(decision.rule), ticket.subject,
                                        conversation, hits, self.settings, self._model_allowed(ticket, event)))
-                if note and note.model_call:
-                    self.store.record_model_call(ticket, event.occurred_at, note.model_call)
                 decision = self._unless_repeated(decision, note, ticket)
-            pk = self.store.record_decision(ticket, event, position, decision)
-            if decision.action == "record_feedback":
-                self.store.record_feedback(ticket, facts["command"], event.occurred_at)
-            if note and decision.action != "silent":
-                self.store.add_note(pk, ticket, decision.action, decision.rule, note.body, note.sources,
-                                    note.drafter, "shadow" if shadow else "drafted", at=event.occurred_at)
-            else:
-                note = None
-            outcomes.append(Outcome(decision, pk, position, note))
+            planned.append((decision, note))
+        return self._commit(also, event, planned, facts, shadow)
+
+    def _commit(self, also: Callable[[], None] | None, event: Event | None = None,
+                planned: list[tuple[Decision, Note | None]] = (), facts: dict[str, Any] | None = None,
+                shadow: bool | None = None) -> list[Outcome]:
+        """Write an event's ticket, comment, decisions and notes in one transaction."""
+        shadow = self.settings.shadow if shadow is None else shadow
+        outcomes = []
+        with self.store.unit():
+            if event is not None:
+                ticket = self.store.upsert_ticket(event)
+                position = self.store.add_message(ticket, event.message) if event.message else None
+                if event.message and position is None:
+                    planned = []  # stored by another writer since we looked: it decided this comment
+                if self.settings.learn_on_resolve and event.kind == "status_changed" \
+                        and ticket.status in RESOLVED_STATUSES:
+                    self.store.queue_learning(ticket, event.occurred_at)
+                for decision, note in planned:
+                    if note and note.model_call:
+                        self.store.record_model_call(ticket, event.occurred_at, note.model_call)
+                    pk = self.store.record_decision(ticket, event, position, decision)
+                    if decision.action == "record_feedback":
+                        self.store.record_feedback(ticket, facts["command"], event.occurred_at)
+                    if note and decision.action != "silent":
+                        self.store.add_note(pk, ticket, decision.action, decision.rule, note.body, note.sources,
+                                            note.drafter, "shadow" if shadow else "drafted", at=event.occurred_at)
+                    else:
+                        note = None
+                    outcomes.append(Outcome(decision, pk, position, note))
+            if also:
+                also()
         return outcomes
 
     def _model_allowed(self, ticket: TicketRow, event: Event) -> bool:
@@ -94,11 +116,12 @@ class Pipeline:
 
     def sweep(self, now: datetime, shadow: bool | None = None) -> list[Outcome]:
         """Offer every ticket that is not solved to the rules, to catch those left waiting."""
-        outcomes = []
-        for ticket in self.store.waiting_tickets():
-            event = Event(ticket.source, ticket.ticket_id, "sweep", now)  # type: ignore[arg-type]
-            outcomes += [o for o in self.handle(event, shadow) if o.decision.action != "silent"]
-        return outcomes
+        return [o for ticket in self.store.waiting_tickets() for o in self.sweep_ticket(ticket, now, shadow)]
+
+    def sweep_ticket(self, ticket: TicketRow, now: datetime, shadow: bool | None = None) -> list[Outcome]:
+        """The time-based trigger for one ticket: the actions taken (silence left out)."""
+        event = Event(ticket.source, ticket.ticket_id, "sweep", now)  # type: ignore[arg-type]
+        return [o for o in self.handle(event, shadow) if o.decision.action != "silent"]
 
     def _unless_repeated(self, decision: Decision, note: Note | None, ticket: TicketRow) -> Decision:
         """Turn the decision silent when its note says again what an earlier note said."""

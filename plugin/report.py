@@ -40,7 +40,7 @@ from plugin.replay import events_for
 from plugin.rulebook import load_rules
 from plugin.runtime import build_runtime
 from plugin.settings import Settings
-from plugin.store import model_calls
+from plugin.tables import model_calls
 
 EVAL = grounding.REPO / "tests" / "eval"
 LABELLED_SETS = {name: EVAL / f"{name}.jsonl" for name in ("decisions", "holdout", "sealed")}

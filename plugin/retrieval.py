@@ -108,15 +108,21 @@ class KnowledgeIndex:
     def rebuild(self) -> int:
         """Index every entry from scratch; return how many are indexed."""
         with self._lock:
-            self._searcher.close()
             self._ix = self._create()
-            self._searcher = self._ix.searcher()
-            self._table = ScoreTable(self._searcher, _SEARCHED)
+            self._reopen()
         return self.refresh()
 
-    def refresh(self) -> int:
-        """Add, update and remove entries whose files changed; return the number indexed."""
+    def refresh(self, write: bool = True) -> int:
+        """Add, update and remove entries whose files changed; return the number indexed.
+
+        Several processes share one index: one writes (write=True), the others only reread
+        what it wrote, so two writers never wait on Whoosh's lock or write the same change.
+        """
         with self._lock:
+            if not self._searcher.up_to_date():  # another process wrote the index
+                self._reopen()
+            if not write:
+                return self._searcher.doc_count()
             on_disk = {}
             for path in entry_paths(self.knowledge_dir):
                 stat = path.stat()
@@ -145,6 +151,9 @@ class KnowledgeIndex:
             writer.update_document(**_document(entry, stamp))
         writer.commit()
         self.errors = errors
+        self._reopen()
+
+    def _reopen(self) -> None:
         self._searcher.close()  # searcher.refresh() fails on a searcher of an empty index
         self._searcher = self._ix.searcher()
         self._table = ScoreTable(self._searcher, _SEARCHED)

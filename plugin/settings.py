@@ -20,7 +20,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 SECRET_FIELDS = frozenset({
-    "database_url",  # may carry a password
+    "database_url", "redis_url",  # may carry a password
     "zendesk_webhook_secret", "jira_webhook_secret", "zendesk_token", "jira_token",
     "openai_api_key", "github_token", "git_webhook_secret", "admin_token",
 })
@@ -34,6 +34,10 @@ class SettingsError(ValueError):
 class Settings:
     home: Path = Path(".vigil")
     database_url: str = ""  # e.g. postgresql://vigil@db/vigil; empty: SQLite in home
+    # Scale-out: with a Redis URL, web processes queue each ticket for `vigil worker` processes
+    # (RQ); without it, each `vigil serve` process runs the embedded worker thread.
+    redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0
+    web_workers: int = 1  # `vigil serve` processes (gunicorn on Linux when more than 1)
     knowledge_dir: Path = Path("knowledge")
     rules_dir: Path = Path("rules")
     shadow: bool = False
@@ -74,6 +78,9 @@ class Settings:
     admin_token: str = ""
 
     webhook_max_age_seconds: int = 300  # older signed timestamps are replays
+    webhook_rate_limit: float = 200.0  # requests per second per source per web process; more get 429
+    # A worker holds a ticket this long per delivery; one that dies frees the ticket after it.
+    lease_seconds: float = 60.0
     flag_window_hours: float = 6.0  # one risk flag per kind per ticket inside this window
     sweep_interval_seconds: float = 300.0  # how often waiting tickets are checked for a nudge
     index_refresh_seconds: float = 30.0  # how often the worker looks for changed knowledge files

@@ -1,175 +1,58 @@
-"""The durable state: deliveries (the inbox), tickets, messages, decisions and notes.
+"""The durable state's queries: the inbox, tickets, messages, decisions, notes and leases.
 
-SQLAlchemy Core over SQLite by default. Uniqueness that matters for correctness is a
-database constraint, not a check in Python: a delivery is stored once per (source,
-delivery_id), a comment once per (ticket, message_id), a note once per decision.
+SQLAlchemy Core over SQLite by default, PostgreSQL for several processes. Uniqueness that
+matters for correctness is a constraint in tables.py, not a check in Python. `unit()`
+groups writes into one transaction, so an event's effects land together or not at all.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Iterator
 
-from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String,
-                        Table, Text, TypeDecorator, UniqueConstraint, case, create_engine, event, func, insert,
-                        select, update)
-from sqlalchemy.engine import Engine
+from sqlalchemy import case, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from plugin import schema
+from plugin.tables import (decisions, deliveries, leases, learning_queue, messages, metadata, model_calls,
+                           notes, proposals, tickets, webhook_results)
 from plugin.model import Decision, Delivery, Event, Message, utcnow
 
 
-class _UTCDateTime(TypeDecorator):
-    """SQLite forgets time zones; every timestamp here is UTC, so give it back on read."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_result_value(self, value, dialect):
-        if isinstance(value, datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value
+class AlreadyHandled(RuntimeError):
+    """Another worker handled this event first; the unit that raised it rolls back."""
 
 
-metadata = MetaData()
-UTC = _UTCDateTime()
-
-deliveries = Table(
-    "deliveries", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("source", String(20), nullable=False),
-    Column("delivery_id", String(200), nullable=False),
-    Column("received_at", UTC, nullable=False),
-    Column("events", Text, nullable=False),  # JSON list of Event.to_dict()
-    Column("state", String(10), nullable=False, default="pending"),  # pending, done, failed
-    Column("error", Text),
-    UniqueConstraint("source", "delivery_id", name="uq_delivery"),
-)
-
-tickets = Table(
-    "tickets", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("source", String(20), nullable=False),
-    Column("ticket_id", String(100), nullable=False),
-    Column("subject", Text, nullable=False, default=""),
-    Column("status", String(20), nullable=False, default="new"),
-    Column("tags", Text, nullable=False, default="[]"),
-    Column("assignee", String(200)),
-    Column("updated_at", UTC, nullable=False),
-    UniqueConstraint("source", "ticket_id", name="uq_ticket"),
-)
-
-messages = Table(
-    "messages", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
-    Column("position", Integer, nullable=False),
-    Column("message_id", String(100)),
-    Column("author_role", String(20), nullable=False),
-    Column("author_id", String(200)),
-    Column("public", Boolean, nullable=False),
-    Column("body", Text, nullable=False),
-    Column("created_at", UTC, nullable=False),
-    UniqueConstraint("ticket", "message_id", name="uq_message"),
-    UniqueConstraint("ticket", "position", name="uq_message_position"),
-)
-
-decisions = Table(
-    "decisions", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
-    Column("event_kind", String(30), nullable=False),
-    Column("message_position", Integer),
-    Column("action", String(30), nullable=False),
-    Column("rule", String(100)),
-    Column("reason", Text, nullable=False),
-    Column("considered", Text, nullable=False, default="[]"),
-    Column("facts", Text, nullable=False, default="{}"),
-    Column("created_at", UTC, nullable=False),
-)
-
-notes = Table(
-    "notes", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("decision", ForeignKey("decisions.id"), nullable=False, unique=True),
-    Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
-    Column("action", String(30), nullable=False),
-    Column("rule", String(100)),
-    Column("body", Text, nullable=False),
-    Column("sources", Text, nullable=False, default="[]"),
-    Column("drafter", String(20), nullable=False),
-    Column("status", String(10), nullable=False),  # drafted, delivered, failed, shadow
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", UTC),
-    Column("last_error", Text),
-    Column("remote_id", String(100)),
-    Column("created_at", UTC, nullable=False),
-    Column("delivered_at", UTC),
-    Column("claimed_until", UTC),  # a poster's lease: two processes never post one note at once
-    Column("feedback", String(10)),  # an analyst's verdict: useful or wrong
-    Column("feedback_at", UTC),
-)
-
-
-model_calls = Table(
-    "model_calls", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
-    Column("at", UTC, nullable=False, index=True),
-    Column("model", String(100), nullable=False),
-    Column("prompt_version", String(20), nullable=False),
-    Column("prompt_tokens", Integer, nullable=False),
-    Column("completion_tokens", Integer, nullable=False),
-    Column("seconds", Float, nullable=False),
-    Column("outcome", String(10), nullable=False),
-)
-
-
-proposals = Table(
-    "proposals", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("branch", String(200), nullable=False, index=True),
-    Column("backend", String(10), nullable=False),  # git or github
-    Column("url", Text),
-    Column("number", Integer),
-    Column("kind", String(10), nullable=False),  # new, update, retire, rule
-    Column("path", Text, nullable=False),
-    Column("tickets", Text, nullable=False),
-    Column("state", String(10), nullable=False),  # open, merged, closed
-    Column("created_at", UTC, nullable=False),
-)
-
-
-learning_queue = Table(
-    "learning_queue", metadata,
-    Column("ticket", ForeignKey("tickets.id"), primary_key=True),  # once per ticket, however often solved
-    Column("queued_at", UTC, nullable=False),
-)
-
-
-# One row per webhook request and how it ended, for /metrics: counted at scrape time, so the
-# figures are right across processes and restarts (an in-memory counter is neither).
-webhook_results = Table(
-    "webhook_results", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("at", UTC, nullable=False),
-    Column("source", String(20), nullable=False),
-    Column("result", String(20), nullable=False),  # accepted, duplicate, unauthorized, invalid, off, error
-)
+def ticket_key(delivery: Delivery) -> str:
+    """The ticket a delivery is about, as "source:ticket_id" (its first event's ticket)."""
+    first = delivery.events[0].ticket_id if delivery.events else ""
+    return f"{delivery.source}:{first}"
 
 
 @dataclass(frozen=True)
 class TicketRow:
-    pk: int
+    pk: int | None  # None: not stored yet (its first event is being decided)
     source: str
     ticket_id: str
     subject: str
     status: str
     tags: tuple[str, ...]
     assignee: str | None
+
+    @classmethod
+    def new(cls, event: Event) -> "TicketRow":
+        return cls(None, event.source, event.ticket_id, "", "new", (), None).after(event)
+
+    def after(self, event: Event) -> "TicketRow":
+        """The ticket as it will be once this event is stored (what upsert_ticket writes)."""
+        return replace(self, subject=event.subject or self.subject, status=event.status or self.status,
+                       tags=tuple(sorted(set(event.tags))) if event.tags else self.tags,
+                       assignee=self.assignee if event.assignee is None else event.assignee)
 
 
 def driver_url(url: str) -> str:
@@ -188,6 +71,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # pysqlite would begin transactions itself, after a SAVEPOINT had already started (and
+    # its RELEASE committed) one: let SQLAlchemy say BEGIN, so a unit really is one transaction.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 class Store:
@@ -197,7 +87,45 @@ class Store:
         self.engine: Engine = create_engine(driver_url(url), pool_pre_ping=True, **engine_options)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        self._unit: ContextVar[Connection | None] = ContextVar(f"vigil-unit-{id(self)}", default=None)
         schema.prepare(self.engine, metadata)
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """Everything written inside lands in one transaction, or nothing does.
+
+        Writes inside a unit are savepoints, so a write that meets a constraint (a comment
+        seen already) undoes only itself; an exception leaving the unit undoes it all.
+        """
+        if self._unit.get() is not None:
+            yield
+            return
+        with self.engine.begin() as conn:
+            token = self._unit.set(conn)
+            try:
+                yield
+            finally:
+                self._unit.reset(token)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        conn = self._unit.get()
+        if conn is None:
+            with self.engine.begin() as conn:
+                yield conn
+        else:
+            with conn.begin_nested():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        conn = self._unit.get()
+        if conn is None:
+            with self.engine.connect() as conn:
+                yield conn
+        else:
+            yield conn  # see the unit's own writes
 
     # -- inbox -------------------------------------------------------------------------
 
@@ -205,25 +133,79 @@ class Store:
         """Store a delivery durably; return False if it was already stored (a retry)."""
         row = {"source": delivery.source, "delivery_id": delivery.delivery_id,
                "received_at": utcnow(), "state": "pending" if delivery.events else "done",
+               "ticket_key": ticket_key(delivery), "progress": 0,
                "events": json.dumps([e.to_dict() for e in delivery.events])}
         try:
-            with self.engine.begin() as conn:
+            with self._write() as conn:
                 conn.execute(insert(deliveries).values(**row))
         except IntegrityError:
             return False
         return True
 
-    def pending_deliveries(self, limit: int = 100) -> list[tuple[int, list[Event]]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(deliveries.c.id, deliveries.c.events)
-                                .where(deliveries.c.state == "pending")
-                                .order_by(deliveries.c.id).limit(limit)).all()
-        return [(pk, [Event.from_dict(e) for e in json.loads(raw)]) for pk, raw in rows]
+    def pending_tickets(self, received_before: datetime | None = None,
+                        unheld_at: datetime | None = None) -> list[str]:
+        """The tickets with deliveries waiting, oldest first; optionally only those waiting
+        since a moment, and only those no worker holds a lease on."""
+        query = select(deliveries.c.ticket_key).where(deliveries.c.state == "pending")
+        if received_before is not None:
+            query = query.where(deliveries.c.received_at < received_before)
+        if unheld_at is not None:
+            query = query.where(~select(leases.c.name).where(
+                leases.c.name == "ticket:" + deliveries.c.ticket_key, leases.c.expires_at >= unheld_at).exists())
+        with self._read() as conn:
+            rows = conn.execute(query.group_by(deliveries.c.ticket_key)
+                                .order_by(func.min(deliveries.c.id))).scalars()
+            return list(rows)
 
-    def finish_delivery(self, pk: int, error: str | None = None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == pk)
-                         .values(state="failed" if error else "done", error=error))
+    def pending_deliveries(self, key: str | None = None, limit: int = 100) -> list[tuple[int, int, list[Event]]]:
+        """(id, events handled already, events) of waiting deliveries, oldest first."""
+        query = select(deliveries.c.id, deliveries.c.progress, deliveries.c.events).where(
+            deliveries.c.state == "pending")
+        if key is not None:
+            query = query.where(deliveries.c.ticket_key == key)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(deliveries.c.id).limit(limit)).all()
+        return [(pk, done, [Event.from_dict(e) for e in json.loads(raw)]) for pk, done, raw in rows]
+
+    def advance_delivery(self, pk: int, done: int, total: int) -> None:
+        """Record that event number `done` of a delivery is handled (inside that event's unit).
+
+        Conditional on the progress before it, so if two workers ever handle the same event,
+        the second one's unit fails here and rolls back: each event takes effect exactly once.
+        """
+        with self._write() as conn:
+            changed = conn.execute(update(deliveries).where(
+                deliveries.c.id == pk, deliveries.c.progress == done - 1, deliveries.c.state == "pending",
+            ).values(progress=done, state="done" if done == total else "pending")).rowcount
+        if changed != 1:
+            raise AlreadyHandled(f"delivery {pk} event {done} was handled by another worker")
+
+    def fail_delivery(self, pk: int, error: str) -> None:
+        with self._write() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == pk).values(state="failed", error=error))
+
+    # -- leases: one holder at a time, across processes ----------------------------------
+
+    def take_lease(self, name: str, holder: str, seconds: float, now: datetime | None = None) -> bool:
+        """Take (or renew) a lease; False while another holder's has not expired."""
+        now = now or utcnow()
+        until = now + timedelta(seconds=seconds)
+        with self._write() as conn:
+            taken = conn.execute(update(leases).where(
+                leases.c.name == name, (leases.c.holder == holder) | (leases.c.expires_at < now),
+            ).values(holder=holder, expires_at=until)).rowcount
+        if taken:
+            return True
+        try:
+            with self._write() as conn:
+                conn.execute(insert(leases).values(name=name, holder=holder, expires_at=until))
+        except IntegrityError:
+            return False  # held by someone else
+        return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._write() as conn:
+            conn.execute(leases.delete().where(leases.c.name == name, leases.c.holder == holder))
 
     # -- tickets and messages ----------------------------------------------------------
 
@@ -239,7 +221,7 @@ class Store:
         if event.assignee is not None:
             changes["assignee"] = event.assignee
         key = (tickets.c.source == event.source) & (tickets.c.ticket_id == event.ticket_id)
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             if conn.execute(update(tickets).where(key).values(**changes)).rowcount == 0:
                 try:
                     with conn.begin_nested():
@@ -254,7 +236,7 @@ class Store:
         query = select(tickets).where(tickets.c.ticket_id == ticket_id)
         if source:
             query = query.where(tickets.c.source == source)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(query.order_by(tickets.c.id)).first()
         return _ticket(row) if row else None
 
@@ -263,14 +245,14 @@ class Store:
         ticket = self.find_ticket(source, ticket_id)
         if ticket is None:
             return
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             for table in (notes, decisions, messages):
                 conn.execute(table.delete().where(table.c.ticket == ticket.pk))
             conn.execute(tickets.delete().where(tickets.c.id == ticket.pk))
 
     def add_message(self, ticket: TicketRow, message: Message) -> int | None:
         """Append a comment; return its position, or None if this comment id is known."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             position = conn.execute(select(func.count()).select_from(messages)
                                     .where(messages.c.ticket == ticket.pk)).scalar_one()
             try:
@@ -283,8 +265,15 @@ class Store:
                 return None
         return position
 
+    def has_message(self, ticket: TicketRow, message_id: str | None) -> bool:
+        if message_id is None:
+            return False
+        with self._read() as conn:
+            return conn.execute(select(messages.c.id).where(
+                messages.c.ticket == ticket.pk, messages.c.message_id == message_id)).first() is not None
+
     def conversation(self, ticket: TicketRow) -> list[Message]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(messages).where(messages.c.ticket == ticket.pk)
                                 .order_by(messages.c.position)).all()
         return [Message(r.author_role, r.public, r.body, r.created_at, r.message_id, r.author_id)
@@ -294,7 +283,7 @@ class Store:
 
     def recent_facts(self, ticket: TicketRow, action: str, since: datetime) -> list[dict[str, Any]]:
         """The facts of the decisions that took `action` on this ticket since a moment."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(decisions.c.facts).where(
                 decisions.c.ticket == ticket.pk, decisions.c.action == action,
                 decisions.c.created_at >= since)).scalars()
@@ -302,7 +291,7 @@ class Store:
 
     def record_decision(self, ticket: TicketRow, event: Event, position: int | None,
                         decision: Decision) -> int:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             return conn.execute(insert(decisions).values(
                 ticket=ticket.pk, event_kind=event.kind, message_position=position,
                 action=decision.action, rule=decision.rule, reason=decision.reason,
@@ -315,7 +304,7 @@ class Store:
                  at: datetime) -> int | None:
         """Store a drafted note; None if this decision already has one (exactly once)."""
         try:
-            with self.engine.begin() as conn:
+            with self._write() as conn:
                 return conn.execute(insert(notes).values(
                     decision=decision_pk, ticket=ticket.pk, action=action, rule=rule, body=body,
                     sources=json.dumps(list(sources)), drafter=drafter, status=status,
@@ -326,14 +315,14 @@ class Store:
 
     def ticket_note_stats(self, ticket: TicketRow) -> tuple[int, datetime | None, set[str]]:
         """Return (notes so far, when the last was written, knowledge ids already cited)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(notes.c.created_at, notes.c.sources)
                                 .where(notes.c.ticket == ticket.pk)).all()
         cited = {s for r in rows for s in json.loads(r.sources)}
         return len(rows), max((r.created_at for r in rows), default=None), cited
 
     def record_model_call(self, ticket: TicketRow, at: datetime, call: Any) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(insert(model_calls).values(
                 ticket=ticket.pk, at=at, model=call.model, prompt_version=call.prompt_version,
                 prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens,
@@ -341,7 +330,7 @@ class Store:
 
     def model_calls_made(self, ticket: TicketRow, since: datetime) -> tuple[int, int]:
         """Model calls (on this ticket ever, on all tickets since a moment): the budgets."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             on_ticket = conn.execute(select(func.count()).select_from(model_calls)
                                      .where(model_calls.c.ticket == ticket.pk)).scalar_one()
             recent = conn.execute(select(func.count()).select_from(model_calls)
@@ -351,25 +340,25 @@ class Store:
     def queue_learning(self, ticket: TicketRow, at: datetime) -> None:
         """Remember a resolved ticket for the next learning run."""
         try:
-            with self.engine.begin() as conn:
+            with self._write() as conn:
                 conn.execute(insert(learning_queue).values(ticket=ticket.pk, queued_at=at))
         except IntegrityError:
             pass  # already queued
 
     def queued_for_learning(self) -> list[tuple[TicketRow, datetime]]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(tickets, learning_queue.c.queued_at)
                                 .join(learning_queue, learning_queue.c.ticket == tickets.c.id)
                                 .order_by(learning_queue.c.queued_at)).all()
         return [(_ticket(r), r.queued_at) for r in rows]
 
     def unqueue_learning(self, ticket_pks: list[int]) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(learning_queue.delete().where(learning_queue.c.ticket.in_(ticket_pks)))
 
     def record_proposals(self, published: Any, batch: list[Any], at: datetime) -> None:
         """Remember what was proposed, in which pull request, for the acceptance rate."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             for p in batch:
                 conn.execute(insert(proposals).values(
                     branch=published.branch, backend=published.backend, url=published.url,
@@ -377,23 +366,23 @@ class Store:
                     state="open", created_at=at))
 
     def list_proposals(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(proposals).order_by(proposals.c.id)).all()
         return [{"branch": r.branch, "backend": r.backend, "url": r.url, "number": r.number, "kind": r.kind,
                  "path": r.path, "tickets": json.loads(r.tickets), "state": r.state,
                  "created_at": r.created_at.isoformat()} for r in rows]
 
     def set_proposal_state(self, branch: str, state: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(update(proposals).where(proposals.c.branch == branch).values(state=state))
 
     def note_bodies(self, ticket: TicketRow) -> list[str]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return list(conn.execute(select(notes.c.body).where(notes.c.ticket == ticket.pk)).scalars())
 
     def record_feedback(self, ticket: TicketRow, verdict: str, at: datetime) -> int | None:
         """Mark the ticket's latest note with an analyst's verdict; return its id."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             pk = conn.execute(select(notes.c.id).where(notes.c.ticket == ticket.pk, notes.c.created_at <= at)
                               .order_by(notes.c.id.desc()).limit(1)).scalar()
             if pk is not None:
@@ -402,18 +391,21 @@ class Store:
 
     def waiting_tickets(self) -> list[TicketRow]:
         """Tickets not yet solved, for the periodic check of who is waiting."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(tickets).where(tickets.c.status.in_(("new", "open", "pending")))).all()
         return [_ticket(r) for r in rows]
 
-    def notes_due(self, now: datetime) -> list[Any]:
+    def notes_due(self, now: datetime, key: str | None = None) -> list[Any]:
         """Notes to post now: per ticket only the oldest undelivered one, and only if due,
-        so a note waiting on a retry holds back the ticket's later notes (order per ticket)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(notes, tickets.c.source, tickets.c.ticket_id)
-                .join(tickets, tickets.c.id == notes.c.ticket)
-                .where(notes.c.status == "drafted").order_by(notes.c.id)).all()
+        so a note waiting on a retry holds back the ticket's later notes (order per ticket).
+        With a ticket key, only that ticket's."""
+        query = (select(notes, tickets.c.source, tickets.c.ticket_id).join(tickets, tickets.c.id == notes.c.ticket)
+                 .where(notes.c.status == "drafted").order_by(notes.c.id))
+        if key is not None:
+            source, _, ticket_id = key.partition(":")
+            query = query.where(tickets.c.source == source, tickets.c.ticket_id == ticket_id)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
         first: dict[int, Any] = {}
         for row in rows:
             first.setdefault(row.ticket, row)
@@ -425,7 +417,7 @@ class Store:
         A conditional update, so it holds across threads and processes; the lease expires,
         so a poster that died mid-post does not strand the note.
         """
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             return conn.execute(update(notes).where(
                 notes.c.id == pk, notes.c.status == "drafted",
                 (notes.c.claimed_until.is_(None)) | (notes.c.claimed_until < now),
@@ -433,7 +425,7 @@ class Store:
 
     def mark_note(self, pk: int, **values: Any) -> None:
         values.setdefault("claimed_until", None)
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(update(notes).where(notes.c.id == pk).values(**values))
 
     def retry_failed_notes(self, ticket_id: str | None = None) -> int:
@@ -442,7 +434,7 @@ class Store:
         if ticket_id:
             query = query.where(notes.c.ticket.in_(
                 select(tickets.c.id).where(tickets.c.ticket_id == ticket_id)))
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             return conn.execute(query.values(status="drafted", attempts=0,
                                              next_attempt_at=utcnow())).rowcount
 
@@ -451,7 +443,7 @@ class Store:
                  .join(tickets, tickets.c.id == notes.c.ticket).order_by(notes.c.id))
         if ticket_id:
             query = query.where(tickets.c.ticket_id == ticket_id)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(query).all()
         return [{"id": r.id, "ticket_id": r.ticket_id, "source": r.source, "action": r.action,
                  "rule": r.rule, "body": r.body, "sources": json.loads(r.sources),
@@ -461,7 +453,7 @@ class Store:
 
     def timeline(self, ticket: TicketRow) -> Iterator[dict[str, Any]]:
         """Every decision on a ticket, oldest first, with the note it produced if any."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(decisions, notes.c.status.label("note_status"),
                        notes.c.body.label("note_body"), notes.c.sources.label("note_sources"))
@@ -478,14 +470,14 @@ class Store:
     # -- the operator's view: dashboard and metrics (read-only but for one retry) ------
 
     def record_webhook(self, source: str, result: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(insert(webhook_results).values(at=utcnow(), source=source, result=result))
 
     def counts(self, table: str, *columns: str) -> dict[tuple, int]:
         """Rows per distinct value of the columns of one of the tables, e.g. notes by status."""
         t = metadata.tables[table]
         cols = [t.c[c] for c in columns]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(*cols, func.count()).group_by(*cols)).all()
         return {tuple(r[:-1]): r[-1] for r in rows}
 
@@ -493,7 +485,7 @@ class Store:
         """Per model and outcome: calls, tokens, total seconds, and calls at or under each bucket."""
         c = model_calls.c
         under = [func.sum(case((c.seconds <= b, 1), else_=0)).label(f"le{i}") for i, b in enumerate(buckets)]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(select(c.model, c.outcome, func.count().label("calls"),
                                        func.sum(c.prompt_tokens).label("prompt_tokens"),
                                        func.sum(c.completion_tokens).label("completion_tokens"),
@@ -502,7 +494,7 @@ class Store:
 
     def retry_failed_note(self, pk: int) -> bool:
         """Put one failed note back in the delivery queue; False if it is not failed."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             return conn.execute(update(notes).where(notes.c.id == pk, notes.c.status == "failed")
                                 .values(status="drafted", attempts=0, next_attempt_at=utcnow())).rowcount == 1
 
@@ -515,7 +507,7 @@ class Store:
             query = query.where(decisions.c.action != "silent")
         elif silent == "only":
             query = query.where(decisions.c.action == "silent")
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(query).all()
 
     def recent_notes(self, limit: int = 50, status: str | None = None, pk: int | None = None) -> list[Any]:
@@ -526,19 +518,19 @@ class Store:
             query = query.where(notes.c.status == status)
         if pk is not None:
             query = query.where(notes.c.id == pk)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(query).all()
 
     def feedback_history(self) -> list[tuple[datetime, str]]:
         """(when, useful or wrong) for every note an analyst judged."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [tuple(r) for r in conn.execute(select(notes.c.feedback_at, notes.c.feedback)
                                                    .where(notes.c.feedback.is_not(None))).all()]
 
     def citation_counts(self) -> dict[str, int]:
         """Knowledge entry id -> how many notes cited it."""
         counted: dict[str, int] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for raw in conn.execute(select(notes.c.sources)).scalars():
                 for entry in set(json.loads(raw)):
                     counted[entry] = counted.get(entry, 0) + 1
@@ -547,7 +539,7 @@ class Store:
     def customer_messages_decided(self, limit: int = 5000) -> list[Any]:
         """The latest decisions taken on a customer's comment, with its text and the facts."""
         m = messages.c
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(
                 select(decisions.c.id, decisions.c.action, decisions.c.facts, decisions.c.created_at,
                        decisions.c.ticket, decisions.c.message_position, tickets.c.source, tickets.c.ticket_id,

@@ -1,22 +1,31 @@
-"""The embedded worker: one thread that processes stored deliveries, then posts due notes.
+"""The worker: decides stored deliveries, one ticket at a time, then posts due notes.
 
 Everything it does is driven from the database, so a crash loses nothing: on restart the
-pending deliveries and undelivered notes are simply still there.
+pending deliveries and undelivered notes are simply still there. Several workers (threads,
+processes, machines) can run at once: a ticket is decided by whoever holds its lease, so
+its events stay in order while different tickets go in parallel; the periodic chores
+(sweep, learning, writing the index, requeueing) are done by whoever holds "housekeeper".
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Callable, Iterator
 
 from connectors.base import Connector, DeliveryError
-from plugin.model import utcnow
+from plugin.model import Event, utcnow
 from plugin.pipeline import Pipeline
-from plugin.store import Store, backoff_until
+from plugin.store import AlreadyHandled, Store, backoff_until
 
 log = logging.getLogger(__name__)
+
+HOUSEKEEPER = "housekeeper"
 
 
 class Worker:
@@ -26,95 +35,75 @@ class Worker:
         self.store = store
         self.connectors = connectors
         self.poll_seconds = poll_seconds
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        # With a job queue, tickets arrive as jobs and this thread only keeps house; the
+        # housekeeper hands tickets nobody took (Redis was down, a worker died) back to it.
+        self.requeue: Callable[[str], None] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._pull = threading.Event()  # a merge landed: pull the knowledge, then reindex
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="vigil-worker", daemon=True)
-        self._thread.start()
+    # -- one ticket at a time --------------------------------------------------------------
 
-    def request_knowledge_pull(self) -> None:
-        self._pull.set()
-        self._wake.set()
+    @contextmanager
+    def holding(self, key: str) -> Iterator[bool]:
+        """Hold a ticket's lease for the block; yields False if another worker holds it."""
+        name = f"ticket:{key}"
+        held = self.store.take_lease(name, self.holder, self.pipeline.settings.lease_seconds)
+        try:
+            yield held
+        finally:
+            if held:
+                self.store.release_lease(name, self.holder)
 
-    def sync_knowledge(self) -> None:
-        """Pull merged knowledge if the webhook asked for it, then refresh the index."""
-        from plugin.learning.sync import pull
-        if self._pull.is_set():
-            self._pull.clear()
-            log.info("knowledge: %s", pull(self.pipeline.settings.knowledge_dir))
-            self.pipeline.index.refresh()
+    def process_ticket(self, key: str) -> None:
+        """Decide a ticket's waiting deliveries in order, then post its due notes.
 
-    def learn_queued(self, now: datetime) -> None:
-        """Learn from the resolved tickets queued so far, when the batch policy says it is time."""
-        from plugin.learning.cases import case_from_store
-        from plugin.learning.loop import learn, repo_of
-        settings = self.pipeline.settings
-        queued = self.store.queued_for_learning()
-        policy = settings.learn_batch
-        due = queued and (policy == "ticket" or (policy.isdigit() and len(queued) >= int(policy))
-                          or (policy == "day" and now - queued[0][1] >= timedelta(days=1)))
-        if not due:
-            return
-        cases = [case_from_store(self.store, ticket) for ticket, _ in queued]
-        report = learn(cases, settings, repo_of(settings.knowledge_dir), self.store, now)
-        self.store.unqueue_learning([ticket.pk for ticket, _ in queued])
-        log.info("learned from %d tickets: %d proposals on %s", len(cases), len(report.proposals),
-                 ", ".join(p.branch for p in report.published) or "no branch")
+        If another worker holds the ticket, it will see these deliveries in its own loop; the
+        check after the release closes the gap where one arrives just as that loop ends.
+        """
+        while self.store.pending_deliveries(key, limit=1):
+            with self.holding(key) as held:
+                if not held:
+                    return
+                while not self._stop.is_set() and (batch := self.store.pending_deliveries(key)):
+                    for pk, done, events in batch:
+                        self.run_delivery(pk, done, events)
+                        self.store.take_lease(f"ticket:{key}", self.holder, self.pipeline.settings.lease_seconds)
+            if self._stop.is_set():
+                return
+        self.deliver_notes(key=key)
 
-    def notify(self) -> None:
-        """A delivery was stored: wake up now rather than at the next poll."""
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Finish the job in hand, then stop."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        settings = self.pipeline.settings
-        next_sweep = next_refresh = 0.0
-        while not self._stop.is_set():
+    def run_delivery(self, pk: int, done: int, events: list[Event]) -> None:
+        """Handle a delivery's events from where an earlier attempt stopped, each exactly once."""
+        for number in range(done + 1, len(events) + 1):
             try:
-                self.sync_knowledge()
-                if time.monotonic() >= next_refresh:  # pick up changed knowledge without a restart
-                    self.pipeline.index.refresh()
-                    next_refresh = time.monotonic() + settings.index_refresh_seconds
-                self.drain()
-                if time.monotonic() >= next_sweep:
-                    self.pipeline.sweep(utcnow())
-                    self.learn_queued(utcnow())
-                    next_sweep = time.monotonic() + settings.sweep_interval_seconds
-            except Exception:  # keep the worker alive; failed deliveries are recorded in drain
-                log.exception("worker pass failed")
-            self._wake.wait(self.poll_seconds)
-            self._wake.clear()
+                self.pipeline.handle(events[number - 1],
+                                     also=lambda n=number: self.store.advance_delivery(pk, n, len(events)))
+            except AlreadyHandled:
+                return
+            except Exception as exc:  # kept as failed with its error; the worker goes on
+                log.exception("delivery %s failed", pk)
+                self.store.fail_delivery(pk, f"{type(exc).__name__}: {exc}")
+                return
 
     def drain(self, now: datetime | None = None) -> None:
-        """Process every pending delivery, then post every note that is due."""
-        while not self._stop.is_set():
-            batch = self.store.pending_deliveries()
-            if not batch:
-                break
-            for pk, events in batch:
-                try:
-                    for event in events:
-                        self.pipeline.handle(event)
-                except Exception as exc:
-                    log.exception("delivery %s failed", pk)
-                    self.store.finish_delivery(pk, error=f"{type(exc).__name__}: {exc}")
-                else:
-                    self.store.finish_delivery(pk)
+        """Process every waiting ticket's deliveries, then post every note that is due."""
+        for key in self.store.pending_tickets():
+            if self._stop.is_set():
+                return
+            self.process_ticket(key)
         self.deliver_notes(now)
 
-    def deliver_notes(self, now: datetime | None = None) -> None:
+    # -- posting notes -----------------------------------------------------------------------
+
+    def deliver_notes(self, now: datetime | None = None, key: str | None = None) -> None:
         """Post due notes, oldest first; a ticket whose note is waiting holds back its later ones."""
         settings = self.pipeline.settings
-        for note in self.store.notes_due(now or utcnow()):
+        for note in self.store.notes_due(now or utcnow(), key):
+            if self._stop.is_set():
+                return
             if not self.store.claim_note(note.id, utcnow()):
                 continue  # another thread or process is posting it right now
             connector = self.connectors.get(note.source)
@@ -136,3 +125,92 @@ class Worker:
                 self.store.mark_note(note.id, attempts=attempts, status="delivered",
                                      remote_id=str(remote_id), delivered_at=utcnow(),
                                      last_error=None, next_attempt_at=None)
+
+    # -- housekeeping: one process at a time ------------------------------------------------
+
+    def sweep(self, now: datetime) -> None:
+        """Offer every waiting ticket to the rules (stalled-ticket nudges), each under its lease."""
+        for ticket in self.store.waiting_tickets():
+            with self.holding(f"{ticket.source}:{ticket.ticket_id}") as held:
+                if held:
+                    self.pipeline.sweep_ticket(ticket, now)
+
+    def learn_queued(self, now: datetime) -> None:
+        """Learn from the resolved tickets queued so far, when the batch policy says it is time."""
+        from plugin.learning.cases import case_from_store
+        from plugin.learning.loop import learn, repo_of
+        settings = self.pipeline.settings
+        queued = self.store.queued_for_learning()
+        policy = settings.learn_batch
+        due = queued and (policy == "ticket" or (policy.isdigit() and len(queued) >= int(policy))
+                          or (policy == "day" and now - queued[0][1] >= timedelta(days=1)))
+        if not due:
+            return
+        cases = [case_from_store(self.store, ticket) for ticket, _ in queued]
+        report = learn(cases, settings, repo_of(settings.knowledge_dir), self.store, now)
+        self.store.unqueue_learning([ticket.pk for ticket, _ in queued])
+        log.info("learned from %d tickets: %d proposals on %s", len(cases), len(report.proposals),
+                 ", ".join(p.branch for p in report.published) or "no branch")
+
+    def requeue_stale(self, now: datetime) -> None:
+        """Queue again the tickets whose deliveries wait with nobody holding them."""
+        stale = now - timedelta(seconds=self.pipeline.settings.lease_seconds / 4)
+        for key in self.store.pending_tickets(received_before=stale, unheld_at=now):
+            self.requeue(key)
+
+    def request_knowledge_pull(self) -> None:
+        self._pull.set()
+        self._wake.set()
+
+    def sync_knowledge(self, write: bool = True) -> None:
+        """Pull merged knowledge if the webhook asked for it, then refresh the index."""
+        from plugin.learning.sync import pull
+        if self._pull.is_set():
+            self._pull.clear()
+            log.info("knowledge: %s", pull(self.pipeline.settings.knowledge_dir))
+            self.pipeline.index.refresh(write=write)
+
+    # -- the thread ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="vigil-worker", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """A delivery was stored: wake up now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the job in hand, then stop."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+        self.store.release_lease(HOUSEKEEPER, self.holder)
+
+    def _run(self) -> None:
+        settings = self.pipeline.settings
+        next_sweep = next_refresh = next_requeue = 0.0
+        while not self._stop.is_set():
+            try:
+                # Renewed every pass; lost to another process only if this one stops passing.
+                keeper = self.store.take_lease(HOUSEKEEPER, self.holder, max(30.0, 10 * self.poll_seconds))
+                self.sync_knowledge(write=keeper)
+                if time.monotonic() >= next_refresh:  # pick up changed knowledge without a restart
+                    self.pipeline.index.refresh(write=keeper)  # one writer; the others reread
+                    next_refresh = time.monotonic() + settings.index_refresh_seconds
+                if self.requeue is None:
+                    self.drain()
+                else:
+                    self.deliver_notes()  # retries that came due; new notes go with their ticket's job
+                    if keeper and time.monotonic() >= next_requeue:
+                        self.requeue_stale(utcnow())
+                        next_requeue = time.monotonic() + settings.lease_seconds / 4
+                if keeper and time.monotonic() >= next_sweep:
+                    self.sweep(utcnow())
+                    self.learn_queued(utcnow())
+                    next_sweep = time.monotonic() + settings.sweep_interval_seconds
+            except Exception:  # keep the worker alive; failed deliveries are recorded in drain
+                log.exception("worker pass failed")
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()

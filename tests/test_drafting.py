@@ -164,7 +164,7 @@ def test_personal_data_is_redacted_before_the_model_sees_it(settings, model):
 def test_model_budget_per_ticket_then_offline_and_tokens_recorded(runtime, model):
     from sqlalchemy import select
 
-    from plugin.store import model_calls
+    from plugin.tables import model_calls
 
     from .test_pipeline import msg_event
     answer = {"answer": "Send a reset link.", "steps": [], "sources": ["account/reset-password"], "confidence": 0.9}

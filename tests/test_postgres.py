@@ -58,7 +58,8 @@ def test_deliveries_are_stored_once(pg_runtime):
     delivery = Delivery("zendesk", "inv-1", (msg_event("How do I reset my password?"),))
     assert pg_runtime.store.accept(delivery) is True
     assert pg_runtime.store.accept(delivery) is False
-    [(pk, [event])] = pg_runtime.store.pending_deliveries()
+    [(pk, done, [event])] = pg_runtime.store.pending_deliveries()
+    assert done == 0
     assert event == delivery.events[0]
 
 
@@ -121,7 +122,8 @@ def test_migrations_build_exactly_the_tables_the_code_uses(backend, tmp_path, re
     from sqlalchemy import create_engine
 
     from plugin import schema
-    from plugin.store import driver_url, metadata
+    from plugin.store import driver_url
+    from plugin.tables import metadata
     url = f"sqlite:///{tmp_path}/m.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
     engine = create_engine(driver_url(url))
     assert schema.upgrade(engine) == (None, schema.head())
@@ -137,7 +139,7 @@ def test_an_outdated_database_is_refused_until_upgraded(tmp_path, monkeypatch):
 
     from plugin import schema
     from plugin.cli import main
-    from plugin.store import metadata
+    from plugin.tables import metadata
     url = f"sqlite:///{tmp_path}/old.db"
     metadata.create_all(create_engine(url))  # tables, but no schema version: an older Vigil's
     with pytest.raises(schema.SchemaError, match="run `vigil db upgrade`"):

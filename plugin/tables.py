@@ -1,0 +1,164 @@
+"""The tables: what the plugin keeps, and the constraints that make it exactly-once.
+
+A delivery is stored once per (source, delivery_id), a comment once per (ticket,
+message_id), a note once per decision; a lease is held by one process at a time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String,
+                        Table, Text, TypeDecorator, UniqueConstraint)
+
+
+class _UTCDateTime(TypeDecorator):
+    """SQLite forgets time zones; every timestamp here is UTC, so give it back on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value, dialect):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+metadata = MetaData()
+UTC = _UTCDateTime()
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(20), nullable=False),
+    Column("delivery_id", String(200), nullable=False),
+    Column("received_at", UTC, nullable=False),
+    Column("events", Text, nullable=False),  # JSON list of Event.to_dict()
+    Column("ticket_key", String(130), nullable=False, index=True),  # "source:ticket_id": one worker per ticket
+    Column("progress", Integer, nullable=False, default=0),  # events handled: a rerun goes on from here
+    Column("state", String(10), nullable=False, default="pending"),  # pending, done, failed
+    Column("error", Text),
+    UniqueConstraint("source", "delivery_id", name="uq_delivery"),
+)
+
+tickets = Table(
+    "tickets", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(20), nullable=False),
+    Column("ticket_id", String(100), nullable=False),
+    Column("subject", Text, nullable=False, default=""),
+    Column("status", String(20), nullable=False, default="new"),
+    Column("tags", Text, nullable=False, default="[]"),
+    Column("assignee", String(200)),
+    Column("updated_at", UTC, nullable=False),
+    UniqueConstraint("source", "ticket_id", name="uq_ticket"),
+)
+
+messages = Table(
+    "messages", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("message_id", String(100)),
+    Column("author_role", String(20), nullable=False),
+    Column("author_id", String(200)),
+    Column("public", Boolean, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTC, nullable=False),
+    UniqueConstraint("ticket", "message_id", name="uq_message"),
+    UniqueConstraint("ticket", "position", name="uq_message_position"),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("event_kind", String(30), nullable=False),
+    Column("message_position", Integer),
+    Column("action", String(30), nullable=False),
+    Column("rule", String(100)),
+    Column("reason", Text, nullable=False),
+    Column("considered", Text, nullable=False, default="[]"),
+    Column("facts", Text, nullable=False, default="{}"),
+    Column("created_at", UTC, nullable=False),
+)
+
+notes = Table(
+    "notes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("decision", ForeignKey("decisions.id"), nullable=False, unique=True),
+    Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("action", String(30), nullable=False),
+    Column("rule", String(100)),
+    Column("body", Text, nullable=False),
+    Column("sources", Text, nullable=False, default="[]"),
+    Column("drafter", String(20), nullable=False),
+    Column("status", String(10), nullable=False),  # drafted, delivered, failed, shadow
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTC),
+    Column("last_error", Text),
+    Column("remote_id", String(100)),
+    Column("created_at", UTC, nullable=False),
+    Column("delivered_at", UTC),
+    Column("claimed_until", UTC),  # a poster's lease: two processes never post one note at once
+    Column("feedback", String(10)),  # an analyst's verdict: useful or wrong
+    Column("feedback_at", UTC),
+)
+
+
+model_calls = Table(
+    "model_calls", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("at", UTC, nullable=False, index=True),
+    Column("model", String(100), nullable=False),
+    Column("prompt_version", String(20), nullable=False),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("outcome", String(10), nullable=False),
+)
+
+
+proposals = Table(
+    "proposals", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("branch", String(200), nullable=False, index=True),
+    Column("backend", String(10), nullable=False),  # git or github
+    Column("url", Text),
+    Column("number", Integer),
+    Column("kind", String(10), nullable=False),  # new, update, retire, rule
+    Column("path", Text, nullable=False),
+    Column("tickets", Text, nullable=False),
+    Column("state", String(10), nullable=False),  # open, merged, closed
+    Column("created_at", UTC, nullable=False),
+)
+
+
+learning_queue = Table(
+    "learning_queue", metadata,
+    Column("ticket", ForeignKey("tickets.id"), primary_key=True),  # once per ticket, however often solved
+    Column("queued_at", UTC, nullable=False),
+)
+
+
+# One row per webhook request and how it ended, for /metrics: counted at scrape time, so the
+# figures are right across processes and restarts (an in-memory counter is neither).
+webhook_results = Table(
+    "webhook_results", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTC, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("result", String(20), nullable=False),  # accepted, duplicate, unauthorized, invalid, off, error
+)
+
+
+# Who may do what right now, across threads and processes: "ticket:<key>" (decide one
+# ticket's events in order), "housekeeper" (sweep, learn, write the index, requeue).
+# A lease expires, so a process that dies holding one does not block the others for long.
+leases = Table(
+    "leases", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", UTC, nullable=False),
+)
