@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -12,11 +14,34 @@ from plugin import dashboard, metrics
 from plugin.model import utcnow
 from plugin.runtime import Runtime, build_runtime
 from plugin.settings import Settings, load_settings
+from plugin.store import ticket_key
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024  # larger webhook bodies get 413 from Flask before we read them
 
 bp = Blueprint("webhooks", __name__)
+
+
+class RateLimit:
+    """A token bucket per source: `rate` requests a second, in bursts of up to a second's worth.
+
+    Per process: with N web processes a source may send N times the rate. Enough to stop one
+    runaway helpdesk (a trigger loop, say) from starving the other and the workers.
+    """
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, source: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, last = self._buckets.get(source, (self.rate, now))
+            tokens = min(self.rate, tokens + (now - last) * self.rate)
+            allowed = tokens >= 1
+            self._buckets[source] = (tokens - 1 if allowed else tokens, now)
+        return allowed
 
 
 def _runtime() -> Runtime:
@@ -41,6 +66,10 @@ def webhook(source: str):
         # Any path reaches here: an unknown name is counted as "unknown", not as a new label.
         _record(source if source in runtime.refused else "unknown", "off")
         return jsonify(error=f"{source} webhooks are off: {why}"), 404
+    if not current_app.extensions["vigil-rate-limit"].allow(source):
+        _record(source, "limited")
+        return jsonify(error=f"more than {runtime.settings.webhook_rate_limit:g} {source} webhooks a second; "
+                             "retry later"), 429, {"Retry-After": "1"}
     body = request.get_data(cache=False)
     try:
         connector.verify(request.headers, body, utcnow())
@@ -60,7 +89,7 @@ def webhook(source: str):
         _record(source, "duplicate")
         return jsonify(status="duplicate", delivery_id=delivery.delivery_id), 200
     _record(source, "accepted")
-    runtime.worker.notify()
+    runtime.announce(ticket_key(delivery))
     return jsonify(status="accepted", delivery_id=delivery.delivery_id,
                    events=len(delivery.events)), 202
 
@@ -78,7 +107,7 @@ def git_push():
         _record("git", "unauthorized")
         return jsonify(error="bad or missing X-Hub-Signature-256"), 401
     _record("git", "accepted")
-    runtime.worker.request_knowledge_pull()
+    runtime.announce_merge()
     return jsonify(status="accepted"), 202
 
 
@@ -90,15 +119,17 @@ def healthz():
 
 
 def create_app(settings: Settings | None = None, start_worker: bool = True) -> Flask:
-    """Build the app; the worker thread starts unless the caller drives it (tests)."""
+    """Build the app; the worker thread starts unless the caller drives it (tests), or
+    workers elsewhere take the tickets from a queue (scale-out)."""
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     runtime = build_runtime(settings)
     app.extensions["vigil"] = runtime
+    app.extensions["vigil-rate-limit"] = RateLimit(settings.webhook_rate_limit)
     app.register_blueprint(bp)
     dashboard.register(app)  # both answer 404 unless admin_token is set
     metrics.register(app)
-    if start_worker:
+    if start_worker and runtime.queue is None:
         runtime.worker.start()
     return app

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import timezone
-import signal
 import sys
 from pathlib import Path
 
@@ -48,35 +47,40 @@ def main(verbose: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
-    """Run the webhook server (waitress) with its worker."""
-    import waitress
-
-    from plugin.app import create_app
+    """Run the webhook server: VIGIL_WEB_WORKERS processes, each with its worker unless
+    VIGIL_REDIS_URL sends tickets to `vigil worker` processes."""
+    from plugin.serving import serve as run
     logging.getLogger().setLevel(logging.INFO)
     settings = _settings()
-    try:
-        app = create_app(settings)
-    except RuleFileError as exc:
-        raise click.ClickException(f"the rule files are not valid:\n{exc}") from None
-    runtime = app.extensions["vigil"]
+    runtime = _runtime(settings, with_connectors=True)  # fail here, once, not in every process
+    runtime.close()
     if not runtime.connectors:
-        runtime.close()
         raise click.ClickException(
             "no helpdesk connector can start: " + "; ".join(f"{k}: {v}" for k, v in runtime.refused.items()))
     click.echo(f"vigil: webhooks on http://{host}:{port}/webhooks/{{{','.join(sorted(runtime.connectors))}}}"
+               f" ({settings.web_workers} web process{'es' if settings.web_workers > 1 else ''}, "
+               + ("workers via Redis" if settings.redis_url else "embedded worker") + ")"
                + (" (shadow mode: nothing is posted)" if settings.shadow else ""))
-    # SIGTERM (systemd, Kubernetes) stops like Ctrl-C: waitress returns, the worker finishes
-    # the event in hand, and what is left stays in the database for the next start.
-    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     try:
-        waitress.serve(app, host=host, port=port)  # returns on KeyboardInterrupt
+        run(settings, host, port)
     finally:
-        runtime.close()
         click.echo("vigil: stopped")
 
 
-def _stop_like_ctrl_c(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+@main.command()
+def worker() -> None:
+    """Decide queued tickets and post notes (scale-out: needs VIGIL_REDIS_URL). Run several."""
+    from plugin.queue import run_worker
+    logging.getLogger().setLevel(logging.INFO)
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException("`vigil worker` takes tickets from Redis: set VIGIL_REDIS_URL "
+                                   "(without it, `vigil serve` runs the worker itself)")
+    runtime = _runtime(settings, with_connectors=True)
+    click.echo(f"vigil: worker {runtime.worker.holder} taking tickets from Redis"
+               + (" (shadow mode: nothing is posted)" if settings.shadow else ""))
+    run_worker(runtime, settings.redis_url)
+    click.echo("vigil: worker stopped")
 
 
 @main.command()

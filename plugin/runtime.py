@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import connectors as connector_registry
 from connectors.base import Connector
@@ -13,6 +14,9 @@ from plugin.rulebook import Rule, load_rules
 from plugin.settings import Settings
 from plugin.store import Store
 from plugin.worker import Worker
+
+if TYPE_CHECKING:
+    from plugin.queue import TicketQueue
 
 
 @dataclass
@@ -25,8 +29,23 @@ class Runtime:
     connectors: dict[str, Connector]
     refused: dict[str, str]  # connector name -> why it is off
     worker: Worker
+    queue: "TicketQueue | None" = None  # scale-out: tickets go to `vigil worker` processes
 
     closed: bool = False
+
+    def announce(self, ticket_key: str) -> None:
+        """A delivery was stored: tell whoever decides it (a queue's workers, or our thread)."""
+        if self.queue is not None:
+            self.queue.push(ticket_key)
+        else:
+            self.worker.notify()
+
+    def announce_merge(self) -> None:
+        """Knowledge was merged: pull it and reindex (in a worker process, or our thread)."""
+        if self.queue is not None:
+            self.queue.pull_knowledge()
+        else:
+            self.worker.request_knowledge_pull()
 
     def close(self) -> None:
         """Stop the worker and release the index, rules and database (safe to call twice)."""
@@ -49,5 +68,9 @@ def build_runtime(settings: Settings, with_connectors: bool = True,
     engine = RuleEngine(load_rules(settings.rules_dir) if rules is None else rules)
     pipeline = Pipeline(settings, store, engine, index)
     enabled, refused = connector_registry.build(settings) if with_connectors else ({}, {})
+    queue = None
+    if settings.redis_url:
+        from plugin.queue import TicketQueue  # only the scale-out mode needs Redis
+        queue = TicketQueue(settings.redis_url)
     return Runtime(settings, store, index, engine, pipeline, enabled, refused,
-                   Worker(pipeline, store, enabled))
+                   Worker(pipeline, store, enabled), queue)

@@ -411,7 +411,7 @@ class Store:
             first.setdefault(row.ticket, row)
         return [r for r in first.values() if r.next_attempt_at <= now]
 
-    def claim_note(self, pk: int, now: datetime, lease_seconds: float = 120.0) -> bool:
+    def claim_note(self, pk: int, now: datetime, lease_seconds: float = 60.0) -> bool:
         """Take the right to post this note now; False if another poster holds it.
 
         A conditional update, so it holds across threads and processes; the lease expires,
@@ -422,6 +422,13 @@ class Store:
                 notes.c.id == pk, notes.c.status == "drafted",
                 (notes.c.claimed_until.is_(None)) | (notes.c.claimed_until < now),
             ).values(claimed_until=now + timedelta(seconds=lease_seconds))).rowcount == 1
+
+    def hold_back_later_notes(self, pk: int, ticket_pk: int) -> int:
+        """Fail a ticket's notes after one that failed, so a retry posts them all in order."""
+        with self._write() as conn:
+            return conn.execute(update(notes).where(
+                notes.c.ticket == ticket_pk, notes.c.id > pk, notes.c.status == "drafted",
+            ).values(status="failed", last_error=f"kept back behind note {pk}, which failed")).rowcount
 
     def mark_note(self, pk: int, **values: Any) -> None:
         values.setdefault("claimed_until", None)

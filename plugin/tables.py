@@ -149,7 +149,7 @@ webhook_results = Table(
     Column("id", Integer, primary_key=True),
     Column("at", UTC, nullable=False),
     Column("source", String(20), nullable=False),
-    Column("result", String(20), nullable=False),  # accepted, duplicate, unauthorized, invalid, off, error
+    Column("result", String(20), nullable=False),  # accepted, duplicate, unauthorized, invalid, limited, off, error
 )
 
 

@@ -104,7 +104,7 @@ class Worker:
         for note in self.store.notes_due(now or utcnow(), key):
             if self._stop.is_set():
                 return
-            if not self.store.claim_note(note.id, utcnow()):
+            if not self.store.claim_note(note.id, utcnow(), settings.lease_seconds):
                 continue  # another thread or process is posting it right now
             connector = self.connectors.get(note.source)
             attempts = note.attempts + 1
@@ -121,6 +121,11 @@ class Worker:
                                                   exc.retry_after) if retry else None)
                 log.warning("note %s on %s %s: %s (%s)", note.id, note.source, note.ticket_id, exc,
                             "will retry" if retry else "failed")
+                if exc.retryable and not retry:  # an outage outlasted the tries: keep the order
+                    held = self.store.hold_back_later_notes(note.id, note.ticket)
+                    if held:
+                        log.warning("%d later note(s) on %s %s kept back behind it", held, note.source,
+                                    note.ticket_id)
             else:
                 self.store.mark_note(note.id, attempts=attempts, status="delivered",
                                      remote_id=str(remote_id), delivered_at=utcnow(),

@@ -138,3 +138,23 @@ def test_a_delivery_the_database_cannot_store_gets_503_never_2xx(app):
         conn.execute(text("DROP TABLE deliveries"))  # the database refuses every write to the inbox
     response = app.test_client().post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT))
     assert response.status_code == 503 and "retry" in response.json["error"]
+
+
+def test_a_flood_from_one_source_gets_429_and_does_not_starve_the_other(settings):
+    from plugin.app import RateLimit
+    limit = RateLimit(rate=5)
+    assert [limit.allow("zendesk", now=100.0) for _ in range(6)] == [True] * 5 + [False]
+    assert limit.allow("jira", now=100.0)  # a bucket per source
+    assert not limit.allow("zendesk", now=100.1) and limit.allow("zendesk", now=100.3)  # refills at 5/s
+
+    app = create_app(settings.replace(webhook_rate_limit=3, jira_webhook_secret=""), start_worker=False)
+    try:
+        client = app.test_client()
+        answers = [client.post("/webhooks/zendesk", data=CUSTOMER_COMMENT,
+                               headers=signed(CUSTOMER_COMMENT, invocation=f"inv-{i}")) for i in range(5)]
+        assert [a.status_code for a in answers][:3] == [202, 202, 202]
+        assert answers[-1].status_code == 429 and answers[-1].headers["Retry-After"] == "1"
+        assert "more than 3 zendesk webhooks a second" in answers[-1].json["error"]
+        assert len(app.extensions["vigil"].store.pending_deliveries()) == 3  # the refused were not stored
+    finally:
+        app.extensions["vigil"].close()

@@ -126,3 +126,115 @@ def test_a_note_is_posted_once_when_two_posters_race(rt, helpdesk):
         p.join()
     assert len(helpdesk.received("PUT", PUT)) == 1
     assert note(rt)["status"] == "delivered"
+
+
+def test_the_helpdesk_down_for_minutes_backs_off_keeps_order_then_fails_retryably(rt, helpdesk):
+    """Notes of two tickets against a helpdesk answering 503 for an hour: nothing is lost."""
+    other = "/api/v2/tickets/43.json"
+    for route in (PUT, other):
+        helpdesk.script("PUT", route, Reply(503, {"error": "maintenance"}))
+    draft_one(rt)
+    draft_one(rt, "How long does a refund take to reach my card?", minutes=30)
+    draft_one(rt, "How do I reset my password?", ticket="43")
+    start = utcnow()
+    for minute in range(0, 60):  # the worker's passes over an hour of outage
+        rt.worker.deliver_notes(now=start + timedelta(minutes=minute))
+    # Each ticket's first note was tried delivery_max_attempts times, backing off; the later
+    # note of ticket 42 never overtook it, and failed with it, so a retry keeps the order.
+    assert len(helpdesk.received("PUT", PUT)) == 3 and len(helpdesk.received("PUT", other)) == 3
+    attempts = [r for r in helpdesk.requests if r.method == "PUT"]
+    assert all("reset" in r.json()["ticket"]["comment"]["html_body"].lower() for r in attempts)
+    assert [n["status"] for n in rt.store.list_notes()] == ["failed"] * 3
+    assert [n["last_error"][:35] for n in rt.store.list_notes("42")] == [
+        "Zendesk answered 503 to the note on", "kept back behind note 1, which fail"]
+    for route in (PUT, other):
+        helpdesk.script("PUT", route, ok())
+    assert rt.store.retry_failed_notes() == 3  # the helpdesk is back: `vigil notes retry`
+    for _ in range(3):
+        rt.worker.deliver_notes()
+    assert [n["status"] for n in rt.store.list_notes()] == ["delivered"] * 3
+    bodies = [r.json()["ticket"]["comment"]["html_body"] for r in helpdesk.received("PUT", PUT)[3:]]
+    assert "reset" in bodies[0].lower() and "refund" in bodies[1].lower()  # in order
+
+
+# -- several workers: exactly once, in order per ticket ------------------------------------
+
+def stored_delivery(rt, *events):
+    from plugin.model import Delivery
+    assert rt.store.accept(Delivery("zendesk", f"d-{events[0].message.message_id}", events))
+    [(pk, done, stored)] = rt.store.pending_deliveries()
+    return pk, done, stored
+
+
+def counts(rt):
+    with rt.store.engine.connect() as conn:
+        return tuple(conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in ("messages", "decisions", "notes"))
+
+
+def test_an_event_interrupted_before_its_commit_leaves_nothing_and_runs_again_once(rt, monkeypatch):
+    pk, done, events = stored_delivery(rt, msg_event("How do I reset my password?"))
+    real = rt.store.add_note
+
+    def killed(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt  # the process dies after writing the note, before the commit
+    monkeypatch.setattr(rt.store, "add_note", killed)
+    with pytest.raises(KeyboardInterrupt):
+        rt.worker.run_delivery(pk, done, events)
+    assert counts(rt) == (0, 0, 0)  # rolled back: as if the event had never been looked at
+    monkeypatch.setattr(rt.store, "add_note", real)
+    rt.worker.drain()
+    assert counts(rt) == (1, 1, 1)
+    assert rt.store.pending_deliveries() == []
+
+
+def test_two_workers_handling_one_delivery_take_effect_once(rt, settings):
+    second = build_runtime(settings)  # another process's worker, same database
+    try:
+        pk, done, events = stored_delivery(rt, msg_event("How do I reset my password?"),
+                                           msg_event("How long does a refund take?", minutes=1))
+        rt.worker.run_delivery(pk, done, events)
+        once = counts(rt)
+        second.worker.run_delivery(pk, done, events)  # it read the delivery before the first finished
+        assert once[:2] == (2, 2) and once[2] >= 1
+        assert counts(rt) == once
+        assert rt.store.pending_deliveries() == []
+    finally:
+        second.close()
+
+
+def test_a_ticket_held_by_another_worker_waits_for_it_until_its_lease_expires(rt, settings):
+    second = build_runtime(settings.replace(lease_seconds=0.3))
+    try:
+        stored_delivery(rt, msg_event("How do I reset my password?"))
+        assert rt.store.take_lease("ticket:zendesk:42", "a-worker-that-died", 0.3)
+        second.worker.drain()
+        assert counts(rt)[1] == 0  # not its turn: the other holder may be mid-event
+        import time
+        time.sleep(0.35)
+        second.worker.drain()
+        assert counts(rt)[1] == 1  # the holder's lease ran out: the ticket is taken over
+        assert second.store.take_lease("ticket:zendesk:42", "someone", 10)  # and released after
+    finally:
+        second.close()
+
+
+def test_events_of_one_ticket_are_decided_in_order_by_racing_workers(rt, settings):
+    import threading
+    others = [build_runtime(settings) for _ in range(3)]
+    try:
+        from plugin.model import Delivery
+        texts = [f"Question number {i}: how do I reset my password?" for i in range(12)]
+        for i, text in enumerate(texts):
+            rt.store.accept(Delivery("zendesk", f"d{i}", (msg_event(text, minutes=i, mid=f"c{i}"),)))
+        threads = [threading.Thread(target=o.worker.drain) for o in others]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        conversation = rt.store.conversation(rt.store.find_ticket("zendesk", "42"))
+        assert [m.body for m in conversation] == texts
+        assert counts(rt)[1] == 12
+    finally:
+        for o in others:
+            o.close()

@@ -1,0 +1,65 @@
+"""How `vigil serve` runs the web processes: waitress for one, gunicorn for several.
+
+Each gunicorn process builds its own app after the fork (database connections and the
+Whoosh searcher must not be shared across a fork). SIGTERM stops every process the same
+way: requests in hand are answered, the worker thread finishes its event, and whatever is
+left waits in the database for the next start.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from plugin.settings import Settings
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    if settings.web_workers > 1 and sys.platform != "win32":
+        _serve_gunicorn(settings, host, port)
+    else:
+        _serve_waitress(settings, host, port)
+
+
+def _serve_waitress(settings: Settings, host: str, port: int) -> None:
+    import waitress
+
+    from plugin.app import create_app
+    app = create_app(settings)
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+    try:
+        waitress.serve(app, host=host, port=port)  # returns on KeyboardInterrupt
+    finally:
+        app.extensions["vigil"].close()
+
+
+def _stop_like_ctrl_c(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve_gunicorn(settings: Settings, host: str, port: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from plugin.app import create_app
+
+    class Application(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", [f"{host}:{port}"])
+            self.cfg.set("workers", settings.web_workers)
+            # Threads, not one request at a time: a webhook mostly waits on the database.
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 8)
+            self.cfg.set("graceful_timeout", 30)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("worker_exit", _close_runtime)
+
+        def load(self):
+            return create_app(settings)
+
+    Application().run()
+
+
+def _close_runtime(_server, worker) -> None:
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        app.extensions["vigil"].close()
