@@ -10,10 +10,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 from abc import ABC, abstractmethod
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Mapping
 
 from plugin.model import Delivery
+
+# The store's column widths for ids (plugin/store.py). PostgreSQL refuses a longer value: the
+# delivery would be answered 503 and retried forever, or fail in the worker.
+ID_WIDTHS = {"delivery id": 200, "ticket id": 100, "assignee id": 200, "comment id": 100,
+             "author id": 200}
+
+# The times a helpdesk body can mean. The worker does arithmetic on them (the hour before,
+# the days since): datetime.min minus six hours does not exist, so 0001-01-01 crashed it.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 
 class WebhookError(Exception):
@@ -41,6 +51,41 @@ class DeliveryError(Exception):
 
 class ConfigurationError(Exception):
     """A connector cannot start with the settings it was given (e.g. no webhook secret)."""
+
+
+def plausible(when: datetime) -> bool:
+    """Whether an aware time lies between EARLIEST and LATEST, where the worker can use it."""
+    return EARLIEST <= when < LATEST
+
+
+def storable(delivery: Delivery) -> Delivery:
+    """Return `delivery` if the store can keep every text in it; BadPayload says which if not.
+
+    A parser accepts any string the helpdesk sends; the database does not: no NUL character
+    (PostgreSQL text), no lone surrogate (not UTF-8), and no id longer than its column.
+    """
+    texts = [("delivery id", delivery.delivery_id)]
+    for event in delivery.events:
+        texts += [("ticket id", event.ticket_id), ("subject", event.subject),
+                  ("assignee id", event.assignee), *(("tag", tag) for tag in event.tags)]
+        if event.message:
+            message = event.message
+            texts += [("comment body", message.body), ("comment id", message.message_id),
+                      ("author id", message.author_id)]
+    for name, value in texts:
+        if value is None:
+            continue
+        if "\x00" in value:
+            raise BadPayload(f"the {name} contains a NUL character (\\u0000): it cannot be stored")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadPayload(f"the {name} is not valid Unicode (a lone surrogate such as "
+                             "\\ud800)") from None
+        if len(value) > ID_WIDTHS.get(name, len(value)):
+            raise BadPayload(f"the {name} is {len(value)} characters long; at most "
+                             f"{ID_WIDTHS[name]} are accepted")
+    return delivery
 
 
 def hmac_sha256(secret: str, payload: bytes) -> bytes:

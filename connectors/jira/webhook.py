@@ -9,7 +9,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from connectors.base import BadPayload, SignatureError, hmac_sha256, signatures_match
+from connectors.base import (EARLIEST, LATEST, BadPayload, SignatureError, hmac_sha256, plausible,
+                             signatures_match, storable)
 from plugin.model import NOTE_MARKER, RESOLVED_STATUSES, Delivery, Event, Message, Role
 
 log = logging.getLogger("vigil.connectors.jira")
@@ -77,7 +78,8 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, *,
         if event_name.startswith("jira:issue_"):
             _ticket_key(data), _occurred_at(data)  # required even if nothing we use changed
         events = handler(data, bot_account_id)
-    return Delivery(source="jira", delivery_id=delivery_id(headers, body), events=tuple(events))
+    return storable(Delivery(source="jira", delivery_id=delivery_id(headers, body),
+                             events=tuple(events)))
 
 
 # --- one handler per event ----------------------------------------------------------------
@@ -319,9 +321,12 @@ def _occurred_at(data: dict) -> datetime:
     stamp = _get(data, "timestamp", (int, float, str))
     if isinstance(stamp, (int, float)):
         try:
-            return datetime.fromtimestamp(stamp / 1000, tz=timezone.utc)
+            when = datetime.fromtimestamp(stamp / 1000, tz=timezone.utc)
         except (OverflowError, OSError, ValueError):
             raise BadPayload("timestamp: not an epoch in milliseconds") from None
+        if not plausible(when):
+            raise BadPayload(f"timestamp: not between {EARLIEST.year} and {LATEST.year}")
+        return when
     # Some captured Server bodies carry a logger's text time here instead (jira-to-matrix
     # fixtures: "2018-1-11 13:08:04,225", no zone); Jira's own times in the body are exact.
     comment, fields = data.get("comment"), _fields(data)
@@ -334,13 +339,14 @@ def _occurred_at(data: dict) -> datetime:
 
 
 def _jira_time(value: Any) -> datetime | None:
-    """Parse Jira's '2019-02-15T19:11:18.321-0800'; None if absent or unreadable."""
+    """Parse Jira's '2019-02-15T19:11:18.321-0800'; None if absent, unreadable or implausible."""
     if not isinstance(value, str):
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+        when = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
     except ValueError:
         return None
+    return when if plausible(when) else None
 
 
 def _get(data: Any, path: str, kind: type | tuple[type, ...], *, required: bool = False,

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from connectors.base import BadPayload, SignatureError, hmac_sha256, signatures_match
+from connectors.base import (EARLIEST, LATEST, BadPayload, SignatureError, hmac_sha256, plausible,
+                             signatures_match, storable)
 from plugin.model import NOTE_MARKER, Delivery, Event, Message, Role
 
 SIGNATURE_HEADER = "x-zendesk-webhook-signature"
@@ -82,7 +83,7 @@ def _parse(headers: Mapping[str, str], body: bytes, bot: str) -> Delivery:
                          "(no 'format')")
     # The invocation id stays the same when Zendesk retries: the idempotency key.
     delivery_id = _header(headers, INVOCATION_HEADER) or _event_id(data)
-    return Delivery(source="zendesk", delivery_id=delivery_id, events=events)
+    return storable(Delivery(source="zendesk", delivery_id=delivery_id, events=events))
 
 
 def _event_id(data: "_Obj") -> str:
@@ -254,6 +255,9 @@ class _Obj:
         when = _parse_time(text) if text else None
         if text and when is None:
             raise BadPayload(f"{self._name(key)}: not an ISO-8601 time")
+        if when and not plausible(when):
+            raise BadPayload(f"{self._name(key)}: {text.strip()[:40]!r} is not between "
+                             f"{EARLIEST.year} and {LATEST.year}")
         return when
 
     def status(self, key: str, required: bool = True) -> str | None:
