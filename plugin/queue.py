@@ -70,6 +70,7 @@ class _JobRunner(SimpleWorker):
     """RQ's worker without a fork per job, so the runtime is built once; SIGTERM finishes the job."""
 
     stopping: threading.Event
+    max_connection_wait_time = 5.0  # notice Redis's return within seconds, not RQ's minute
 
     def request_stop(self, signum, frame):
         self.stopping.set()

@@ -51,6 +51,8 @@ def _serve_gunicorn(settings: Settings, host: str, port: int) -> None:
             self.cfg.set("threads", 8)
             self.cfg.set("graceful_timeout", 30)
             self.cfg.set("accesslog", None)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+: one shared path in ~
+                self.cfg.set("control_socket_disable", True)
             self.cfg.set("worker_exit", _close_runtime)
 
         def load(self):

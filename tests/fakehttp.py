@@ -47,6 +47,7 @@ class FakeServer:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self._routes: dict[tuple[str, str], list[Reply] | Responder] = {}
+        self.fallback: Responder | None = None  # answers what no route was scripted for
         self._lock = threading.Lock()
         outer = self
 
@@ -106,6 +107,8 @@ class FakeServer:
         with self._lock:
             self.requests.append(recorded)
             route = self._routes.get((recorded.method, recorded.path.split("?")[0]))
+            if route is None and self.fallback:
+                return self.fallback(recorded)
             if route is None:
                 return Reply(404, {"error": f"no route scripted for {recorded.method} {recorded.path}"})
             if callable(route):
