@@ -55,13 +55,16 @@ def wait_for(check, timeout: float, what: str, every: float = 0.1):
 def zendesk_delivery(n: int, ticket: str, text: str | None = None) -> tuple[bytes, dict[str, str]]:
     """Signed Zendesk event-subscription delivery number n: a customer's comment on a ticket."""
     body = json.loads(json.dumps(TEMPLATE))
+    now = datetime.now(timezone.utc)
     body["id"] = f"delivery-{n}"
+    body["time"] = now.isoformat().replace("+00:00", "Z")  # a comment made now, not in the fixture's 2025
+    body["detail"]["updated_at"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     body["subject"] = f"zen:ticket:{ticket}"
     body["detail"]["id"] = ticket
     body["event"]["comment"]["id"] = str(900_000 + n)
     body["event"]["comment"]["body"] = text or QUESTIONS[n % len(QUESTIONS)]
     raw = json.dumps(body).encode()
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     signature = base64.b64encode(hmac.new(SECRET.encode(), stamp.encode() + raw, hashlib.sha256).digest())
     return raw, {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": signature.decode(),
                  "X-Zendesk-Webhook-Signature-Timestamp": stamp, "X-Zendesk-Webhook-Invocation-Id": f"inv-{n}"}
