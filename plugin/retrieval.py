@@ -13,9 +13,12 @@ from __future__ import annotations
 import logging
 import math
 import re
+import fcntl
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from whoosh import index
 from whoosh.analysis import STOP_WORDS, StemmingAnalyzer
@@ -91,10 +94,11 @@ class KnowledgeIndex:
         self._lock = threading.Lock()
         self.errors: list[str] = []  # knowledge files skipped at the last refresh, and why
         version = self.index_dir / "schema-version"
-        if index.exists_in(self.index_dir) and version.exists() and version.read_text() == SCHEMA_VERSION:
-            self._ix = index.open_dir(self.index_dir)
-        else:
-            self._ix = self._create()
+        with self._across_processes():  # two processes starting at once must not both create it
+            if index.exists_in(self.index_dir) and version.exists() and version.read_text() == SCHEMA_VERSION:
+                self._ix = index.open_dir(self.index_dir)
+            else:
+                self._ix = self._create()
         self._searcher = self._ix.searcher()
         self._table = ScoreTable(self._searcher, _SEARCHED)
 
@@ -107,7 +111,7 @@ class KnowledgeIndex:
 
     def rebuild(self) -> int:
         """Index every entry from scratch; return how many are indexed."""
-        with self._lock:
+        with self._lock, self._across_processes():
             self._ix = self._create()
             self._reopen()
         return self.refresh()
@@ -116,23 +120,37 @@ class KnowledgeIndex:
         """Add, update and remove entries whose files changed; return the number indexed.
 
         Several processes share one index: one writes (write=True), the others only reread
-        what it wrote, so two writers never wait on Whoosh's lock or write the same change.
+        what it wrote; a file lock keeps two writers (two processes starting) apart.
         """
         with self._lock:
-            if not self._searcher.up_to_date():  # another process wrote the index
-                self._reopen()
             if not write:
+                if not self._searcher.up_to_date():  # the writer changed it
+                    self._reopen()
                 return self._searcher.doc_count()
-            on_disk = {}
-            for path in entry_paths(self.knowledge_dir):
-                stat = path.stat()
-                on_disk[entry_id(self.knowledge_dir, path)] = (path, f"{stat.st_mtime_ns}:{stat.st_size}")
-            indexed = {f["id"]: f["stamp"] for f in self._searcher.all_stored_fields()}
-            changed = [i for i, (_, stamp) in on_disk.items() if indexed.get(i) != stamp]
-            removed = [i for i in indexed if i not in on_disk]
-            if changed or removed:
-                self._write(on_disk, changed, removed)
-            return self._searcher.doc_count()
+            with self._across_processes():
+                if not self._searcher.up_to_date():  # another process wrote it, maybe while we waited
+                    self._reopen()
+                on_disk = {}
+                for path in entry_paths(self.knowledge_dir):
+                    stat = path.stat()
+                    on_disk[entry_id(self.knowledge_dir, path)] = (path, f"{stat.st_mtime_ns}:{stat.st_size}")
+                indexed = {f["id"]: f["stamp"] for f in self._searcher.all_stored_fields()}
+                changed = [i for i, (_, stamp) in on_disk.items() if indexed.get(i) != stamp]
+                removed = [i for i in indexed if i not in on_disk]
+                if changed or removed:
+                    self._write(on_disk, changed, removed)
+                return self._searcher.doc_count()
+
+    @contextmanager
+    def _across_processes(self) -> Iterator[None]:
+        """An exclusive lock on a file beside the index, held by one process at a time."""
+        self.index_dir.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.index_dir.parent / f"{self.index_dir.name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _write(self, on_disk: dict, changed: list[str], removed: list[str]) -> None:
         errors = [e for e in self.errors if e.split(":", 1)[0] not in changed]

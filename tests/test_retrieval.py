@@ -161,3 +161,19 @@ def test_the_score_table_ranks_exactly_as_whoosh_does(index, knowledge_dir):
             ours = [index._searcher.stored_fields(d)["id"] for d in index._table.top(terms, 5)]
         assert ours == whoosh, question
         assert "gen/e3" not in ours
+
+
+def test_one_process_writes_the_index_and_the_others_reread_it(tmp_path, knowledge_dir):
+    from plugin.retrieval import KnowledgeIndex
+    writer = KnowledgeIndex(knowledge_dir, tmp_path / "index")
+    reader = KnowledgeIndex(knowledge_dir, tmp_path / "index")  # another process, same folder
+    before = writer.refresh(write=True)
+    assert before > 0 and reader.refresh(write=False) == before
+    write_entry(knowledge_dir, "shipping/gift-wrap", "Add gift wrapping", ["gift"],
+                "Gift wrapping can be added until the order ships.")
+    assert reader.refresh(write=False) == before  # a reader never writes, even seeing a change
+    assert writer.refresh(write=True) == before + 1
+    assert reader.refresh(write=False) == before + 1  # it rereads what the writer wrote
+    assert reader.search("can I add gift wrapping?")[0].entry_id == "shipping/gift-wrap"
+    writer.close()
+    reader.close()
