@@ -22,6 +22,7 @@ This module does not import durable-rules: engine.py compiles what is loaded her
 from __future__ import annotations
 
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,12 @@ BASELINE: dict[str, Any] = {
 ACTIONS = ("answer", "flag", "nudge", "brief", "summarize", "record_feedback", "silent")
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "contains", "in")
 _CONDITION = re.compile(r"^\s*([a-z_]+)\s+(==|!=|<=|>=|<|>|contains|in)\s+(.+?)\s*$")
+# What constructing a YAML value can raise besides YAMLError: !!int abc (ValueError), a
+# timestamp out of range (OverflowError), nesting deeper than Python's stack (RecursionError).
+_UNREADABLE = (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError)
+_show = reprlib.Repr()  # quotes a value in a message, shortened: never the whole file back
+_show.maxstring = _show.maxother = 60
+_show.maxlevel, _show.maxlist, _show.maxdict = 2, 4, 4
 
 
 @dataclass(frozen=True)
@@ -172,9 +179,17 @@ def _load_file(path: Path) -> tuple[list[Rule], list[Problem]]:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", -1) + 1
         return [], [Problem(name, line, "", f"not valid YAML: {exc}")]
+    except RecursionError:
+        return [], [Problem(name, 0, "", "not valid YAML: nested too deeply to read")]
+    except OSError as exc:
+        return [], [Problem(name, 0, "", f"cannot read the file: {exc.strerror}")]
     if not isinstance(root, yaml.MappingNode):
         return [], [Problem(name, 1, "", "expected a mapping with a `rules:` list")]
-    top = {k.value: v for k, v in root.value}
+    for node in _scalars(root):
+        why = _bad_text(node.value)
+        if why:
+            return [], [Problem(name, _line(node), "", f"{_show.repr(node.value)} {why}")]
+    top = _entries(root)
     unknown = set(top) - {"rules"}
     if unknown:
         return [], [Problem(name, 1, "", f"unknown top-level key(s): {', '.join(sorted(unknown))}")]
@@ -194,16 +209,61 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
+def _scalars(root: yaml.Node):
+    """Every scalar node, once each (aliases can make the graph cyclic), without recursion."""
+    seen, stack = set(), [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            yield node
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+        elif isinstance(node, yaml.MappingNode):
+            stack += [n for pair in node.value for n in pair]
+
+
+def _bad_text(text: Any) -> str:
+    """Why a text cannot be stored or given to the engine, or '' if it can.
+
+    Double-quoted YAML can write any code point as an escape: "\\0" (PostgreSQL refuses NUL
+    in text) and "\\ud800" (a lone surrogate is not UTF-8: no database or engine takes it).
+    """
+    for item in text if isinstance(text, list) else [text]:
+        if not isinstance(item, str):
+            continue
+        if "\x00" in item:
+            return "contains a NUL character (\\0), which cannot be stored"
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid Unicode (a lone surrogate such as \\ud800)"
+    return ""
+
+
+def _entries(node: yaml.MappingNode) -> dict[str, yaml.Node]:
+    """A mapping's value nodes by key; a key that is not plain text shows as `<sequence>` etc."""
+    return {k.value if isinstance(k, yaml.ScalarNode) else f"<{k.id}>": v for k, v in node.value}
+
+
 _RULE_KEYS = {"name", "action", "priority", "why", "when", "params", "suppresses", "examples"}
 
 
 def _load_rule(file: str, node: yaml.Node) -> tuple[Rule | None, list[Problem]]:
     if not isinstance(node, yaml.MappingNode):
         return None, [Problem(file, _line(node), "", "each rule must be a mapping")]
-    nodes = {k.value: v for k, v in node.value}
-    data = yaml.safe_load(yaml.serialize(node))
-    name = data.get("name") if isinstance(data.get("name"), str) else ""
+    nodes = _entries(node)
     line = _line(node)
+    try:
+        data = yaml.safe_load(yaml.serialize(node))
+    except _UNREADABLE as exc:
+        why = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
+        return None, [Problem(file, line, "", f"cannot read this rule's values: {why}")]
+    if not isinstance(data, dict):  # a mapping tagged !!set, say
+        return None, [Problem(file, line, "", "each rule must be a mapping")]
+    name = data.get("name") if isinstance(data.get("name"), str) else ""
     problems: list[Problem] = []
 
     def problem(message: str, at: yaml.Node | None = None) -> None:
@@ -215,10 +275,12 @@ def _load_rule(file: str, node: yaml.Node) -> tuple[Rule | None, list[Problem]]:
         problem("`name` is required: lower case letters, digits, - and _")
     action = data.get("action")
     if action not in ACTIONS:
-        problem(f"`action` must be one of {', '.join(ACTIONS)}, got {action!r}", nodes.get("action"))
+        problem(f"`action` must be one of {', '.join(ACTIONS)}, got {_show.repr(action)}",
+                nodes.get("action"))
     priority = data.get("priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
-        problem(f"`priority` must be a whole number, got {priority!r}", nodes.get("priority"))
+        problem(f"`priority` must be a whole number, got {_show.repr(priority)}",
+                nodes.get("priority"))
     why = data.get("why")
     if not isinstance(why, str) or not why.strip():
         problem("`why` is required: one sentence an analyst can read", nodes.get("why"))
@@ -227,8 +289,8 @@ def _load_rule(file: str, node: yaml.Node) -> tuple[Rule | None, list[Problem]]:
         problem("`params` must be a mapping", nodes.get("params"))
     suppresses = data.get("suppresses", [a for a in ACTIONS if a != "silent"])
     if action != "silent" and "suppresses" in data:
-        problem("`suppresses` is only for rules whose action is silent", nodes["suppresses"])
-    elif not isinstance(suppresses, list) or not set(suppresses) <= set(ACTIONS) - {"silent"}:
+        problem("`suppresses` is only for rules whose action is silent", nodes.get("suppresses"))
+    elif not isinstance(suppresses, list) or not all(a in ACTIONS[:-1] for a in suppresses):
         problem(f"`suppresses` must list actions from {', '.join(ACTIONS[:-1])}",
                 nodes.get("suppresses"))
 
@@ -258,7 +320,7 @@ def parse_condition(text: Any) -> tuple[Condition | None, str]:
         return None, "a condition must be a string like `role == customer`"
     match = _CONDITION.match(text)
     if not match:
-        return None, (f"cannot read condition {text!r}: expected `<fact> <op> <value>` "
+        return None, (f"cannot read condition {_show.repr(text)}: expected `<fact> <op> <value>` "
                       f"with op one of {' '.join(OPERATORS)}")
     fact, op, raw = match.groups()
     if fact not in FACTS:
@@ -267,8 +329,10 @@ def parse_condition(text: Any) -> tuple[Condition | None, str]:
         return None, f"unknown fact `{fact}`{hint}; known facts: {', '.join(FACTS)}"
     try:
         value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return None, f"cannot read the value {raw!r} in {text!r}"
+    except _UNREADABLE:
+        return None, f"cannot read the value {_show.repr(raw)} in {_show.repr(text)}"
+    if _bad_text(value):
+        return None, f"the value in {_show.repr(text)} {_bad_text(value)}"
     kind = FACTS[fact][0]
     numeric = kind in (int, float)
     if op == "contains":
@@ -278,15 +342,48 @@ def parse_condition(text: Any) -> tuple[Condition | None, str]:
         ok = kind is str and isinstance(value, list) and all(isinstance(v, str) for v in value)
         need = "a text fact and a list of texts, e.g. [solved, closed]"
     elif op in ("==", "!="):
-        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if numeric \
-            else isinstance(value, kind) and kind is not list
+        ok = _number(value) if numeric else isinstance(value, kind) and kind is not list
         need = f"a {kind.__name__} value"
     else:
-        ok = numeric and isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = numeric and _number(value)
         need = "a number fact and a number"
     if not ok:
-        return None, f"`{op}` on `{fact}` ({kind.__name__}) needs {need}, got {value!r}"
+        return None, f"`{op}` on `{fact}` ({kind.__name__}) needs {need}, got {_show.repr(value)}"
+    if numeric and not _engine_reads(value):
+        return None, f"`{op}` on `{fact}`: {_show.repr(value)} is out of range; {_NUMBERS}"
     return Condition(fact, op, value, text.strip()), ""
+
+
+_KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a text",
+               list: "a list of texts"}
+_NUMBERS = ("the rule engine reads 0, numbers from 0.0001 to 1e16 in size, and whole numbers "
+            "below 2**63")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _engine_reads(value: int | float) -> bool:
+    """Whether durable-rules can read the number: its JSON parser refuses 1e-05 and 1e+16
+    (what Python writes below 0.0001 and from 1e16 on), infinity, NaN and ints past 64 bits."""
+    if isinstance(value, int):
+        return abs(value) < 2**63
+    return value == 0 or 1e-4 <= abs(value) < 1e16  # False for NaN
+
+
+def _misfit(fact: str, value: Any) -> str:
+    """Why an example's value cannot stand for what the pipeline computes ('' if it can)."""
+    kind, meaning = FACTS[fact]
+    if kind is list:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    elif kind in (int, float):
+        ok = _number(value) and (kind is float or isinstance(value, int))
+        if ok and not _engine_reads(value):
+            return _NUMBERS
+    else:
+        ok = isinstance(value, kind)
+    return "" if ok else f"it is {_KIND_WORDS[kind]} ({meaning})"
 
 
 def _examples(data: Any, node: yaml.Node | None, problem) -> tuple[tuple, tuple]:
@@ -296,7 +393,7 @@ def _examples(data: Any, node: yaml.Node | None, problem) -> tuple[tuple, tuple]
     if not isinstance(data, dict) or set(data) - {"fire", "silent"}:
         problem("`examples` must be a mapping with `fire` and `silent` lists", node)
         return (), ()
-    kind_nodes = {k.value: v for k, v in node.value}
+    kind_nodes = _entries(node) if isinstance(node, yaml.MappingNode) else {}  # None: merged in
     out = []
     for kind in ("fire", "silent"):
         items, at = data.get(kind) or [], kind_nodes.get(kind, node)
@@ -304,12 +401,20 @@ def _examples(data: Any, node: yaml.Node | None, problem) -> tuple[tuple, tuple]
             problem(f"`examples.{kind}` must be a non-empty list of fact mappings", at)
             items = []
         item_nodes = at.value if isinstance(at, yaml.SequenceNode) else [at] * len(items)
+        valid = []
         for item, item_node in zip(items, item_nodes):
             if not isinstance(item, dict):
                 problem(f"each `examples.{kind}` item must be a mapping of facts", item_node)
                 continue
-            unknown = set(item) - set(FACTS)
+            unknown = sorted(str(k) for k in item if k not in FACTS)
             if unknown:
-                problem(f"example uses unknown fact(s): {', '.join(sorted(unknown))}", item_node)
-        out.append(tuple(dict(BASELINE, **i) for i in items if isinstance(i, dict)))
+                problem(f"example uses unknown fact(s): {', '.join(unknown)}", item_node)
+                continue
+            wrong = [(f, v, _misfit(f, v)) for f, v in item.items() if _misfit(f, v)]
+            if wrong:
+                fact, value, why = wrong[0]
+                problem(f"example sets `{fact}` to {_show.repr(value)}: {why}", item_node)
+                continue
+            valid.append(dict(BASELINE, **item))
+        out.append(tuple(valid))
     return out[0], out[1]

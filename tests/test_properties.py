@@ -14,18 +14,25 @@ the file; rules that load can be compiled and their examples run by the real eng
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import json
+import tempfile
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings, strategies as st
+import yaml
 from sqlalchemy import MetaData, inspect, text
 
 from plugin.app import MAX_BODY_BYTES, create_app
+from plugin.engine import RuleEngine
 from plugin.model import NOTE_MARKER, utcnow
+from plugin.rulebook import ACTIONS, BASELINE, FACTS, OPERATORS, RuleFileError, load_rules
+from plugin.ruletest import run_examples
 from plugin.settings import Settings
 
 from .conftest import ENTRIES, FIXTURES, REPO, write_entry
@@ -391,3 +398,231 @@ def test_a_body_over_the_limit_is_413_with_a_json_error(app, source):
     response = app.test_client().post(f"/webhooks/{source}", data=body,
                                       headers=SIGNED[source](body, str(uuid.uuid4())))
     assert_clear_answer(response, {413})
+
+
+# --- the rule loader: any YAML text ---------------------------------------------------------
+
+GOOD_RULE = {
+    "name": "answer-it", "action": "answer", "priority": 5, "why": "A question we can answer.",
+    "when": ["role == customer", "retrieval_score >= 0.5"],
+    "examples": {"fire": [{"retrieval_score": 0.9}], "silent": [{"retrieval_score": 0.1}]},
+}
+SHIPPED_RULES = {p.name: p.read_text() for p in sorted((REPO / "rules").glob("*.yml"))}
+RULE_KEYS = (*GOOD_RULE, "params", "suppresses", "rules", "fire", "silent", *FACTS)
+
+# Condition values as written in YAML: numbers at the edges, tags PyYAML cannot construct or
+# constructs with an error, lists, quotes, odd unicode.
+YAML_VALUES = ["customer", "0.5", "-1", "1e6", "99999999999999999999999", ".inf", "-.inf", ".nan",
+               "true", "null", "~", "''", '""', "[solved, closed]", "[]", "[1, 2]", "[[a]]", "{a: 1}",
+               "'it''s'", '"\\u0000"', '"\\ud800"', "\u202ecustomer", "\U0001f600", "e\u0301",
+               "!!int abc", "!!float x", "!!timestamp 2020-13-45", "!!binary '%%'",
+               "!!python/object:os.system x", "!!set {a: 1}", "!foo bar", "&a [*a]", "*nowhere",
+               "[" * 50 + "]" * 50, "x" * 300, "high", "'0.5'", "0x1F", "0o17", "1_000", "2020-01-01"]
+# Whole YAML values spliced in place of a real one: tags on mappings, aliases, merge keys,
+# non-text keys, recursion, deep nesting.
+YAML_SPLICES = ["!!set {a: 1}", "!!omap [a: 1]", "!!str {a: 1}", "{[a]: 1}", "{{a: 1}: 2}",
+                "{<<: {a: 1}}", "&x [*x]", "!!python/name:os.system", "!!int abc",
+                "[" * 2000 + "]" * 2000, "{1: 2, a: 3}", "{null: 1}", "[{1: 2}]", "{? [a] : 1}",
+                "!!binary '%%'", ".nan", "!!timestamp 2020-13-45", "&y {a: *y}"]
+
+
+EDGE_NUMBERS = st.sampled_from([0, -0.0, 1, -1, 0.475, 1e6, 1e308, 5e-324, 2**53 + 1, 2**63 - 1,
+                                 -(2**63) + 1, 2**63, 10**30])
+EDGE_TEXT = st.text(max_size=12) | st.sampled_from(["", "'", '"', "\\", "\x00", "\ud800", "$or",
+                                                    "\u202ecustomer", "sid", "customer"])
+
+
+def typed_value(fact: str) -> st.SearchStrategy[Any]:
+    """A value of the fact's own type, at the edges: what passes the loader's type checks."""
+    kind = FACTS[fact][0]
+    if kind is bool:
+        return st.booleans()
+    if kind in (int, float):
+        return EDGE_NUMBERS | (st.integers() if kind is int else st.floats())
+    if kind is list:
+        return st.lists(EDGE_TEXT, max_size=3)
+    return EDGE_TEXT
+
+
+@st.composite
+def typed_conditions(draw) -> str:
+    """A condition with the right shape and type, and a value the engine has to cope with."""
+    fact = draw(st.sampled_from(sorted(FACTS)))
+    kind = FACTS[fact][0]
+    op = draw(st.sampled_from({list: ["contains"], bool: ["==", "!="], str: ["==", "!=", "in"]}.get(
+        kind, ["==", "!=", "<", "<=", ">", ">="])))
+    value = draw(st.lists(EDGE_TEXT, max_size=3) if op == "in" else
+                 EDGE_TEXT if op == "contains" else typed_value(fact))
+    return f"{fact} {op} {json.dumps(value)}"  # JSON is YAML; escapes keep odd text on one line
+
+
+def conditions() -> st.SearchStrategy[str]:
+    """`<fact> <op> <value>` from the real vocabulary, from near misses and from junk."""
+    fact = st.sampled_from([*FACTS, "retreival_score", "Role", "rol", "x"]) | st.text(max_size=8)
+    op = st.sampled_from([*OPERATORS, "=", "is", "=>", "<>", "~"])
+    value = st.sampled_from(YAML_VALUES) | st.text(max_size=12)
+    return typed_conditions() | st.tuples(fact, op, value).map(" ".join) | st.text(max_size=30)
+
+
+@st.composite
+def typed_examples(draw) -> dict[str, Any]:
+    facts = draw(st.lists(st.sampled_from(sorted(FACTS)), max_size=3, unique=True))
+    return {fact: draw(typed_value(fact)) for fact in facts}
+
+
+def rule_values() -> st.SearchStrategy[Any]:
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20),
+                        st.sampled_from([*ACTIONS, "shout", "answer-it", "", " "]), conditions())
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(st.sampled_from(RULE_KEYS) | st.text(max_size=6), inner,
+                                          max_size=3), max_leaves=10)
+
+
+@st.composite
+def rule_files(draw) -> str:
+    """A rule file: the good one or a shipped one, changed in a few places, as YAML text."""
+    source = draw(st.sampled_from(["good", *SHIPPED_RULES]))
+    data = ({"rules": [copy.deepcopy(GOOD_RULE)]} if source == "good"
+            else yaml.safe_load(SHIPPED_RULES[source]))
+    splices = []
+    for _ in range(draw(st.integers(0, 3))):
+        paths = _paths(data)
+        # Mostly where the loader's checks are: the conditions and the example facts.
+        aimed = [p for p in paths if "when" in p or "examples" in p]
+        pool = aimed if aimed and draw(st.booleans()) else paths
+        path = draw(st.sampled_from(pool)) if pool else ()
+        parent = data
+        for key in path[:-1]:
+            parent = parent[key]
+        action = draw(st.sampled_from(["drop", "replace", "condition", "condition", "example",
+                                       "splice", "add"]))
+        if not path:
+            data = draw(rule_values())
+        elif action == "drop":
+            del parent[path[-1]]
+        elif action == "condition":
+            parent[path[-1]] = draw(conditions())
+        elif action == "example":
+            parent[path[-1]] = draw(typed_examples())
+        elif action == "splice":  # YAML no JSON-like value can express: placed in the text below
+            splices.append(draw(st.sampled_from(YAML_SPLICES)))
+            parent[path[-1]] = f"SPLICE{len(splices) - 1}"
+        elif action == "add" and isinstance(parent[path[-1]], dict):
+            parent[path[-1]][draw(st.sampled_from(RULE_KEYS))] = draw(rule_values())
+        else:
+            parent[path[-1]] = draw(rule_values())
+    text = yaml.safe_dump(data, allow_unicode=draw(st.booleans()), sort_keys=False,
+                          default_flow_style=draw(st.sampled_from([False, None, True])))
+    for number, splice in enumerate(splices):
+        text = text.replace(f"SPLICE{number}", splice)
+    return text
+
+
+ANY_YAML = st.one_of(
+    rule_files(), rule_files(), rule_files(),
+    st.text(max_size=200),  # mostly not YAML at all
+    rule_values().map(lambda v: yaml.safe_dump(v, allow_unicode=True)),  # YAML of any shape
+    rule_values().map(lambda v: yaml.safe_dump({"rules": v})),
+)
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return _texts(list(value.items()))
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _texts(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def assert_loads_or_says_why(text: str | bytes) -> None:
+    """load_rules either gives rules the engine can use, or RuleFileError naming the file."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rules.yml"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
+        try:
+            rules = load_rules(Path(folder))
+        except RuleFileError as refused:
+            assert refused.problems
+            for problem in refused.problems:
+                assert problem.file == str(path) and problem.message.strip(), problem
+                assert len(problem.message) <= 1000, problem.message[:200]
+            event("refused: " + refused.problems[0].message[:30])
+            return
+    event("loaded")
+    for rule in rules:  # the reason (why + conditions) and params end up in the database
+        for text in _texts([rule.name, rule.why, rule.params, [c.text for c in rule.conditions]]):
+            assert "\x00" not in text, (rule.name, text)
+            text.encode("utf-8")  # a lone surrogate raises here, as it does in SQLite
+    engine = RuleEngine(rules)  # what the worker and `vigil rules test` do with a loaded file
+    try:
+        engine.decide(dict(BASELINE))
+    finally:
+        engine.close()
+    for result in run_examples(rules):
+        assert result.detail
+
+
+GOOD_TEXT = yaml.safe_dump({"rules": [GOOD_RULE]}, sort_keys=False)
+
+
+def _good(old: str, new: str) -> str:
+    assert old in GOOD_TEXT
+    return GOOD_TEXT.replace(old, new)
+
+
+@PROPERTY
+@given(text=ANY_YAML)
+# Found by this test, each an exception other than RuleFileError before (`vigil rules check`
+# crashed): a key that is a list (TypeError), a tag PyYAML cannot construct (ConstructorError,
+# ValueError), a rule tagged !!set (AttributeError), a list in `suppresses` and an example with
+# a non-text fact name (TypeError), a merge key bringing in `examples` (AttributeError), nesting
+# deeper than the stack (RecursionError); and files that loaded but crashed the engine or
+# `vigil rules test`: an example value of the wrong type, .inf, 1e-05, a lone surrogate.
+@example(text="? [a]\n: 1\n")
+@example(text=_good("priority: 5", "priority: !!python/object:os.system x"))
+@example(text=_good("priority: 5", "priority: !!int abc"))
+@example(text=_good("- role == customer", "- retrieval_score >= !!timestamp 2020-13-45"))
+@example(text="rules:\n- !!set {name: a}\n")
+@example(text=_good("action: answer", "action: silent\n  suppresses: [[a]]"))
+@example(text=_good("  examples:", "  <<: {examples: {fire: [{role: customer}], silent: [{}]}}\n  old:"))
+@example(text=_good("- retrieval_score: 0.9", "- {1: 2, a: 3}"))
+@example(text="rules: " + "[" * 5000 + "]" * 5000)
+@example(text=_good("- retrieval_score: 0.9", "- retrieval_score: high"))
+@example(text=_good("- retrieval_score: 0.9", "- retrieval_score: 1.0e-05"))
+@example(text=_good("- retrieval_score >= 0.5", "- retrieval_score >= .inf"))
+@example(text=_good("- retrieval_score >= 0.5", "- retrieval_score >= 0.00001"))
+@example(text=_good("- role == customer", "- 'role == \"\\ud800\"'"))
+@example(text=_good("why: A question we can answer.", 'why: "\\ud800 and \\0"'))
+def test_any_rule_file_loads_or_is_refused_with_file_and_reason(text):
+    assert_loads_or_says_why(text)
+
+
+@PROPERTY
+@given(raw=st.binary(max_size=200))
+@example(raw=b"\xff\xfe not utf-8")
+def test_any_bytes_as_a_rule_file_are_refused_with_file_and_reason(raw):
+    assert_loads_or_says_why(raw)
+
+
+@st.composite
+def well_formed_rule_files(draw) -> str:
+    """Rule files that pass the loader's shape checks, with edge values in every condition and
+    example: they load, so the engine and `vigil rules test` must cope with them."""
+    rules = []
+    for number in range(draw(st.integers(1, 3))):
+        action = draw(st.sampled_from(ACTIONS))
+        rule = {"name": f"rule-{number}", "action": action, "priority": draw(st.integers(-5, 5)),
+                "why": draw(st.text(min_size=1, max_size=20).filter(str.strip)),
+                "when": draw(st.lists(typed_conditions(), min_size=1, max_size=3)),
+                "examples": {"fire": draw(st.lists(typed_examples(), min_size=1, max_size=2)),
+                             "silent": draw(st.lists(typed_examples(), min_size=1, max_size=2))}}
+        if action == "silent" and draw(st.booleans()):
+            rule["suppresses"] = draw(st.lists(st.sampled_from(ACTIONS[:-1]), min_size=1, max_size=2))
+        rules.append(rule)
+    return yaml.safe_dump({"rules": rules}, allow_unicode=draw(st.booleans()))
+
+
+@PROPERTY
+@given(text=well_formed_rule_files())
+def test_rules_that_load_run_in_the_engine_and_their_examples(text):
+    assert_loads_or_says_why(text)
