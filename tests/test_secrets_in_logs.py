@@ -72,6 +72,8 @@ def _free_port() -> int:
 SECRETS = {name: f"SECRET-{name}-{uuid4().hex}" for name in sorted(SECRET_FIELDS) if not name.endswith("_url")}
 DB_PASSWORD = f"SECRET-dbpass-{uuid4().hex}"
 PG_URL = f"postgresql://vigil:{DB_PASSWORD}@127.0.0.1:{_free_port()}/vigil"
+REDIS_PASSWORD = f"SECRET-redispass-{uuid4().hex}"
+REDIS_URL = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{_free_port()}/0"
 
 
 def _b64(text: str) -> str:
@@ -81,7 +83,7 @@ def _b64(text: str) -> str:
 def needles() -> dict[str, str]:
     """What must never be shown: each secret, its random part, and the Basic-auth forms sent."""
     out = {}
-    for name, value in [*SECRETS.items(), ("database password", DB_PASSWORD)]:
+    for name, value in [*SECRETS.items(), ("database password", DB_PASSWORD), ("Redis password", REDIS_PASSWORD)]:
         out[name] = value
         out[f"{name} (random part)"] = value.rsplit("-", 1)[1]
     out["Zendesk Basic auth"] = _b64(f"{EMAIL}/token:{SECRETS['zendesk_token']}")
@@ -287,6 +289,17 @@ def database_down(client: Client, runtime) -> None:
         runtime.store.engine = sqlite_engine
 
 
+def redis_down(client: Client, runtime) -> None:
+    """Scale-out with Redis unreachable: the delivery is stored and acknowledged, the failure logged."""
+    from plugin.queue import TicketQueue
+    runtime.queue = TicketQueue(REDIS_URL)
+    try:
+        assert client.open("POST", "/webhooks/zendesk", data=ZENDESK_BODY,
+                           headers=zendesk_signed(ZENDESK_BODY, invocation="inv-redis")).status_code == 202
+    finally:
+        runtime.queue = None
+
+
 def cli_runs(monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path, kb: Path) -> list[tuple[str, str]]:
     """`vigil` commands configured through the environment, as deployed; most of them fail."""
     monkeypatch.chdir(tmp_path)  # no stray vigil.toml
@@ -368,6 +381,7 @@ def test_no_secret_in_logs_error_pages_or_cli_output(tmp_path, kb, servers, monk
             worker_posts_notes(runtime)
             admin_pages(client)
             database_down(client, runtime)
+            redis_down(client, runtime)
         finally:
             runtime.close()
         outputs = cli_runs(monkeypatch, settings, tmp_path, kb)
@@ -387,7 +401,7 @@ def test_no_secret_in_logs_error_pages_or_cli_output(tmp_path, kb, servers, monk
     # The capture works: library loggers at DEBUG, and the failures, are in it.
     for expected in ("DEBUG urllib3.connectionpool", "DEBUG openai", "DEBUG zenpy", "DEBUG jira", "DEBUG github",
                      "DEBUG sqlalchemy", "Zendesk answered 401", "Jira answered 401",
-                     "could not store zendesk delivery", "Exception on /dashboard"):
+                     "could not store zendesk delivery", "Exception on /dashboard", "could not queue process_ticket"):
         assert expected in log_text, expected
     # The search finds a leak where there is one.
     for needle in needles().values():
