@@ -41,6 +41,14 @@ def _compile(condition: Condition) -> dict[str, Any]:
     return {{"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}[op]: {fact: value}}
 
 
+def _plain(value: Any) -> Any:
+    """A number the C engine's JSON parser reads: it fails (error 204) on exponents such as
+    json's 2e-05, which a comment a second old gives as minutes_waiting."""
+    if isinstance(value, float):
+        return round(max(-1e12, min(1e12, value)), 4)  # 4 decimals never print an exponent
+    return value
+
+
 class RuleEngine:
     """Decide what to do about one event's facts, with the reason for every rule."""
 
@@ -64,7 +72,8 @@ class RuleEngine:
 
     def fired(self, facts: dict[str, Any]) -> list[str]:
         """Names of the rules whose conditions all hold, highest priority first."""
-        fact = dict(facts, sid="event")
+        fact = {name: _plain(value) for name, value in facts.items()}
+        fact["sid"] = "event"
         with self._lock:
             self._fired = []
             for step in (self._host.assert_fact, self._host.retract_fact):

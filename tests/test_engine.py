@@ -95,3 +95,11 @@ rules:
 """)
     results = run_examples(load_rules(tmp_path))
     assert [r.passed for r in results] == [True, False]
+
+
+@pytest.mark.parametrize("minutes", [2e-05, 1e-10, 5e20, -3e-7])
+def test_numbers_json_writes_with_an_exponent_reach_the_engine(engine, minutes):
+    """A comment a second old is 2e-05 minutes: the C engine's JSON parser refused that (error 204)."""
+    decided = engine.decide(facts(minutes_waiting=minutes, minutes_silent=minutes,
+                                  minutes_since_last_note=minutes))
+    assert decided and decided[0].facts["minutes_waiting"] == minutes  # recorded as it was
