@@ -89,14 +89,17 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._unit: ContextVar[Connection | None] = ContextVar(f"vigil-unit-{id(self)}", default=None)
+        # A read outside a unit needs no transaction: on PostgreSQL that saves a BEGIN and a
+        # ROLLBACK per query (SQLite's reads are cheap, and its BEGIN is ours: see above).
+        self._autocommit_reads = not url.startswith("sqlite")
         schema.prepare(self.engine, metadata)
 
     @contextmanager
     def unit(self) -> Iterator[None]:
         """Everything written inside lands in one transaction, or nothing does.
 
-        Writes inside a unit are savepoints, so a write that meets a constraint (a comment
-        seen already) undoes only itself; an exception leaving the unit undoes it all.
+        A write inside that may meet a constraint (a comment seen already) is a savepoint and
+        undoes only itself; an exception leaving the unit undoes it all.
         """
         if self._unit.get() is not None:
             yield
@@ -109,20 +112,26 @@ class Store:
                 self._unit.reset(token)
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, savepoint: bool = False) -> Iterator[Connection]:
+        """A transaction of its own, or the unit's; with savepoint, a write that may meet a
+        constraint (caught by the caller) undoes only itself, not the unit."""
         conn = self._unit.get()
         if conn is None:
             with self.engine.begin() as conn:
                 yield conn
-        else:
+        elif savepoint:
             with conn.begin_nested():
                 yield conn
+        else:
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         conn = self._unit.get()
         if conn is None:
             with self.engine.connect() as conn:
+                if self._autocommit_reads:
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn
         else:
             yield conn  # see the unit's own writes
@@ -136,7 +145,7 @@ class Store:
                "ticket_key": ticket_key(delivery), "progress": 0,
                "events": json.dumps([e.to_dict() for e in delivery.events])}
         try:
-            with self._write() as conn:
+            with self._write(savepoint=True) as conn:
                 conn.execute(insert(deliveries).values(**row))
         except IntegrityError:
             return False
@@ -197,7 +206,7 @@ class Store:
         if taken:
             return True
         try:
-            with self._write() as conn:
+            with self._write(savepoint=True) as conn:
                 conn.execute(insert(leases).values(name=name, holder=holder, expires_at=until))
         except IntegrityError:
             return False  # held by someone else
@@ -304,7 +313,7 @@ class Store:
                  at: datetime) -> int | None:
         """Store a drafted note; None if this decision already has one (exactly once)."""
         try:
-            with self._write() as conn:
+            with self._write(savepoint=True) as conn:
                 return conn.execute(insert(notes).values(
                     decision=decision_pk, ticket=ticket.pk, action=action, rule=rule, body=body,
                     sources=json.dumps(list(sources)), drafter=drafter, status=status,
@@ -340,7 +349,7 @@ class Store:
     def queue_learning(self, ticket: TicketRow, at: datetime) -> None:
         """Remember a resolved ticket for the next learning run."""
         try:
-            with self._write() as conn:
+            with self._write(savepoint=True) as conn:
                 conn.execute(insert(learning_queue).values(ticket=ticket.pk, queued_at=at))
         except IntegrityError:
             pass  # already queued

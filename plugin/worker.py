@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Callable, Iterator
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from connectors.base import Connector, DeliveryError
 from plugin.model import Event, utcnow
 from plugin.pipeline import Pipeline
@@ -63,14 +65,18 @@ class Worker:
         If another worker holds the ticket, it will see these deliveries in its own loop; the
         check after the release closes the gap where one arrives just as that loop ends.
         """
+        lease = self.pipeline.settings.lease_seconds
         while self.store.pending_deliveries(key, limit=1):
             with self.holding(key) as held:
                 if not held:
                     return
+                renewed = time.monotonic()
                 while not self._stop.is_set() and (batch := self.store.pending_deliveries(key)):
                     for pk, done, events in batch:
                         self.run_delivery(pk, done, events)
-                        self.store.take_lease(f"ticket:{key}", self.holder, self.pipeline.settings.lease_seconds)
+                        if time.monotonic() - renewed > lease / 3:  # a long backlog: keep the ticket
+                            self.store.take_lease(f"ticket:{key}", self.holder, lease)
+                            renewed = time.monotonic()
             if self._stop.is_set():
                 return
         self.deliver_notes(key=key)
@@ -83,6 +89,8 @@ class Worker:
                                      also=lambda n=number: self.store.advance_delivery(pk, n, len(events)))
             except AlreadyHandled:
                 return
+            except (OperationalError, InterfaceError):
+                raise  # the database is away: the delivery stays pending for a later pass
             except Exception as exc:  # kept as failed with its error; the worker goes on
                 log.exception("delivery %s failed", pk)
                 self.store.fail_delivery(pk, f"{type(exc).__name__}: {exc}")
