@@ -30,7 +30,10 @@ class StoreCollector:
         counts = self.store.counts
         webhooks = CounterMetricFamily("vigil_webhooks", "Webhook requests by helpdesk and how they ended.",
                                        labels=["source", "result"])
-        for (source, result), n in sorted(counts("webhook_results", "source", "result").items()):
+        ended = counts("webhook_results", "source", "result")
+        for (source,), n in counts("deliveries", "source").items():  # each accepted one is a delivery
+            ended[(source, "accepted")] = ended.get((source, "accepted"), 0) + n
+        for (source, result), n in sorted(ended.items()):
             webhooks.add_metric([source, result], n)
         yield webhooks
 

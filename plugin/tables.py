@@ -13,10 +13,16 @@ from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, M
 
 
 class _UTCDateTime(TypeDecorator):
-    """SQLite forgets time zones; every timestamp here is UTC, so give it back on read."""
+    """Every timestamp is stored as UTC: SQLite would drop an offset (12:00-08:00 stored as
+    12:00), so convert on write, and mark it UTC again on read."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value
 
     def process_result_value(self, value, dialect):
         if isinstance(value, datetime) and value.tzinfo is None:
@@ -142,14 +148,15 @@ learning_queue = Table(
 )
 
 
-# One row per webhook request and how it ended, for /metrics: counted at scrape time, so the
-# figures are right across processes and restarts (an in-memory counter is neither).
+# One row per webhook request that did not become a delivery, and how it ended, for /metrics
+# (accepted ones are counted from deliveries): counted at scrape time, so the figures are
+# right across processes and restarts (an in-memory counter is neither).
 webhook_results = Table(
     "webhook_results", metadata,
     Column("id", Integer, primary_key=True),
     Column("at", UTC, nullable=False),
     Column("source", String(20), nullable=False),
-    Column("result", String(20), nullable=False),  # accepted, duplicate, unauthorized, invalid, limited, off, error
+    Column("result", String(20), nullable=False),  # duplicate, unauthorized, invalid, limited, off, error
 )
 
 

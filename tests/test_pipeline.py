@@ -87,3 +87,13 @@ def test_question_outside_the_knowledge_base_stays_silent(runtime):
 def test_analyst_public_reply_is_not_answered(runtime):
     outcomes = runtime.pipeline.handle(msg_event("How do I reset my password? Let me check.", role="analyst"))
     assert actions(outcomes) == [("silent", None)]
+
+
+def test_a_time_with_an_offset_is_stored_as_the_same_moment(runtime):
+    from datetime import timezone as tz
+    pacific = T0.astimezone(tz(timedelta(hours=-8)))
+    event = msg_event("How do I reset my password?")
+    runtime.pipeline.handle(Event(event.source, event.ticket_id, "message", pacific, subject="Help",
+                                  status="open", message=Message("customer", True, "Hello?", pacific, "m-tz")))
+    [message] = runtime.store.conversation(runtime.store.find_ticket("zendesk", "42"))
+    assert message.created_at == T0 and message.created_at.utcoffset() == timedelta(0)

@@ -390,8 +390,6 @@ def test_a_wrong_or_missing_signature_is_401_and_stores_nothing(app, source_and_
         assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one() == 0
 
 
-@pytest.mark.xfail(strict=True, reason="plugin/app.py lets Flask answer 413 with an HTML page; "
-                   "a JSON error needs an errorhandler(413) there (not in the parsers)")
 @pytest.mark.parametrize("source", ["zendesk", "jira"])
 def test_a_body_over_the_limit_is_413_with_a_json_error(app, source):
     body = b'{"x": "' + b"a" * MAX_BODY_BYTES + b'"}'
