@@ -207,7 +207,7 @@ class Worker:
         while not self._stop.is_set():
             try:
                 # Renewed every pass; lost to another process only if this one stops passing.
-                keeper = self.store.take_lease(HOUSEKEEPER, self.holder, max(30.0, 10 * self.poll_seconds))
+                keeper = self.store.take_lease(HOUSEKEEPER, self.holder, settings.lease_seconds)
                 self.sync_knowledge(write=keeper)
                 if time.monotonic() >= next_refresh:  # pick up changed knowledge without a restart
                     self.pipeline.index.refresh(write=keeper)  # one writer; the others reread

@@ -36,6 +36,10 @@ QUESTIONS = ["How do I reset my password?", "Can I change the shipping address o
              "How do I cancel my subscription?", "Where can I download my invoice?"]
 
 
+# The model's settings come from the openai client's own variables (vigil.example.toml).
+_ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -165,11 +169,11 @@ class Cluster:
 
     def __init__(self, home: Path, **settings: str):
         self.home = home
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "OPENAI_"))}
         self.env.update(VIGIL_HOME=str(home), VIGIL_ZENDESK_WEBHOOK_SECRET=SECRET,
                         VIGIL_KNOWLEDGE_DIR=str(REPO / "knowledge"), VIGIL_RULES_DIR=str(REPO / "rules"),
                         PYTHONUNBUFFERED="1")
-        self.env.update({f"VIGIL_{k.upper()}": v for k, v in settings.items()})
+        self.env.update({_ENV_NAMES.get(k, f"VIGIL_{k.upper()}"): v for k, v in settings.items()})
         self.processes: list[subprocess.Popen] = []
         self.logs: list[Path] = []
 
