@@ -30,6 +30,7 @@ bench: $(BIN)/vigil
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/decide.py
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/retrieval.py --sizes 1000,10000
 
 clean:
