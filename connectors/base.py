@@ -41,12 +41,15 @@ class BadPayload(WebhookError):
 
 
 class DeliveryError(Exception):
-    """Posting a note failed. `retryable` says whether trying again can help."""
+    """Posting a note failed. `retryable` says whether trying again can help; `unsure`, that
+    the helpdesk may have stored it all the same (no answer, or a 5xx after the request)."""
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None):
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None,
+                 unsure: bool = False):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.unsure = unsure
 
 
 class ConfigurationError(Exception):
@@ -120,6 +123,11 @@ class Connector(ABC):
         Each is in the replay format, with the plugin's own comments under "notes".
         """
         raise NotImplementedError(f"{self.name} cannot list resolved tickets")
+
+    def find_note(self, ticket_id: str, ref: str) -> str | None:
+        """The id of the ticket's comment that contains `ref`, or None: asked before posting a
+        note again whose earlier try may have landed (see DeliveryError.unsure)."""
+        return None
 
     @abstractmethod
     def post_internal_note(self, ticket_id: str, body: str) -> str:

@@ -106,7 +106,9 @@ notes = Table(
     Column("remote_id", String(100)),
     Column("created_at", UTC, nullable=False),
     Column("delivered_at", UTC),
-    Column("claimed_until", UTC),  # a poster's lease: two processes never post one note at once
+    # A poster's lease: two processes never post one note at once. Left set (in the past) on
+    # a note not being posted, it says an earlier try may have landed: look before posting again.
+    Column("claimed_until", UTC),
     Column("feedback", String(10)),  # an analyst's verdict: useful or wrong
     Column("feedback_at", UTC),
 )

@@ -9,6 +9,7 @@ its events stay in order while different tickets go in parallel; the periodic ch
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -28,6 +29,11 @@ from plugin.store import AlreadyHandled, Store, backoff_until
 log = logging.getLogger(__name__)
 
 HOUSEKEEPER = "housekeeper"
+
+
+def note_ref(note_id: int, body: str) -> str:
+    """A reference posted with the note, by which a retry finds it if an earlier try landed."""
+    return f"vigil-ref {note_id}-{hashlib.sha1(body.encode()).hexdigest()[:8]}"
 
 
 class Worker:
@@ -112,19 +118,29 @@ class Worker:
         for note in self.store.notes_due(now or utcnow(), key):
             if self._stop.is_set():
                 return
+            # Set on a note not being posted: an earlier try may have landed (the poster died,
+            # or the helpdesk did not answer). Then look for it before posting it again.
+            unsure = note.claimed_until is not None
             if not self.store.claim_note(note.id, utcnow(), settings.lease_seconds):
                 continue  # another thread or process is posting it right now
             connector = self.connectors.get(note.source)
             attempts = note.attempts + 1
+            ref = note_ref(note.id, note.body)
             try:
                 if connector is None:
                     raise DeliveryError(f"no {note.source} connector is configured", retryable=False)
-                remote_id = connector.post_internal_note(note.ticket_id, note.body)
+                remote_id = connector.find_note(note.ticket_id, ref) if unsure else None
+                if remote_id is None:
+                    remote_id = connector.post_internal_note(note.ticket_id, f"{note.body}\n\n{ref}")
+                else:
+                    log.info("note %s was on %s %s already (%s): not posted again", note.id, note.source,
+                             note.ticket_id, remote_id)
             except DeliveryError as exc:
                 retry = exc.retryable and attempts < settings.delivery_max_attempts
                 self.store.mark_note(
                     note.id, attempts=attempts, last_error=str(exc),
                     status="drafted" if retry else "failed",
+                    claimed_until=utcnow() if exc.unsure or unsure else None,
                     next_attempt_at=backoff_until(utcnow(), attempts, settings.delivery_backoff_seconds,
                                                   exc.retry_after) if retry else None)
                 log.warning("note %s on %s %s: %s (%s)", note.id, note.source, note.ticket_id, exc,

@@ -211,6 +211,11 @@ def servers():
         zendesk.script("PUT", ZENDESK_PUT, Reply(429, {"error": "slow down"}, headers={"Retry-After": "1"}),
                        Reply(500, {"error": "InternalError"}), Reply(401, {"error": "Couldn't authenticate you"}))
         zendesk.script("GET", "/api/v2/search/export.json", Reply(401, {"error": "Couldn't authenticate you"}))
+        # After the 500 the retry reads the ticket's comments, in case the note landed: it did not.
+        zendesk.script("GET", "/api/v2/tickets/35436/comments.json", Reply(200, {
+            "comments": [], "meta": {"has_more": False}, "links": {"next": None}}))
+        jira.script("GET", f"/rest/api/2/issue/{JIRA_ISSUE}/comment", Reply(200, {
+            "startAt": 0, "maxResults": 50, "total": 0, "comments": []}))
         jira.script("GET", f"/rest/api/2/issue/{JIRA_ISSUE}", Reply(200, {"id": "1", "key": JIRA_ISSUE, "fields": {
             "project": {"key": "SUP", "projectTypeKey": "service_desk"}}}))
         jira.script("POST", f"/rest/api/2/issue/{JIRA_ISSUE}/comment",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,6 +12,7 @@ from click.testing import CliRunner
 from plugin.cli import main
 from plugin.model import utcnow
 from plugin.runtime import build_runtime
+from plugin.worker import note_ref
 
 from .fakehttp import FakeServer, Reply
 from .test_pipeline import msg_event
@@ -25,6 +28,9 @@ def ok() -> Reply:
 @pytest.fixture
 def helpdesk():
     with FakeServer() as server:
+        # A retry after an unsure failure reads the ticket's comments first: none, unless scripted.
+        server.fallback = lambda request: (comments() if request.method == "GET" and "/comments.json" in request.path
+                                           else Reply(404, {"error": f"nothing at {request.path}"}))
         yield server
 
 
@@ -238,3 +244,69 @@ def test_events_of_one_ticket_are_decided_in_order_by_racing_workers(rt, setting
     finally:
         for o in others:
             o.close()
+
+
+# -- a note whose earlier try may have landed is looked for before it is posted again -------
+
+COMMENTS = "/api/v2/tickets/42/comments.json"
+
+
+def comments(*bodies: str) -> Reply:
+    return Reply(200, {"comments": [{"id": 700 + i, "type": "Comment", "public": False, "body": body,
+                                     "html_body": f"<p>{body}</p>", "author_id": 1,
+                                     "created_at": "2026-11-26T01:00:00Z"} for i, body in enumerate(bodies)],
+                       "meta": {"has_more": False, "after_cursor": None, "before_cursor": None},
+                       "links": {"prev": None, "next": None}})
+
+
+def posted_ref(helpdesk) -> str:
+    html = helpdesk.received("PUT", PUT)[0].json()["ticket"]["comment"]["html_body"]
+    return re.search(r"vigil-ref \d+-[0-9a-f]{8}", html).group(0)
+
+
+def test_a_5xx_after_zendesk_stored_the_note_does_not_post_it_twice(rt, helpdesk):
+    helpdesk.script("PUT", PUT, Reply(502, {"error": "bad gateway"}), ok())  # stored, then the gateway failed
+    draft_one(rt)
+    rt.worker.deliver_notes()
+    helpdesk.script("GET", COMMENTS, comments("How do I reset my password?", f"The note... {posted_ref(helpdesk)}"))
+    rt.worker.deliver_notes(now=utcnow() + timedelta(hours=1))
+    assert len(helpdesk.received("PUT", PUT)) == 1  # found, not posted again
+    assert (note(rt)["status"], note(rt)["attempts"]) == ("delivered", 2)
+    [(remote_id,)] = rt.store.engine.connect().exec_driver_sql("SELECT remote_id FROM notes").all()
+    assert remote_id == "701"
+
+
+def test_a_5xx_that_stored_nothing_is_posted_again_after_looking(rt, helpdesk):
+    helpdesk.script("PUT", PUT, Reply(503, {"error": "down"}), ok())
+    helpdesk.script("GET", COMMENTS, comments("How do I reset my password?"))
+    draft_one(rt)
+    rt.worker.deliver_notes()
+    rt.worker.deliver_notes(now=utcnow() + timedelta(hours=1))
+    assert len(helpdesk.received("GET", COMMENTS)) == 1 and len(helpdesk.received("PUT", PUT)) == 2
+    assert note(rt)["status"] == "delivered"
+
+
+def test_a_429_is_certain_so_the_retry_does_not_look(rt, helpdesk):
+    helpdesk.script("PUT", PUT, Reply(429, {}, headers={"Retry-After": "1"}), ok())
+    draft_one(rt)
+    rt.worker.deliver_notes()
+    rt.worker.deliver_notes(now=utcnow() + timedelta(hours=1))
+    assert helpdesk.received("GET", COMMENTS) == [] and note(rt)["status"] == "delivered"
+
+
+def test_a_poster_that_died_mid_post_is_found_out_by_the_next_one(settings, helpdesk):
+    rt = build_runtime(settings.replace(zendesk_url=helpdesk.url, zendesk_email="bot@example.org",
+                                        zendesk_token="t0ken", lease_seconds=0.2))
+    try:
+        helpdesk.script("PUT", PUT, ok())
+        draft_one(rt)
+        [due] = rt.store.notes_due(utcnow())
+        assert rt.store.claim_note(due.id, utcnow(), 0.2)  # a poster claims it, posts, is SIGKILLed
+        rt.worker.deliver_notes()
+        assert helpdesk.received("PUT", PUT) == []  # the claim holds while it lasts
+        time.sleep(0.25)
+        helpdesk.script("GET", COMMENTS, comments(f"... {note_ref(due.id, due.body)}"))
+        rt.worker.deliver_notes()
+        assert helpdesk.received("PUT", PUT) == [] and note(rt)["status"] == "delivered"
+    finally:
+        rt.close()

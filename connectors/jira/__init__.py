@@ -44,6 +44,9 @@ class JiraConnector(Connector):
         """Post `body` as an internal comment on issue `ticket_id`; return its comment id."""
         return self.notes.post(ticket_id, body)
 
+    def find_note(self, ticket_id: str, ref: str) -> str | None:
+        return self.notes.find(ticket_id, ref)
+
     def fetch_resolved(self, since: datetime, limit: int = 1000) -> list[dict[str, Any]]:
         """Resolved tickets updated since `since`, each as a recorded conversation (replay format).
 

@@ -49,11 +49,26 @@ class JiraNotes:
             if jira is not None:
                 jira.close()
         comment_id = comment.raw.get("id") if isinstance(comment.raw, dict) else None
-        if not comment_id:
-            # The comment may exist: retrying could post it twice, so stop here.
+        if not comment_id:  # it may exist: the retry looks for it before posting again
             raise DeliveryError(f"Jira answered without a comment id on {ticket_id}",
-                                retryable=False)
+                                retryable=True, unsure=True)
         return str(comment_id)
+
+    def find(self, ticket_id: str, ref: str) -> str | None:
+        """The id of the issue's comment containing `ref`, or None."""
+        self._check_configured()
+        jira = None
+        try:
+            jira = self._connect()
+            for comment in jira.comments(ticket_id):
+                if ref in (getattr(comment, "body", None) or ""):
+                    return str(comment.id)
+        except Exception as exc:
+            raise as_delivery_error(exc, ticket_id) from None
+        finally:
+            if jira is not None:
+                jira.close()
+        return None
 
     def _internal(self) -> dict[str, Any]:
         """Return the add_comment arguments that hide the note from customers."""
@@ -125,10 +140,11 @@ def as_delivery_error(exc: BaseException, what: str) -> DeliveryError:
         return exc
     if isinstance(exc, JIRAError):
         return _translate(exc, what)
-    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-        return DeliveryError(f"Jira unreachable during {what}: {type(exc).__name__}", retryable=True)
-    if isinstance(exc, json.JSONDecodeError):  # a comment may have been posted: retrying could double it
-        return DeliveryError(f"Jira gave an unreadable answer to {what}", retryable=False)
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):  # it may have reached Jira
+        return DeliveryError(f"Jira unreachable during {what}: {type(exc).__name__}", retryable=True,
+                             unsure=True)
+    if isinstance(exc, json.JSONDecodeError):  # a comment may have been posted: look before a retry
+        return DeliveryError(f"Jira gave an unreadable answer to {what}", retryable=True, unsure=True)
     if isinstance(exc, requests.RequestException):  # a bad URL or similar: same result next time
         return DeliveryError(f"Jira request failed during {what}: {type(exc).__name__}", retryable=False)
     log.error("unexpected failure talking to Jira about %s", what, exc_info=exc)
@@ -144,7 +160,8 @@ def _translate(exc: JIRAError, ticket_id: str) -> DeliveryError:
     if status is None or status >= 500 or status in _RETRYABLE_STATUSES:
         headers = exc.response.headers if exc.response is not None else {}
         retry_after = _retry_after(headers.get("Retry-After"))
-        return DeliveryError(detail, retryable=True, retry_after=retry_after)
+        return DeliveryError(detail, retryable=True, retry_after=retry_after,
+                             unsure=status is None or status >= 500)
     return DeliveryError(detail, retryable=False)  # 400/401/403/404/422: fails again as sent
 
 

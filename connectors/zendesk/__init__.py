@@ -43,6 +43,9 @@ class ZendeskConnector(Connector):
         """Post `body` as an internal (never public) note; return Zendesk's comment id."""
         return self._client.post_internal_note(ticket_id, body)
 
+    def find_note(self, ticket_id: str, ref: str) -> str | None:
+        return self._client.find_note(ticket_id, ref)
+
     def fetch_resolved(self, since: datetime, limit: int = 1000) -> list[dict[str, Any]]:
         """Resolved tickets updated since `since`, each as a recorded conversation (replay format).
 

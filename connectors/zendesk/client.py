@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import requests
@@ -85,25 +86,18 @@ class ZendeskClient:
         # change it: there is no parameter for it.
         # html_body, because a plain body shows the note's Markdown as typed.
         update = Ticket(id=number, comment=Comment(html_body=to_html(_marked(body)), public=False))
-        with requests.Session() as session:
-            try:
-                result = self._zenpy(session).tickets.update(update)
-            except _RateLimited as exc:
-                raise DeliveryError(f"Zendesk rate limit (429) on ticket {number}", retryable=True,
-                                    retry_after=exc.retry_after) from None
-            except RatelimitBudgetExceeded as exc:  # only if a 429 ever got past the hook
-                raise DeliveryError(f"Zendesk rate limit on ticket {number}",
-                                    retryable=True) from exc
-            except (APIException, requests.HTTPError) as exc:
-                raise status_error(exc.response, f"the note on ticket {number}", NOTE_HINTS) from exc
-            except (requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as exc:
-                raise DeliveryError(f"Zendesk unreachable for ticket {number}: "
-                                    f"{type(exc).__name__}", retryable=True) from exc
-            except (requests.RequestException, ZenpyException) as exc:
-                raise DeliveryError(f"Zendesk note on ticket {number} failed: "
-                                    f"{type(exc).__name__}", retryable=False) from exc
+        with requests.Session() as session, zendesk_errors(f"the note on ticket {number}", NOTE_HINTS):
+            result = self._zenpy(session).tickets.update(update)
         return _comment_id(result, number)
+
+    def find_note(self, ticket_id: str, ref: str) -> str | None:
+        """The id of the ticket's comment containing `ref`, reading its comments (100 a page)."""
+        number = _ticket_number(ticket_id)
+        with requests.Session() as session, zendesk_errors(f"the comments of ticket {number}", NOTE_HINTS):
+            for comment in self._zenpy(session).tickets.comments(ticket=number):
+                if any(isinstance(text, str) and ref in text for text in (comment.body, comment.html_body)):
+                    return str(comment.id)
+        return None
 
     def _zenpy(self, session: requests.Session) -> Zenpy:
         return connect(self._settings, session, timeout=self._timeout)
@@ -168,6 +162,28 @@ NOTE_HINTS = {401: " (check VIGIL_ZENDESK_EMAIL and VIGIL_ZENDESK_TOKEN)",
               422: " (Zendesk rejected the update, e.g. a closed ticket or 5,000 comments)"}
 
 
+@contextmanager
+def zendesk_errors(what: str, hints: dict[int, str]) -> Iterator[None]:
+    """Turn whatever zenpy or requests raise about `what` into the DeliveryError callers understand."""
+    try:
+        yield
+    except DeliveryError:
+        raise
+    except _RateLimited as exc:
+        raise DeliveryError(f"Zendesk rate limit (429) on {what}", retryable=True,
+                            retry_after=exc.retry_after) from None
+    except RatelimitBudgetExceeded as exc:  # only if a 429 ever got past the hook
+        raise DeliveryError(f"Zendesk rate limit on {what}", retryable=True) from exc
+    except (APIException, requests.HTTPError) as exc:
+        raise status_error(exc.response, what, hints) from exc
+    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+        # The request may have reached Zendesk before the connection failed.
+        raise DeliveryError(f"Zendesk unreachable during {what}: {type(exc).__name__}",
+                            retryable=True, unsure=True) from exc
+    except (requests.RequestException, ZenpyException) as exc:
+        raise DeliveryError(f"Zendesk: {what} failed: {type(exc).__name__}", retryable=False) from exc
+
+
 def status_error(response: requests.Response | None, what: str, hints: dict[int, str]) -> DeliveryError:
     """A DeliveryError for Zendesk's HTTP answer to `what`, retryable when waiting can help."""
     if response is None:
@@ -177,7 +193,7 @@ def status_error(response: requests.Response | None, what: str, hints: dict[int,
     retryable = status >= 500 or status in (408, 409, 429)
     return DeliveryError(
         f"Zendesk answered {status} to {what}{hints.get(status, '')}: {_error_text(response)}",
-        retryable=retryable,
+        retryable=retryable, unsure=status >= 500,  # a gateway's 5xx may follow a stored update
         retry_after=_retry_after(response.headers.get("Retry-After")) if retryable else None)
 
 

@@ -30,11 +30,10 @@ from typing import Any, Iterator
 
 import requests
 from zenpy import Zenpy
-from zenpy.lib.exception import (APIException, RatelimitBudgetExceeded,
-                                 RecordNotFoundException, ZenpyException)
+from zenpy.lib.exception import RecordNotFoundException
 
 from connectors.base import DeliveryError
-from connectors.zendesk.client import TIMEOUT, _RateLimited, connect, status_error
+from connectors.zendesk.client import TIMEOUT, connect, zendesk_errors
 from plugin.model import NOTE_MARKER, RESOLVED_STATUSES
 from plugin.settings import Settings
 
@@ -56,38 +55,20 @@ def fetch_resolved(settings: Settings, since: datetime, limit: int = 1000, *,
         return []
     bot_id = str(settings.zendesk_bot_user_id or "").strip()
     conversations: list[dict[str, Any]] = []
-    with requests.Session() as session:
-        what = "the solved-ticket search"
-        try:
-            client = connect(settings, session, timeout=timeout, action="read from")
-            for ticket in _resolved_tickets(client, since):
-                what = f"the comments of ticket {ticket.id}"
-                conversation = _conversation(client, ticket, bot_id)
-                what = "the solved-ticket search"
-                if conversation is None:
-                    continue
+    with requests.Session() as session, zendesk_errors("the solved-ticket search", SEARCH_HINTS):
+        client = connect(settings, session, timeout=timeout, action="read from")
+        for ticket in _resolved_tickets(client, since):
+            what = f"the comments of ticket {ticket.id}"
+            with zendesk_errors(what, SEARCH_HINTS):
+                try:
+                    conversation = _conversation(client, ticket, bot_id)
+                except (ValueError, TypeError) as exc:  # e.g. a comment without a readable time
+                    raise DeliveryError(f"Zendesk gave an unreadable answer to {what}: {exc}",
+                                        retryable=False) from exc
+            if conversation is not None:
                 conversations.append(conversation)
-                if len(conversations) >= limit:
-                    break  # stop before asking for another page
-        except DeliveryError:
-            raise
-        except _RateLimited as exc:
-            raise DeliveryError(f"Zendesk rate limit (429) on {what}", retryable=True,
-                                retry_after=exc.retry_after) from None
-        except RatelimitBudgetExceeded as exc:  # only if a 429 ever got past the hook
-            raise DeliveryError(f"Zendesk rate limit on {what}", retryable=True) from exc
-        except (APIException, requests.HTTPError) as exc:
-            raise status_error(exc.response, what, SEARCH_HINTS) from exc
-        except (requests.ConnectionError, requests.Timeout,
-                requests.exceptions.ChunkedEncodingError) as exc:
-            raise DeliveryError(f"Zendesk unreachable during {what}: {type(exc).__name__}",
-                                retryable=True) from exc
-        except (requests.RequestException, ZenpyException) as exc:
-            raise DeliveryError(f"Zendesk: {what} failed: {type(exc).__name__}",
-                                retryable=False) from exc
-        except (ValueError, TypeError) as exc:  # e.g. a comment without a readable time
-            raise DeliveryError(f"Zendesk gave an unreadable answer to {what}: {exc}",
-                                retryable=False) from exc
+            if len(conversations) >= limit:
+                break  # stop before asking for another page
     return conversations
 
 

@@ -177,6 +177,7 @@ def test_timeout_is_retryable(server):
     started = time.monotonic()
     error = failure(lambda: jira(server, timeout=(1.0, 0.3)).post_internal_note(KEY, NOTE))
     assert error.retryable is True and time.monotonic() - started < 1.5
+    assert error.unsure is True  # Jira may have stored it: the retry looks first
 
 
 def test_connection_refused_is_retryable():
@@ -189,13 +190,30 @@ def test_connection_refused_is_retryable():
     assert error.retryable is True
 
 
-@pytest.mark.parametrize("reply", [Reply(201, b""), Reply(201, {"self": "x"}), Reply(200, "<html>"),
-                                   Reply(201, [1])])
-def test_success_without_a_comment_id_is_not_retried(server, reply):
-    # The comment may exist: a retry could post the note twice.
+@pytest.mark.parametrize("reply", [Reply(201, b""), Reply(201, {"self": "x"}), Reply(200, "<html>")])
+def test_success_without_a_comment_id_is_retried_after_looking_for_it(server, reply):
+    # The comment may exist: the retry reads the issue's comments before posting again.
     server.script("GET", ISSUE, project("service_desk"))
     server.script("POST", COMMENTS, reply)
-    assert failure(lambda: jira(server).post_internal_note(KEY, NOTE)).retryable is False
+    error = failure(lambda: jira(server).post_internal_note(KEY, NOTE))
+    assert (error.retryable, error.unsure) == (True, True)
+
+
+def test_a_posted_note_is_found_by_its_reference(server):
+    page = {"startAt": 0, "maxResults": 50, "total": 2, "comments": [
+        {"id": "10400", "body": "Customer: still broken"},
+        {"id": "10401", "body": f"{to_wiki(NOTE)}\n\nvigil-ref 7-0a1b2c3d"}]}
+    server.script("GET", COMMENTS, Reply(200, page))
+    assert jira(server).find_note(KEY, "vigil-ref 7-0a1b2c3d") == "10401"
+    assert jira(server).find_note(KEY, "vigil-ref 8-0a1b2c3d") is None
+    assert server.received("POST", COMMENTS) == []
+
+
+@pytest.mark.parametrize("reply, unsure", [(Reply(500, {}), True), (Reply(429, {}), False), (Reply(404, {}), False)])
+def test_only_failures_that_may_follow_a_stored_comment_are_unsure(server, reply, unsure):
+    server.script("GET", ISSUE, project("service_desk"))
+    server.script("POST", COMMENTS, reply)
+    assert failure(lambda: jira(server).post_internal_note(KEY, NOTE)).unsure is unsure
 
 
 # --- configuration --------------------------------------------------------------------------
