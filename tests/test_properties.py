@@ -268,14 +268,14 @@ def column_widths(engine) -> dict[tuple[str, str], int]:
 def assert_storable_on_postgres(app, events: list[dict]) -> None:
     """Every id fits its column and no text carries NUL, which PostgreSQL text cannot hold."""
     widths = column_widths(app.extensions["vigil"].store.engine)
-    for event in events:
-        message = event.get("message") or {}
-        for table, column, value in [("tickets", "ticket_id", event["ticket_id"]),
-                                     ("tickets", "assignee", event["assignee"]),
+    for stored in events:
+        message = stored.get("message") or {}
+        for table, column, value in [("tickets", "ticket_id", stored["ticket_id"]),
+                                     ("tickets", "assignee", stored["assignee"]),
                                      ("messages", "message_id", message.get("message_id")),
                                      ("messages", "author_id", message.get("author_id"))]:
             assert value is None or len(value) <= widths[(table, column)], (column, len(value))
-        texts = [event["ticket_id"], event["subject"], event["assignee"], *event["tags"],
+        texts = [stored["ticket_id"], stored["subject"], stored["assignee"], *stored["tags"],
                  *(message.get(k) for k in ("body", "message_id", "author_id"))]
         assert not any(isinstance(t, str) and "\x00" in t for t in texts), event
 

@@ -1,0 +1,102 @@
+"""The inbox of deliveries, and the leases that let one worker at a time hold a ticket."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from plugin.model import Delivery, Event, utcnow
+from plugin.tables import deliveries, leases
+
+
+class AlreadyHandled(RuntimeError):
+    """Another worker handled this event first; the unit that raised it rolls back."""
+
+
+def ticket_key(delivery: Delivery) -> str:
+    """The ticket a delivery is about, as "source:ticket_id" (its first event's ticket)."""
+    first = delivery.events[0].ticket_id if delivery.events else ""
+    return f"{delivery.source}:{first}"
+
+
+class InboxQueries:
+    """Deliveries in, events handed out one ticket at a time, exactly once."""
+
+    def accept(self, delivery: Delivery) -> bool:
+        """Store a delivery durably; return False if it was already stored (a retry)."""
+        row = {"source": delivery.source, "delivery_id": delivery.delivery_id,
+               "received_at": utcnow(), "state": "pending" if delivery.events else "done",
+               "ticket_key": ticket_key(delivery), "progress": 0,
+               "events": json.dumps([e.to_dict() for e in delivery.events])}
+        try:
+            with self._write(savepoint=True) as conn:
+                conn.execute(insert(deliveries).values(**row))
+        except IntegrityError:
+            return False
+        return True
+
+    def pending_tickets(self, received_before: datetime | None = None,
+                        unheld_at: datetime | None = None) -> list[str]:
+        """The tickets with deliveries waiting, oldest first; optionally only those waiting
+        since a moment, and only those no worker holds a lease on."""
+        query = select(deliveries.c.ticket_key).where(deliveries.c.state == "pending")
+        if received_before is not None:
+            query = query.where(deliveries.c.received_at < received_before)
+        if unheld_at is not None:
+            query = query.where(~select(leases.c.name).where(
+                leases.c.name == "ticket:" + deliveries.c.ticket_key, leases.c.expires_at >= unheld_at).exists())
+        with self._read() as conn:
+            rows = conn.execute(query.group_by(deliveries.c.ticket_key)
+                                .order_by(func.min(deliveries.c.id))).scalars()
+            return list(rows)
+
+    def pending_deliveries(self, key: str | None = None, limit: int = 100) -> list[tuple[int, int, list[Event]]]:
+        """(id, events handled already, events) of waiting deliveries, oldest first."""
+        query = select(deliveries.c.id, deliveries.c.progress, deliveries.c.events).where(
+            deliveries.c.state == "pending")
+        if key is not None:
+            query = query.where(deliveries.c.ticket_key == key)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(deliveries.c.id).limit(limit)).all()
+        return [(pk, done, [Event.from_dict(e) for e in json.loads(raw)]) for pk, done, raw in rows]
+
+    def advance_delivery(self, pk: int, done: int, total: int) -> None:
+        """Record that event number `done` of a delivery is handled (inside that event's unit).
+
+        Conditional on the progress before it, so if two workers ever handle the same event,
+        the second one's unit fails here and rolls back: each event takes effect exactly once.
+        """
+        with self._write() as conn:
+            changed = conn.execute(update(deliveries).where(
+                deliveries.c.id == pk, deliveries.c.progress == done - 1, deliveries.c.state == "pending",
+            ).values(progress=done, state="done" if done == total else "pending")).rowcount
+        if changed != 1:
+            raise AlreadyHandled(f"delivery {pk} event {done} was handled by another worker")
+
+    def fail_delivery(self, pk: int, error: str) -> None:
+        with self._write() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == pk).values(state="failed", error=error))
+
+    def take_lease(self, name: str, holder: str, seconds: float, now: datetime | None = None) -> bool:
+        """Take (or renew) a lease; False while another holder's has not expired."""
+        now = now or utcnow()
+        until = now + timedelta(seconds=seconds)
+        with self._write() as conn:
+            taken = conn.execute(update(leases).where(
+                leases.c.name == name, (leases.c.holder == holder) | (leases.c.expires_at < now),
+            ).values(holder=holder, expires_at=until)).rowcount
+        if taken:
+            return True
+        try:
+            with self._write(savepoint=True) as conn:
+                conn.execute(insert(leases).values(name=name, holder=holder, expires_at=until))
+        except IntegrityError:
+            return False  # held by someone else
+        return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._write() as conn:
+            conn.execute(leases.delete().where(leases.c.name == name, leases.c.holder == holder))

@@ -1,0 +1,154 @@
+"""Tickets, their comments, and the decisions taken on them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Iterator
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from plugin.model import Decision, Event, Message
+from plugin.tables import decisions, messages, notes, tickets
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    pk: int | None  # None: not stored yet (its first event is being decided)
+    source: str
+    ticket_id: str
+    subject: str
+    status: str
+    tags: tuple[str, ...]
+    assignee: str | None
+
+    @classmethod
+    def new(cls, event: Event) -> "TicketRow":
+        return cls(None, event.source, event.ticket_id, "", "new", (), None).after(event)
+
+    def after(self, event: Event) -> "TicketRow":
+        """The ticket as it will be once this event is stored (what upsert_ticket writes)."""
+        return replace(self, subject=event.subject or self.subject, status=event.status or self.status,
+                       tags=tuple(sorted(set(event.tags))) if event.tags else self.tags,
+                       assignee=self.assignee if event.assignee is None else event.assignee)
+
+
+class TicketQueries:
+    """What the pipeline knows of a ticket, and what it decided."""
+
+    def upsert_ticket(self, event: Event) -> TicketRow:
+        """Create the ticket or bring its subject, status, tags and assignee up to date."""
+        changes: dict[str, Any] = {"updated_at": event.occurred_at}
+        if event.subject:
+            changes["subject"] = event.subject
+        if event.status:
+            changes["status"] = event.status
+        if event.tags:
+            changes["tags"] = json.dumps(sorted(set(event.tags)))
+        if event.assignee is not None:
+            changes["assignee"] = event.assignee
+        key = (tickets.c.source == event.source) & (tickets.c.ticket_id == event.ticket_id)
+        with self._write() as conn:
+            if conn.execute(update(tickets).where(key).values(**changes)).rowcount == 0:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(tickets).values(source=event.source,
+                                                            ticket_id=event.ticket_id, **changes))
+                except IntegrityError:  # created by a concurrent writer meanwhile
+                    conn.execute(update(tickets).where(key).values(**changes))
+            row = conn.execute(select(tickets).where(key)).one()
+        return row_ticket(row)
+
+    def find_ticket(self, source: str | None, ticket_id: str) -> TicketRow | None:
+        query = select(tickets).where(tickets.c.ticket_id == ticket_id)
+        if source:
+            query = query.where(tickets.c.source == source)
+        with self._read() as conn:
+            row = conn.execute(query.order_by(tickets.c.id)).first()
+        return row_ticket(row) if row else None
+
+    def forget_ticket(self, source: str, ticket_id: str) -> None:
+        """Delete a ticket and all it holds (replaying a recorded ticket starts afresh)."""
+        ticket = self.find_ticket(source, ticket_id)
+        if ticket is None:
+            return
+        with self._write() as conn:
+            for table in (notes, decisions, messages):
+                conn.execute(table.delete().where(table.c.ticket == ticket.pk))
+            conn.execute(tickets.delete().where(tickets.c.id == ticket.pk))
+
+    def add_message(self, ticket: TicketRow, message: Message) -> int | None:
+        """Append a comment; return its position, or None if this comment id is known."""
+        with self._write() as conn:
+            position = conn.execute(select(func.count()).select_from(messages)
+                                    .where(messages.c.ticket == ticket.pk)).scalar_one()
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(messages).values(
+                        ticket=ticket.pk, position=position, message_id=message.message_id,
+                        author_role=message.author_role, author_id=message.author_id,
+                        public=message.public, body=message.body, created_at=message.created_at))
+            except IntegrityError:
+                return None
+        return position
+
+    def has_message(self, ticket: TicketRow, message_id: str | None) -> bool:
+        if message_id is None:
+            return False
+        with self._read() as conn:
+            return conn.execute(select(messages.c.id).where(
+                messages.c.ticket == ticket.pk, messages.c.message_id == message_id)).first() is not None
+
+    def conversation(self, ticket: TicketRow) -> list[Message]:
+        with self._read() as conn:
+            rows = conn.execute(select(messages).where(messages.c.ticket == ticket.pk)
+                                .order_by(messages.c.position)).all()
+        return [Message(r.author_role, r.public, r.body, r.created_at, r.message_id, r.author_id)
+                for r in rows]
+
+    def recent_facts(self, ticket: TicketRow, action: str, since: datetime) -> list[dict[str, Any]]:
+        """The facts of the decisions that took `action` on this ticket since a moment."""
+        with self._read() as conn:
+            rows = conn.execute(select(decisions.c.facts).where(
+                decisions.c.ticket == ticket.pk, decisions.c.action == action,
+                decisions.c.created_at >= since)).scalars()
+            return [json.loads(r) for r in rows]
+
+    def record_decision(self, ticket: TicketRow, event: Event, position: int | None,
+                        decision: Decision) -> int:
+        with self._write() as conn:
+            return conn.execute(insert(decisions).values(
+                ticket=ticket.pk, event_kind=event.kind, message_position=position,
+                action=decision.action, rule=decision.rule, reason=decision.reason,
+                considered=json.dumps(list(decision.considered)),
+                facts=json.dumps(decision.facts, default=str), created_at=event.occurred_at,
+            )).inserted_primary_key[0]
+
+    def waiting_tickets(self) -> list[TicketRow]:
+        """Tickets not yet solved, for the periodic check of who is waiting."""
+        with self._read() as conn:
+            rows = conn.execute(select(tickets).where(tickets.c.status.in_(("new", "open", "pending")))).all()
+        return [row_ticket(r) for r in rows]
+
+    def timeline(self, ticket: TicketRow) -> Iterator[dict[str, Any]]:
+        """Every decision on a ticket, oldest first, with the note it produced if any."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(decisions, notes.c.status.label("note_status"),
+                       notes.c.body.label("note_body"), notes.c.sources.label("note_sources"))
+                .outerjoin(notes, notes.c.decision == decisions.c.id)
+                .where(decisions.c.ticket == ticket.pk).order_by(decisions.c.id)).all()
+        for r in rows:
+            yield {"decision": r.id, "event": r.event_kind, "message_index": r.message_position,
+                   "action": r.action, "rule": r.rule, "reason": r.reason,
+                   "considered": json.loads(r.considered), "facts": json.loads(r.facts),
+                   "note": None if r.note_body is None else {
+                       "status": r.note_status, "body": r.note_body,
+                       "sources": json.loads(r.note_sources)}}
+
+
+def row_ticket(row: Any) -> TicketRow:
+    return TicketRow(row.id, row.source, row.ticket_id, row.subject, row.status,
+                     tuple(json.loads(row.tags)), row.assignee)
