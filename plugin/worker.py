@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Callable, Iterator
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from connectors.base import Connector, DeliveryError
 from plugin.model import Event, utcnow
@@ -57,13 +57,16 @@ class Worker:
     @contextmanager
     def holding(self, key: str) -> Iterator[bool]:
         """Hold a ticket's lease for the block; yields False if another worker holds it."""
-        name = f"ticket:{key}"
-        held = self.store.take_lease(name, self.holder, self.pipeline.settings.lease_seconds)
+        held = self._take_ticket(key)
         try:
             yield held
         finally:
             if held:
-                self.store.release_lease(name, self.holder)
+                self.store.release_lease(f"ticket:{key}", self.holder)
+
+    def _take_ticket(self, key: str) -> bool:
+        """Take or renew the lease on a ticket; False while another worker holds it."""
+        return self.store.take_lease(f"ticket:{key}", self.holder, self.pipeline.settings.lease_seconds)
 
     def process_ticket(self, key: str) -> None:
         """Decide a ticket's waiting deliveries in order, then post its due notes.
@@ -71,7 +74,7 @@ class Worker:
         If another worker holds the ticket, it will see these deliveries in its own loop; the
         check after the release closes the gap where one arrives just as that loop ends.
         """
-        lease = self.pipeline.settings.lease_seconds
+        renew_every = self.pipeline.settings.lease_seconds / 3  # a long backlog keeps its ticket
         while self.store.pending_deliveries(key, limit=1):
             with self.holding(key) as held:
                 if not held:
@@ -80,8 +83,8 @@ class Worker:
                 while not self._stop.is_set() and (batch := self.store.pending_deliveries(key)):
                     for pk, done, events in batch:
                         self.run_delivery(pk, done, events)
-                        if time.monotonic() - renewed > lease / 3:  # a long backlog: keep the ticket
-                            self.store.take_lease(f"ticket:{key}", self.holder, lease)
+                        if time.monotonic() - renewed > renew_every:
+                            self._take_ticket(key)
                             renewed = time.monotonic()
             if self._stop.is_set():
                 return
@@ -215,7 +218,10 @@ class Worker:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout)
-        self.store.release_lease(HOUSEKEEPER, self.holder)
+        try:  # let another process keep house now rather than when the lease runs out
+            self.store.release_lease(HOUSEKEEPER, self.holder)
+        except SQLAlchemyError:
+            log.warning("could not release the housekeeper lease; it runs out by itself")
 
     def _run(self) -> None:
         settings = self.pipeline.settings
