@@ -1,0 +1,43 @@
+"""The `vigil` command: the group and what its commands share; the commands live in the
+modules beside this one, one per concern."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import click
+
+from plugin.rulebook import RuleFileError
+from plugin.settings import Settings, SettingsError, load_settings
+
+
+def load_or_fail() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+def runtime_or_fail(settings: Settings, with_connectors: bool = False):
+    from plugin.runtime import build_runtime
+    try:
+        return build_runtime(settings, with_connectors=with_connectors)
+    except RuleFileError as exc:
+        raise click.ClickException(f"the rule files are not valid:\n{exc}") from None
+
+
+def emit(obj: dict, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False) if as_json else text)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what the plugin does.")
+def main(verbose: bool) -> None:
+    """Vigil for helpdesks: proactive internal notes for support analysts."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# The commands register themselves on `main` when imported.
+from plugin.cli import evaluate, knowledge, rules, running, tickets  # noqa: E402,F401

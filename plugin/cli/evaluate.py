@@ -1,0 +1,102 @@
+"""`vigil eval`: the labelled sets, calibration, grounding, learning, the HTML report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from plugin.cli import load_or_fail, main
+from plugin.replay import ReplayError
+from plugin.rulebook import RuleFileError
+
+
+@main.command("eval")
+@click.option("--set", "labelled", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=Path("tests/eval/decisions.jsonl"), show_default=True,
+              help="Labelled conversations (replay format with `expect` per message).")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--mistakes", is_flag=True, help="List every false positive and false negative.")
+@click.option("--calibrate", is_flag=True,
+              help="Sweep the answer threshold on half the set; report it on the other half.")
+@click.option("--grounding", is_flag=True,
+              help="hit@1 / hit@3 and correct silence on the customer-care conversations in data/.")
+@click.option("--learning", is_flag=True,
+              help="What the learning loop proposes from the real tickets in data/, and whether it helps.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run every suite on the full data and write report.html, figures.json and the plots here.")
+def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, grounding: bool,
+              learning: bool, out: Path | None) -> None:
+    """Precision and recall of the decisions on a labelled set."""
+    from plugin.evaluation import calibrate as calibrate_, evaluate
+    if out:
+        from plugin import report as report_
+        try:
+            written = report_.write_report(out, load_or_fail())
+        except RuleFileError as exc:
+            raise click.ClickException(f"the rule files are not valid:\n{exc}") from None
+        click.echo(f"report: {written.html} (figures: {written.figures_json}; "
+                   f"{len(written.plots)} plots; {written.figures['run']['runtime_seconds']} s)")
+        for line in written.summary:
+            click.echo(line)
+        return
+    if learning:
+        from plugin.learning.measure import measure_learning
+        report = measure_learning(load_or_fail())
+        if as_json:
+            click.echo(json.dumps(report))
+            return
+        for name in ("helpdesk", "customer_care"):
+            r = report[name]
+            click.echo(f"{name}: {r['cases']} resolved cases -> {r['proposals']} proposals {r['by_kind']}; "
+                       f"lessons merged into existing entries {r['lessons_merged_into_existing']}, "
+                       f"into each other {r['lessons_merged_together']}; refused by gates "
+                       f"{r['refused_by_gates']}; personal-data findings {r['personal_data_findings']}")
+        loop = report["loop"]
+        click.echo(f"loop: {loop['learned_entries']} entries learned from the first 70 % of customer care; "
+                   f"on the later conversations whose document was learned ({loop['after']['in_kb']}): "
+                   f"hit@3 {loop['before']['hit_at_3']} before, {loop['after']['hit_at_3']} after; "
+                   f"correct silence elsewhere {loop['before']['correct_silence']} -> {loop['after']['correct_silence']}")
+        return
+    if grounding:
+        from plugin.grounding import DATA, evaluate_grounding
+        report = evaluate_grounding(DATA, load_or_fail())
+        if as_json:
+            click.echo(json.dumps(report))
+            return
+        click.echo(f"knowledge from {report['knowledge_cases']} earlier conversations "
+                   f"({report['knowledge_entries']} entries); {report['test_cases']} later ones replayed")
+        click.echo(f"document in the knowledge base ({report['in_kb']}): hit@1 {report['hit_at_1']}, "
+                   f"hit@3 {report['hit_at_3']}, answered {report['answered']}")
+        click.echo(f"document not in it ({report['not_in_kb']}): correct silence {report['correct_silence']}")
+        return
+    if calibrate:
+        result = calibrate_(labelled, load_or_fail())
+        if as_json:
+            click.echo(json.dumps(result))
+            return
+        click.echo(f"calibration half: {result['calibration_conversations']} conversations")
+        for p in result["sweep"]:
+            click.echo(f"  retrieval_score >= {p['threshold']:<6} precision {p['precision']!s:<6} recall {p['recall']}")
+        chosen, held = result["chosen"], result["held_out"]
+        click.echo(f"chosen: {chosen['threshold']} (highest recall at precision >= {result['min_precision']})")
+        click.echo(f"held-out half ({result['held_out_conversations']} conversations): "
+                   f"precision {held['precision']}, recall {held['recall']}")
+        return
+    try:
+        report = evaluate(labelled, load_or_fail())
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report if mistakes else {k: v for k, v in report.items() if k != "mistakes"}))
+        return
+    click.echo(f"{report['conversations']} conversations, {report['messages']} messages ({labelled})")
+    click.echo(f"{'action':<8} {'precision':>9} {'recall':>7} {'tp':>4} {'fp':>4} {'fn':>4}")
+    for action, s in report["scores"].items():
+        click.echo(f"{action:<8} {s['precision']!s:>9} {s['recall']!s:>7} {s['tp']:>4} {s['fp']:>4} {s['fn']:>4}")
+    click.echo(f"answers citing an expected source: {report['answers_citing_an_expected_source']}")
+    if mistakes:
+        for m in report["mistakes"]:
+            click.echo(f"{m['kind']} {m['action']:<6} {m['ticket_id']}#{m['message_index']}: {m['body']!r}"
+                       + (f"\n    {m['reason']}" if m["reason"] else ""))

@@ -1,0 +1,132 @@
+"""The knowledge base: `vigil index`, `vigil knowledge check`, `vigil learn`, `vigil proposals`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timezone
+from pathlib import Path
+
+import click
+
+from connectors.base import DeliveryError
+from plugin.cli import emit, runtime_or_fail, load_or_fail, main
+from plugin.replay import ReplayError, validated
+
+
+@main.command()
+@click.option("--pull", is_flag=True, help="First fast-forward the knowledge repository from its upstream.")
+def index(pull: bool) -> None:
+    """Rebuild the knowledge index from scratch."""
+    settings = load_or_fail()
+    from plugin.retrieval import KnowledgeIndex
+    if pull:
+        # Pull, then update the index in place: a running server shares it and picks the
+        # change up at its next refresh, so nothing is deleted under it.
+        from plugin.learning.sync import pull as pull_
+        try:
+            click.echo(f"knowledge: {pull_(settings.knowledge_dir)}")
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+        knowledge = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
+        try:
+            click.echo(f"{knowledge.refresh()} knowledge entries indexed")
+        finally:
+            knowledge.close()
+        return
+    knowledge = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
+    try:
+        count = knowledge.rebuild()
+    finally:
+        knowledge.close()
+    click.echo(f"indexed {count} knowledge entries from {settings.knowledge_dir}")
+    for error in knowledge.errors:
+        click.echo(f"skipped: {error}", err=True)
+    if knowledge.errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Resolved conversations (replay format, status solved/closed).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Pull tickets resolved since this date from the configured helpdesks.")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path),
+              help="The git repository holding knowledge/ and rules/ (default: the one holding the knowledge).")
+@click.option("--json", "as_json", is_flag=True)
+def learn(from_file: Path | None, since, repo: Path | None, as_json: bool) -> None:
+    """Learn from resolved tickets; propose knowledge changes as a branch and pull request."""
+    from plugin.learning.cases import cases_from_conversations, cases_from_file
+    from plugin.learning.loop import learn as learn_, repo_of
+    from plugin.learning.publish import PublishError
+    from plugin.model import utcnow
+    if bool(from_file) == bool(since):
+        raise click.UsageError("give exactly one of --from FILE or --since DATE")
+    settings = load_or_fail()
+    runtime = runtime_or_fail(settings, with_connectors=bool(since))
+    try:
+        try:
+            if from_file:
+                cases = cases_from_file(from_file)
+            else:
+                since = since.replace(tzinfo=timezone.utc)
+                cases = cases_from_conversations([
+                    validated(c, f"{name} ticket {c.get('ticket_id')}")
+                    for name, connector in runtime.connectors.items() for c in connector.fetch_resolved(since)])
+            repo = repo or repo_of(settings.knowledge_dir)
+            report = learn_(cases, settings, repo, runtime.store, utcnow())
+        except (ReplayError, PublishError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except DeliveryError as exc:  # the helpdesk API refused or rate-limited the listing
+            wait = f"; retry after {exc.retry_after:.0f} s" if exc.retry_after else ""
+            raise click.ClickException(f"could not list resolved tickets: {exc}{wait}") from None
+        for p in report.proposals:
+            emit({"kind": p.kind, "path": p.path, "tickets": list(p.tickets), "why": p.why}, as_json,
+                  f"{p.kind:<7} {p.path}  ({', '.join(p.tickets)})")
+        for p, why in report.refused:
+            emit({"refused": p.path, "kind": p.kind, "why": why}, as_json, f"refused {p.path}: {why}")
+        summary = {"cases": report.cases, "lessons": report.lessons, "proposals": len(report.proposals),
+                   "refused": len(report.refused), "branch": [p.branch for p in report.published],
+                   "pull_request": [p.url for p in report.published if p.url]}
+        emit(summary, as_json, f"{report.cases} resolved cases, {report.lessons} lessons, "
+              f"{len(report.proposals)} proposals on {', '.join(summary['branch']) or 'no branch'}"
+              + (f" ({', '.join(summary['pull_request'])})" if summary["pull_request"] else ""))
+    finally:
+        runtime.close()
+
+
+@main.command()
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def proposals(repo: Path | None, as_json: bool) -> None:
+    """The proposals made so far and what became of them (open, merged, closed)."""
+    from plugin.learning.loop import refresh_states, repo_of
+    settings = load_or_fail()
+    runtime = runtime_or_fail(settings)
+    try:
+        rows = refresh_states(runtime.store, settings, repo or repo_of(settings.knowledge_dir))
+        for row in rows:
+            emit(row, as_json, f"[{row['state']}] {row['kind']:<7} {row['path']}  {row['url'] or row['branch']}")
+        decided = [r for r in rows if r["state"] != "open"]
+        if decided and not as_json:
+            merged = sum(r["state"] == "merged" for r in decided)
+            click.echo(f"acceptance: {merged} of {len(decided)} decided proposals merged")
+    finally:
+        runtime.close()
+
+
+@main.group()
+def knowledge() -> None:
+    """Check the knowledge base."""
+
+
+@knowledge.command("check")
+def knowledge_check() -> None:
+    """Report malformed entries, entries without a source, and duplicates."""
+    from plugin.knowledge import check_knowledge
+    settings = load_or_fail()
+    count, findings = check_knowledge(settings.knowledge_dir)
+    for finding in findings:
+        click.echo(str(finding), err=True)
+    if findings:
+        raise click.ClickException(f"{len(findings)} problem(s) in {count} entries of {settings.knowledge_dir}")
+    click.echo(f"{count} entries in {settings.knowledge_dir}: ok")

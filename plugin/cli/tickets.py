@@ -1,0 +1,103 @@
+"""What the plugin did and would do: `vigil replay`, `vigil notes`, `vigil explain`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from plugin.cli import emit, runtime_or_fail, load_or_fail, main
+from plugin.replay import ReplayError, events_for, read_conversations
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def replay(file: Path, as_json: bool) -> None:
+    """Push recorded conversations through the pipeline; print one decision per message."""
+    try:
+        conversations = read_conversations(file)
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
+    runtime = runtime_or_fail(load_or_fail())
+    try:
+        for conversation in conversations:
+            runtime.store.forget_ticket(conversation["source"], conversation["ticket_id"])
+            for event in events_for(conversation):
+                for outcome in runtime.pipeline.handle(event, shadow=True):
+                    if outcome.message_index is None and outcome.decision.action == "silent":
+                        continue  # a status change nobody acted on is not a message's decision
+                    d, note = outcome.decision, outcome.note
+                    record = {"ticket_id": event.ticket_id, "message_index": outcome.message_index,
+                              "event": event.kind, "action": d.action, "rule": d.rule,
+                              "reason": d.reason, "note": note.body if note else None,
+                              "sources": list(note.sources) if note else []}
+                    emit(record, as_json, f"{event.ticket_id} #{outcome.message_index}: {d.action}"
+                          f"{' (' + d.rule + ')' if d.rule else ''} - {d.reason}"
+                          + (f"\n{_indent(note.body)}" if note else ""))
+    finally:
+        runtime.close()
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+@main.group(invoke_without_command=True)
+@click.option("--ticket", help="Only this ticket's notes.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def notes(ctx: click.Context, ticket: str | None, as_json: bool) -> None:
+    """List the notes drafted so far."""
+    if ctx.invoked_subcommand:
+        return
+    runtime = runtime_or_fail(load_or_fail())
+    try:
+        for note in runtime.store.list_notes(ticket):
+            emit(note, as_json, f"[{note['status']}] {note['source']} {note['ticket_id']} "
+                  f"({note['rule']}): {note['body'].splitlines()[0]}")
+    finally:
+        runtime.close()
+
+
+@notes.command("retry")
+@click.option("--ticket", help="Only this ticket's failed notes.")
+def notes_retry(ticket: str | None) -> None:
+    """Queue failed notes again and try to post them now."""
+    runtime = runtime_or_fail(load_or_fail(), with_connectors=True)
+    try:
+        count = runtime.store.retry_failed_notes(ticket)
+        runtime.worker.deliver_notes()
+        click.echo(f"{count} failed note(s) queued again")
+        for note in runtime.store.list_notes(ticket):
+            if note["status"] == "failed":
+                click.echo(f"still failing: note {note['id']} on {note['ticket_id']}: {note['last_error']}")
+    finally:
+        runtime.close()
+
+
+@main.command()
+@click.argument("ticket_id")
+@click.option("--json", "as_json", is_flag=True)
+def explain(ticket_id: str, as_json: bool) -> None:
+    """Show a ticket's timeline: each decision, the rules considered, the notes."""
+    runtime = runtime_or_fail(load_or_fail())
+    try:
+        ticket = runtime.store.find_ticket(None, ticket_id)
+        if ticket is None:
+            raise click.ClickException(f"no ticket {ticket_id!r} in {runtime.settings.home}")
+        for step in runtime.store.timeline(ticket):
+            if as_json:
+                click.echo(json.dumps(step, ensure_ascii=False))
+                continue
+            where = f"message #{step['message_index']}" if step["message_index"] is not None else step["event"]
+            click.echo(f"{where}: {step['action']}{' by ' + step['rule'] if step['rule'] else ''}"
+                       f" - {step['reason']}")
+            for c in step["considered"]:
+                mark = "fired" if c["fired"] else f"silent: {c['failed']}"
+                click.echo(f"    {c['rule']} ({c['action']}): {mark}")
+            if step["note"]:
+                click.echo(f"    note [{step['note']['status']}]:\n{_indent(_indent(step['note']['body']))}")
+    finally:
+        runtime.close()
