@@ -1,7 +1,7 @@
 """The database schema's version: create a fresh database at the newest, upgrade an old one.
 
 Alembic holds the history (plugin/migrations/). A new, empty database is created from the
-tables in store.py and stamped; one that is behind must be upgraded explicitly with
+tables in tables.py and stamped; one that is behind must be upgraded explicitly with
 `vigil db upgrade`, so that several processes never race to migrate at start-up.
 """
 

@@ -129,7 +129,7 @@ def test_migrations_build_exactly_the_tables_the_code_uses(backend, tmp_path, re
     assert schema.upgrade(engine) == (None, schema.head())
     with engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
-    assert [d for d in differences if d[0] != "modify_type"] == []  # store.py and the migrations agree
+    assert [d for d in differences if d[0] != "modify_type"] == []  # tables.py and the migrations agree
     assert Store(url)  # an upgraded database is accepted as it is
 
 
