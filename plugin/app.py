@@ -89,7 +89,8 @@ def webhook(source: str):
         _record(source, "duplicate")
         return jsonify(status="duplicate", delivery_id=delivery.delivery_id), 200
     # Not recorded in webhook_results: the delivery row counts it, one write per webhook fewer.
-    runtime.announce(ticket_key(delivery))
+    if delivery.events:  # one the plugin does not act on is stored as done: nothing to decide
+        runtime.announce(ticket_key(delivery))
     return jsonify(status="accepted", delivery_id=delivery.delivery_id,
                    events=len(delivery.events)), 202
 
