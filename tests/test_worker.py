@@ -310,3 +310,33 @@ def test_a_poster_that_died_mid_post_is_found_out_by_the_next_one(settings, help
         assert helpdesk.received("PUT", PUT) == [] and note(rt)["status"] == "delivered"
     finally:
         rt.close()
+
+
+def test_a_failed_delivery_is_kept_listed_and_decided_again_from_the_event_that_failed(
+        rt, settings, helpdesk, monkeypatch):
+    import json
+    from plugin.pipeline import Pipeline
+    pk, done, events = stored_delivery(rt, msg_event("How do I reset my password?"),
+                                       msg_event("How long does a refund take?", minutes=1))
+    real = Pipeline.handle
+
+    def broken(self, event, *args, **kwargs):
+        if "refund" in event.message.body:
+            raise ValueError("a bug in the second event's handling")
+        return real(self, event, *args, **kwargs)
+    monkeypatch.setattr(Pipeline, "handle", broken)
+    rt.worker.run_delivery(pk, done, events)
+    assert counts(rt)[:2] == (1, 1)  # the first event took effect, the second did not
+    for name, value in {"VIGIL_HOME": str(settings.home), "VIGIL_KNOWLEDGE_DIR": str(settings.knowledge_dir),
+                        "VIGIL_RULES_DIR": str(settings.rules_dir), "VIGIL_ZENDESK_WEBHOOK_SECRET": "s"}.items():
+        monkeypatch.setenv(name, value)
+    listed = CliRunner().invoke(main, ["deliveries", "--json"])
+    assert listed.exit_code == 0, listed.output
+    [failed] = [json.loads(line) for line in listed.output.splitlines()]
+    assert (failed["id"], failed["handled"], failed["events"]) == (pk, 1, 2)
+    assert failed["error"] == "ValueError: a bug in the second event's handling"
+    monkeypatch.setattr(Pipeline, "handle", real)  # the fix is deployed
+    result = CliRunner().invoke(main, ["deliveries", "retry"])
+    assert result.exit_code == 0 and "1 failed deliveries queued again" in result.output, result.output
+    assert counts(rt)[:2] == (2, 2)  # the second event decided once; the first not again
+    assert rt.store.failed_deliveries() == [] and rt.store.pending_deliveries() == []

@@ -1,4 +1,4 @@
-"""What the plugin did and would do: `vigil replay`, `vigil notes`, `vigil explain`."""
+"""What the plugin did and would do: `vigil replay`, `vigil notes`, `vigil deliveries`, `vigil explain`."""
 
 from __future__ import annotations
 
@@ -73,6 +73,37 @@ def notes_retry(ticket: str | None) -> None:
         for note in runtime.store.list_notes(ticket):
             if note["status"] == "failed":
                 click.echo(f"still failing: note {note['id']} on {note['ticket_id']}: {note['last_error']}")
+    finally:
+        runtime.close()
+
+
+@main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def deliveries(ctx: click.Context, as_json: bool) -> None:
+    """List the webhook deliveries that failed to be decided, with their error."""
+    if ctx.invoked_subcommand:
+        return
+    runtime = runtime_or_fail(load_or_fail())
+    try:
+        for d in runtime.store.failed_deliveries():
+            emit(d, as_json, f"[failed] delivery {d['id']} ({d['source']} {d['delivery_id']}, ticket "
+                 f"{d['ticket']}, {d['handled']}/{d['events']} events handled): {d['error']}")
+    finally:
+        runtime.close()
+
+
+@deliveries.command("retry")
+@click.option("--id", "pk", type=int, help="Only this delivery (its number in `vigil deliveries`).")
+def deliveries_retry(pk: int | None) -> None:
+    """Decide failed deliveries again (after a fix), from the event that failed."""
+    runtime = runtime_or_fail(load_or_fail(), with_connectors=True)
+    try:
+        count = runtime.store.retry_failed_deliveries(pk)
+        runtime.worker.drain()  # under the tickets' leases: safe beside running workers
+        click.echo(f"{count} failed deliveries queued again")
+        for d in runtime.store.failed_deliveries():
+            click.echo(f"still failing: delivery {d['id']}: {d['error']}")
     finally:
         runtime.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -75,6 +76,22 @@ class InboxQueries:
             ).values(progress=done, state="done" if done == total else "pending")).rowcount
         if changed != 1:
             raise AlreadyHandled(f"delivery {pk} event {done} was handled by another worker")
+
+    def failed_deliveries(self) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(select(deliveries).where(deliveries.c.state == "failed")
+                                .order_by(deliveries.c.id)).all()
+        return [{"id": r.id, "source": r.source, "delivery_id": r.delivery_id, "ticket": r.ticket_key,
+                 "received_at": r.received_at.isoformat(), "events": len(json.loads(r.events)),
+                 "handled": r.progress, "error": r.error} for r in rows]
+
+    def retry_failed_deliveries(self, pk: int | None = None) -> int:
+        """Put failed deliveries back in the inbox, to go on from the event that failed."""
+        query = update(deliveries).where(deliveries.c.state == "failed")
+        if pk is not None:
+            query = query.where(deliveries.c.id == pk)
+        with self._write() as conn:
+            return conn.execute(query.values(state="pending", error=None)).rowcount
 
     def fail_delivery(self, pk: int, error: str) -> None:
         with self._write() as conn:
