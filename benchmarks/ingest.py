@@ -11,13 +11,8 @@ peak resident memory. Run: python benchmarks/ingest.py [--requests N] [--rate R]
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import hmac
-import json
 import os
 import platform
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -31,32 +26,17 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
-TEMPLATE = json.loads((REPO / "tests/fixtures/zendesk/ticket.comment_added__customer_public.json").read_text())
-SECRET = "bench-secret"
+sys.path.insert(0, str(REPO))  # the signed deliveries come from the test harness
+
+from tests.cluster import SECRET, free_port, zendesk_delivery  # noqa: E402
+
 QUESTIONS = ["How do I reset my password?", "Can I change the shipping address on my order?",
              "My card keeps getting declined at checkout, why?", "Thanks, that worked!",
              "This is unacceptable, I was charged twice!", "How long does a refund take?"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def delivery(i: int, tickets: int) -> tuple[bytes, dict]:
-    body = json.loads(json.dumps(TEMPLATE))
-    ticket = str(10_000 + i % tickets)
-    body["id"] = f"bench-{i}"
-    body["subject"] = f"zen:ticket:{ticket}"
-    body["detail"]["id"] = ticket
-    body["event"]["comment"]["id"] = str(900_000 + i)
-    body["event"]["comment"]["body"] = QUESTIONS[i % len(QUESTIONS)]
-    raw = json.dumps(body).encode()
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    signature = base64.b64encode(hmac.new(SECRET.encode(), stamp.encode() + raw, hashlib.sha256).digest())
-    return raw, {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": signature.decode(),
-                 "X-Zendesk-Webhook-Signature-Timestamp": stamp, "X-Zendesk-Webhook-Invocation-Id": f"inv-{i}"}
+    return zendesk_delivery(i, str(10_000 + i % tickets), QUESTIONS[i % len(QUESTIONS)])
 
 
 def peak_rss_mb(pid: int) -> float:

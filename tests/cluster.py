@@ -7,9 +7,6 @@ and the plugin's own command-line entry points as subprocesses, as an operator r
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -26,6 +23,8 @@ from pathlib import Path
 from typing import Iterator
 
 import requests
+
+from .signing import zendesk_headers
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = json.loads((REPO / "tests/fixtures/zendesk/ticket.comment_added__customer_public.json").read_text())
@@ -68,10 +67,7 @@ def zendesk_delivery(n: int, ticket: str, text: str | None = None) -> tuple[byte
     body["event"]["comment"]["id"] = str(900_000 + n)
     body["event"]["comment"]["body"] = text or QUESTIONS[n % len(QUESTIONS)]
     raw = json.dumps(body).encode()
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    signature = base64.b64encode(hmac.new(SECRET.encode(), stamp.encode() + raw, hashlib.sha256).digest())
-    return raw, {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": signature.decode(),
-                 "X-Zendesk-Webhook-Signature-Timestamp": stamp, "X-Zendesk-Webhook-Invocation-Id": f"inv-{n}"}
+    return raw, zendesk_headers(raw, SECRET, f"inv-{n}", now)
 
 
 @contextmanager

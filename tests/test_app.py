@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 from datetime import datetime, timedelta
 
@@ -15,6 +12,7 @@ from plugin.model import utcnow
 
 from .conftest import FIXTURES, write_entry
 from .fakehttp import FakeServer, Reply
+from .signing import zendesk_headers
 
 CUSTOMER_COMMENT = (FIXTURES / "zendesk" / "ticket.comment_added__customer_public.json").read_bytes()
 SECRET = "zendesk-test-secret"
@@ -22,10 +20,7 @@ PUT = "/api/v2/tickets/35436.json"
 
 
 def signed(body: bytes, secret: str = SECRET, at: datetime | None = None, invocation: str = "inv-1") -> dict:
-    stamp = (at or utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ")
-    signature = base64.b64encode(hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest())
-    return {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": signature.decode(),
-            "X-Zendesk-Webhook-Signature-Timestamp": stamp, "X-Zendesk-Webhook-Invocation-Id": invocation}
+    return zendesk_headers(body, secret, invocation, at)
 
 
 def update_reply(status: int = 200) -> Reply:

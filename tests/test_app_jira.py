@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import replace
 
 import pytest
@@ -12,6 +10,7 @@ from plugin.app import create_app
 
 from .conftest import FIXTURES
 from .fakehttp import FakeServer, Reply
+from .signing import hub_headers
 from .test_pipeline import msg_event
 
 CREATED = (FIXTURES / "jira" / "mattermost-plugin-jira" / "webhook-issue-created.json").read_bytes()
@@ -19,9 +18,7 @@ SECRET = "jira-test-secret"
 
 
 def signed(body: bytes, delivery: str = "d-1") -> dict:
-    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "X-Hub-Signature": f"sha256={signature}",
-            "X-Atlassian-Webhook-Identifier": delivery}
+    return hub_headers(body, SECRET, delivery)
 
 
 @pytest.fixture

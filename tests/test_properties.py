@@ -30,13 +30,14 @@ from sqlalchemy import MetaData, inspect, text
 
 from plugin.app import MAX_BODY_BYTES, create_app
 from plugin.engine import RuleEngine
-from plugin.model import NOTE_MARKER, utcnow
+from plugin.model import NOTE_MARKER
 from plugin.rulebook import ACTIONS, BASELINE, FACTS, OPERATORS, RuleFileError, load_rules
 from plugin.ruletest import run_examples
 from plugin.settings import Settings
 
 from .conftest import ENTRIES, FIXTURES, REPO, write_entry
 from .connectors.test_zendesk_webhook import render as render_trigger
+from .signing import hub_headers, zendesk_headers
 
 # Moderate example counts so the whole file runs in well under a minute. No example database:
 # a failure found here is kept as an explicit @example instead.
@@ -213,25 +214,8 @@ def _empty_tables(app) -> None:
                 conn.execute(table.delete())
 
 
-def zendesk_headers(body: bytes, invocation: str | None) -> dict[str, str]:
-    stamp = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-    mac = hmac.new(ZENDESK_SECRET.encode(), stamp.encode() + body, hashlib.sha256).digest()
-    headers = {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-               "X-Zendesk-Webhook-Signature": base64.b64encode(mac).decode()}
-    if invocation is not None:
-        headers["X-Zendesk-Webhook-Invocation-Id"] = invocation
-    return headers
-
-
-def jira_headers(body: bytes, identifier: str | None) -> dict[str, str]:
-    digest = hmac.new(JIRA_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    headers = {"Content-Type": "application/json", "X-Hub-Signature": f"sha256={digest}"}
-    if identifier is not None:
-        headers["X-Atlassian-Webhook-Identifier"] = identifier
-    return headers
-
-
-SIGNED = {"zendesk": zendesk_headers, "jira": jira_headers}
+SIGNED = {"zendesk": lambda body, invocation: zendesk_headers(body, ZENDESK_SECRET, invocation),
+          "jira": lambda body, identifier: hub_headers(body, JIRA_SECRET, identifier)}
 # What an HTTP header can carry: visible latin-1, no line breaks.
 HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
                       max_size=40)

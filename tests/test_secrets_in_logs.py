@@ -18,8 +18,6 @@ accepted by the app), so a passing test means "used and not leaked", not "never 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import io
 import json
 import logging
@@ -44,6 +42,7 @@ from plugin.store import driver_url
 
 from .conftest import FIXTURES, REPO, write_entry
 from .fakehttp import FakeServer, Reply
+from .signing import hub_headers, zendesk_headers
 from .learning.test_learn import GIFT, RESET
 from .test_pipeline import msg_event
 
@@ -168,16 +167,11 @@ class Client:
 
 
 def zendesk_signed(body: bytes, secret: str = SECRETS["zendesk_webhook_secret"], invocation: str = "inv-1") -> dict:
-    stamp = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-    signature = base64.b64encode(hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest())
-    return {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": signature.decode(),
-            "X-Zendesk-Webhook-Signature-Timestamp": stamp, "X-Zendesk-Webhook-Invocation-Id": invocation}
+    return zendesk_headers(body, secret, invocation)
 
 
 def hub_signed(body: bytes, secret: str, header: str = "X-Hub-Signature") -> dict:
-    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", header: f"sha256={signature}",
-            "X-Atlassian-Webhook-Identifier": f"d-{uuid4().hex[:8]}"}
+    return hub_headers(body, secret, f"d-{uuid4().hex[:8]}", header)
 
 
 def git(repo: Path, *args: str) -> None:
