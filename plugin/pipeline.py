@@ -58,7 +58,8 @@ class Pipeline:
         ticket = stored.after(event) if stored else TicketRow.new(event)
         conversation = self.store.conversation(stored) if stored else []
         message = event.message
-        if message and stored and self.store.has_message(stored, message.message_id):
+        if message and message.message_id is not None \
+                and any(m.message_id == message.message_id for m in conversation):
             return self._commit(also)  # this comment was seen already (a retry, or Jira's double event)
         if message:
             conversation.append(message)

@@ -94,13 +94,6 @@ class TicketQueries:
                 return None
         return position
 
-    def has_message(self, ticket: TicketRow, message_id: str | None) -> bool:
-        if message_id is None:
-            return False
-        with self._read() as conn:
-            return conn.execute(select(messages.c.id).where(
-                messages.c.ticket == ticket.pk, messages.c.message_id == message_id)).first() is not None
-
     def conversation(self, ticket: TicketRow) -> list[Message]:
         with self._read() as conn:
             rows = conn.execute(select(messages).where(messages.c.ticket == ticket.pk)
