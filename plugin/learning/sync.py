@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import subprocess
 from pathlib import Path
+
+from connectors.base import hmac_sha256, signatures_match
 
 log = logging.getLogger(__name__)
 
@@ -15,8 +15,7 @@ def push_signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     """GitHub-style `X-Hub-Signature-256: sha256=<hex>` over the raw body, in constant time."""
     if not secret or not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[len("sha256="):])
+    return signatures_match(hmac_sha256(secret, body).hex(), header[len("sha256="):])
 
 
 def pull(knowledge_dir: Path) -> str:

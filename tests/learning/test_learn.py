@@ -213,6 +213,19 @@ def test_git_push_webhook_is_signed_then_reindexes(repo, settings):
         runtime.close()
 
 
+def test_push_signature_refuses_rather_than_fails():
+    import hashlib
+    import hmac
+
+    from plugin.learning.sync import push_signature_ok
+    body = b'{"ref": "refs/heads/main"}'
+    signed = "sha256=" + hmac.new(b"push-secret", body, hashlib.sha256).hexdigest()
+    assert push_signature_ok("push-secret", body, signed)
+    assert not push_signature_ok("push-secret", body + b" ", signed)
+    assert not push_signature_ok("", body, signed) and not push_signature_ok("push-secret", body, None)
+    assert not push_signature_ok("push-secret", body, "sha256=\xe9")  # not ASCII: a 401, not a 500
+
+
 def test_a_threshold_change_is_proposed_with_its_examples_and_gated(repo, settings):
     from plugin.learning.extract import Lesson
     from plugin.learning.plan import threshold_proposal
