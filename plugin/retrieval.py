@@ -99,8 +99,7 @@ class KnowledgeIndex:
                 self._ix = index.open_dir(self.index_dir)
             else:
                 self._ix = self._create()
-        self._searcher = self._ix.searcher()
-        self._table = ScoreTable(self._searcher, _SEARCHED)
+        self._open()
 
     def _create(self):
         if self.index_dir.exists():
@@ -171,15 +170,21 @@ class KnowledgeIndex:
         self.errors = errors
         self._reopen()
 
-    def _reopen(self) -> None:
-        self._searcher.close()  # searcher.refresh() fails on a searcher of an empty index
+    def _open(self) -> None:
+        """A searcher on the index as it is now, and the scores precomputed from it (once per version)."""
         self._searcher = self._ix.searcher()
         self._table = ScoreTable(self._searcher, _SEARCHED)
 
+    def _reopen(self) -> None:
+        self._searcher.close()  # searcher.refresh() fails on a searcher of an empty index
+        self._open()
+
     def products(self) -> frozenset[str]:
-        """The products the entries name (lower case): a ticket tagged with one is scoped to it."""
-        with self._lock:
-            return frozenset(t.decode() if isinstance(t, bytes) else t for t in self._searcher.lexicon("scope"))
+        """The products the entries name (lower case): a ticket tagged with one is scoped to it.
+
+        Asked on every event: read from the score table, which lists them once per index version.
+        """
+        return self._table.products
 
     def search(self, text: str, limit: int = 3, scope: tuple[str, ...] = ()) -> list[Hit]:
         """The best entries for a question, each with its evidence score.

@@ -41,6 +41,7 @@ class ScoreTable:
                           for w, v in parts.items()}
         self._scopes = {p: np.array(list(reader.postings("scope", p).all_ids()), dtype=np.int64)
                         for p in _words(reader.lexicon("scope"))}
+        self.products = frozenset(self._scopes)  # every product an entry names, lower case
 
     def top(self, words: list[str], limit: int, scope: tuple[str, ...] = ()) -> list[int]:
         """Document numbers of the best `limit` entries, best first (ties: Whoosh's order)."""
