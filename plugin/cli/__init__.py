@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
 
 import click
 
 from plugin.rulebook import RuleFileError
 from plugin.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from plugin.runtime import Runtime
 
 
 def load_or_fail() -> Settings:
@@ -19,12 +24,22 @@ def load_or_fail() -> Settings:
         raise click.ClickException(f"configuration: {exc}") from None
 
 
-def runtime_or_fail(settings: Settings, with_connectors: bool = False):
+def runtime_or_fail(settings: Settings, with_connectors: bool = False) -> "Runtime":
     from plugin.runtime import build_runtime
     try:
         return build_runtime(settings, with_connectors=with_connectors)
     except RuleFileError as exc:
         raise click.ClickException(f"the rule files are not valid:\n{exc}") from None
+
+
+@contextmanager
+def open_runtime(settings: Settings, with_connectors: bool = False) -> Iterator["Runtime"]:
+    """The runtime for one command, closed when it ends however it ends."""
+    runtime = runtime_or_fail(settings, with_connectors)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
 
 
 def emit(obj: dict, as_json: bool, text: str) -> None:

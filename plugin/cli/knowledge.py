@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from connectors.base import DeliveryError
-from plugin.cli import emit, runtime_or_fail, load_or_fail, main
+from plugin.cli import emit, load_or_fail, main, open_runtime
 from plugin.replay import ReplayError, validated
 
 
@@ -62,8 +62,7 @@ def learn(from_file: Path | None, since, repo: Path | None, as_json: bool) -> No
     if bool(from_file) == bool(since):
         raise click.UsageError("give exactly one of --from FILE or --since DATE")
     settings = load_or_fail()
-    runtime = runtime_or_fail(settings, with_connectors=bool(since))
-    try:
+    with open_runtime(settings, with_connectors=bool(since)) as runtime:
         try:
             if from_file:
                 cases = cases_from_file(from_file)
@@ -90,8 +89,6 @@ def learn(from_file: Path | None, since, repo: Path | None, as_json: bool) -> No
         emit(summary, as_json, f"{report.cases} resolved cases, {report.lessons} lessons, "
               f"{len(report.proposals)} proposals on {', '.join(summary['branch']) or 'no branch'}"
               + (f" ({', '.join(summary['pull_request'])})" if summary["pull_request"] else ""))
-    finally:
-        runtime.close()
 
 
 @main.command()
@@ -101,8 +98,7 @@ def proposals(repo: Path | None, as_json: bool) -> None:
     """The proposals made so far and what became of them (open, merged, closed)."""
     from plugin.learning.loop import refresh_states, repo_of
     settings = load_or_fail()
-    runtime = runtime_or_fail(settings)
-    try:
+    with open_runtime(settings) as runtime:
         rows = refresh_states(runtime.store, settings, repo or repo_of(settings.knowledge_dir))
         for row in rows:
             emit(row, as_json, f"[{row['state']}] {row['kind']:<7} {row['path']}  {row['url'] or row['branch']}")
@@ -110,8 +106,6 @@ def proposals(repo: Path | None, as_json: bool) -> None:
         if decided and not as_json:
             merged = sum(r["state"] == "merged" for r in decided)
             click.echo(f"acceptance: {merged} of {len(decided)} decided proposals merged")
-    finally:
-        runtime.close()
 
 
 @main.group()

@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from plugin.cli import runtime_or_fail, load_or_fail, main
+from plugin.cli import load_or_fail, main, runtime_or_fail
 
 
 @main.command()

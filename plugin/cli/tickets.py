@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from plugin.cli import emit, runtime_or_fail, load_or_fail, main
+from plugin.cli import emit, load_or_fail, main, open_runtime
 from plugin.replay import ReplayError, events_for, read_conversations
 
 
@@ -20,8 +20,7 @@ def replay(file: Path, as_json: bool) -> None:
         conversations = read_conversations(file)
     except ReplayError as exc:
         raise click.ClickException(str(exc)) from None
-    runtime = runtime_or_fail(load_or_fail())
-    try:
+    with open_runtime(load_or_fail()) as runtime:
         for conversation in conversations:
             runtime.store.forget_ticket(conversation["source"], conversation["ticket_id"])
             for event in events_for(conversation):
@@ -36,8 +35,6 @@ def replay(file: Path, as_json: bool) -> None:
                     emit(record, as_json, f"{event.ticket_id} #{outcome.message_index}: {d.action}"
                           f"{' (' + d.rule + ')' if d.rule else ''} - {d.reason}"
                           + (f"\n{_indent(note.body)}" if note else ""))
-    finally:
-        runtime.close()
 
 
 def _indent(text: str) -> str:
@@ -52,29 +49,23 @@ def notes(ctx: click.Context, ticket: str | None, as_json: bool) -> None:
     """List the notes drafted so far."""
     if ctx.invoked_subcommand:
         return
-    runtime = runtime_or_fail(load_or_fail())
-    try:
+    with open_runtime(load_or_fail()) as runtime:
         for note in runtime.store.list_notes(ticket):
             emit(note, as_json, f"[{note['status']}] {note['source']} {note['ticket_id']} "
                   f"({note['rule']}): {note['body'].splitlines()[0]}")
-    finally:
-        runtime.close()
 
 
 @notes.command("retry")
 @click.option("--ticket", help="Only this ticket's failed notes.")
 def notes_retry(ticket: str | None) -> None:
     """Queue failed notes again and try to post them now."""
-    runtime = runtime_or_fail(load_or_fail(), with_connectors=True)
-    try:
+    with open_runtime(load_or_fail(), with_connectors=True) as runtime:
         count = runtime.store.retry_failed_notes(ticket)
         runtime.worker.deliver_notes()
         click.echo(f"{count} failed note(s) queued again")
         for note in runtime.store.list_notes(ticket):
             if note["status"] == "failed":
                 click.echo(f"still failing: note {note['id']} on {note['ticket_id']}: {note['last_error']}")
-    finally:
-        runtime.close()
 
 
 @main.group(invoke_without_command=True)
@@ -84,28 +75,22 @@ def deliveries(ctx: click.Context, as_json: bool) -> None:
     """List the webhook deliveries that failed to be decided, with their error."""
     if ctx.invoked_subcommand:
         return
-    runtime = runtime_or_fail(load_or_fail())
-    try:
+    with open_runtime(load_or_fail()) as runtime:
         for d in runtime.store.failed_deliveries():
             emit(d, as_json, f"[failed] delivery {d['id']} ({d['source']} {d['delivery_id']}, ticket "
                  f"{d['ticket']}, {d['handled']}/{d['events']} events handled): {d['error']}")
-    finally:
-        runtime.close()
 
 
 @deliveries.command("retry")
 @click.option("--id", "pk", type=int, help="Only this delivery (its number in `vigil deliveries`).")
 def deliveries_retry(pk: int | None) -> None:
     """Decide failed deliveries again (after a fix), from the event that failed."""
-    runtime = runtime_or_fail(load_or_fail(), with_connectors=True)
-    try:
+    with open_runtime(load_or_fail(), with_connectors=True) as runtime:
         count = runtime.store.retry_failed_deliveries(pk)
         runtime.worker.drain()  # under the tickets' leases: safe beside running workers
         click.echo(f"{count} failed deliveries queued again")
         for d in runtime.store.failed_deliveries():
             click.echo(f"still failing: delivery {d['id']}: {d['error']}")
-    finally:
-        runtime.close()
 
 
 @main.command()
@@ -113,8 +98,7 @@ def deliveries_retry(pk: int | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def explain(ticket_id: str, as_json: bool) -> None:
     """Show a ticket's timeline: each decision, the rules considered, the notes."""
-    runtime = runtime_or_fail(load_or_fail())
-    try:
+    with open_runtime(load_or_fail()) as runtime:
         ticket = runtime.store.find_ticket(None, ticket_id)
         if ticket is None:
             raise click.ClickException(f"no ticket {ticket_id!r} in {runtime.settings.home}")
@@ -130,5 +114,3 @@ def explain(ticket_id: str, as_json: bool) -> None:
                 click.echo(f"    {c['rule']} ({c['action']}): {mark}")
             if step["note"]:
                 click.echo(f"    note [{step['note']['status']}]:\n{_indent(_indent(step['note']['body']))}")
-    finally:
-        runtime.close()
