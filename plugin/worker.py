@@ -24,7 +24,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from connectors.base import Connector, DeliveryError
 from plugin.model import Event, utcnow
 from plugin.pipeline import Pipeline
-from plugin.store import AlreadyHandled, Store, backoff_until
+from plugin.store import AlreadyHandled, Store, backoff_until, ticket_lease
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,11 @@ class Worker:
             yield held
         finally:
             if held:
-                self.store.release_lease(f"ticket:{key}", self.holder)
+                self.store.release_lease(ticket_lease(key), self.holder)
 
     def _take_ticket(self, key: str) -> bool:
         """Take or renew the lease on a ticket; False while another worker holds it."""
-        return self.store.take_lease(f"ticket:{key}", self.holder, self.pipeline.settings.lease_seconds)
+        return self.store.take_lease(ticket_lease(key), self.holder, self.pipeline.settings.lease_seconds)
 
     def process_ticket(self, key: str) -> None:
         """Decide a ticket's waiting deliveries in order, then post its due notes.

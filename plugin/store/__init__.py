@@ -5,7 +5,7 @@ in Python; `Store.unit()` makes an event's writes land together or not at all.
 """
 
 from plugin.store.database import Database, driver_url
-from plugin.store.inbox import AlreadyHandled, InboxQueries, ticket_key
+from plugin.store.inbox import AlreadyHandled, InboxQueries, ticket_key, ticket_lease
 from plugin.store.learning import LearningQueries
 from plugin.store.notes import NoteQueries, backoff_until
 from plugin.store.operator import OperatorQueries
@@ -16,4 +16,4 @@ class Store(Database, InboxQueries, TicketQueries, NoteQueries, LearningQueries,
     """The queries the rest of the plugin needs, and nothing else."""
 
 
-__all__ = ["AlreadyHandled", "Store", "TicketRow", "backoff_until", "driver_url", "ticket_key"]
+__all__ = ["AlreadyHandled", "Store", "TicketRow", "backoff_until", "driver_url", "ticket_key", "ticket_lease"]

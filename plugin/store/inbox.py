@@ -17,6 +17,13 @@ class AlreadyHandled(RuntimeError):
     """Another worker handled this event first; the unit that raised it rolls back."""
 
 
+TICKET_LEASE = "ticket:"  # + a ticket key: the lease a worker holds while deciding that ticket
+
+
+def ticket_lease(key: str) -> str:
+    return TICKET_LEASE + key
+
+
 def ticket_key(delivery: Delivery) -> str:
     """The ticket a delivery is about, as "source:ticket_id" (its first event's ticket)."""
     first = delivery.events[0].ticket_id if delivery.events else ""
@@ -48,7 +55,7 @@ class InboxQueries:
             query = query.where(deliveries.c.received_at < received_before)
         if unheld_at is not None:
             query = query.where(~select(leases.c.name).where(
-                leases.c.name == "ticket:" + deliveries.c.ticket_key, leases.c.expires_at >= unheld_at).exists())
+                leases.c.name == TICKET_LEASE + deliveries.c.ticket_key, leases.c.expires_at >= unheld_at).exists())
         with self._read() as conn:
             rows = conn.execute(query.group_by(deliveries.c.ticket_key)
                                 .order_by(func.min(deliveries.c.id))).scalars()
