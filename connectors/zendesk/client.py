@@ -76,7 +76,8 @@ class ZendeskClient:
     def __init__(self, settings: Settings, *, timeout: Any = TIMEOUT) -> None:
         self._settings = settings
         self._timeout = timeout
-        self._base = api_base(settings.zendesk_url) if settings.zendesk_url else None
+        if settings.zendesk_url:  # refuse a malformed URL at startup, not at the first note
+            api_base(settings.zendesk_url)
 
     def post_internal_note(self, ticket_id: str, body: str) -> str:
         """Post `body` as a private comment on the ticket; return the new comment's id."""
