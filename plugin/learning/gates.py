@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from plugin.knowledge import KnowledgeError, entry_paths, load_entry, near_duplicates, parse_entry
-from plugin.learning.plan import Proposal
+from plugin.learning.plan import Proposal, repo_relative
 from plugin.redaction import findings
 from plugin.rulebook import check_rules
 from plugin.ruletest import run_examples
@@ -41,16 +41,20 @@ def gate(proposals: list[Proposal], repo: Path, knowledge_dir: Path,
     return passed, refused
 
 
+def personal_data(content: str) -> list[str]:
+    """The kinds of personal data or secrets in a proposed file, our own provenance block aside."""
+    return findings(_LEARNED_BLOCK.sub("", content), keep_links=True)
+
+
 def _problem(proposal: Proposal, existing: list, knowledge_dir: Path, repo: Path) -> str:
     if proposal.content is None:
         return ""  # a retirement: the reviewer sees the deleted file in the diff
-    scanned = _LEARNED_BLOCK.sub("", proposal.content)
-    kinds = findings(scanned, keep_links=True)
+    kinds = personal_data(proposal.content)
     if kinds:
         return f"looks like personal data or a secret ({', '.join(kinds)})"
     if not proposal.path.endswith(".md"):
         return ""
-    entry_id = Path(proposal.path).relative_to(_relative(knowledge_dir, repo)).with_suffix("").as_posix()
+    entry_id = Path(proposal.path).relative_to(repo_relative(knowledge_dir, repo)).with_suffix("").as_posix()
     try:
         entry = parse_entry(entry_id, proposal.content)
     except KnowledgeError as exc:
@@ -94,7 +98,3 @@ def _readable(knowledge_dir: Path) -> list:
         except KnowledgeError:
             continue
     return entries
-
-
-def _relative(path: Path, repo: Path) -> str:
-    return Path(path).resolve().relative_to(Path(repo).resolve()).as_posix()

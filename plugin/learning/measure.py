@@ -22,10 +22,9 @@ from typing import Any
 from plugin import grounding
 from plugin.learning.cases import Case
 from plugin.learning.extract import extract_offline
-from plugin.learning.gates import _LEARNED_BLOCK, gate
+from plugin.learning.gates import gate, personal_data
 from plugin.learning.plan import Proposal, plan
 from plugin.model import Message
-from plugin.redaction import findings
 from plugin.retrieval import KnowledgeIndex
 from plugin.settings import Settings
 
@@ -78,7 +77,7 @@ def _figures(cases: list[Case], settings: Settings) -> dict[str, Any]:
         shutil.copytree(settings.knowledge_dir, knowledge)
         shutil.copytree(settings.rules_dir, Path(tmp) / "rules")  # rule proposals need the rules too
         passed, refused = propose(cases, settings, knowledge)
-    personal = sum(bool(findings(_LEARNED_BLOCK.sub("", p.content or ""), keep_links=True)) for p in passed)
+    personal = sum(bool(personal_data(p.content or "")) for p in passed)
     return {"cases": len(cases), "proposals": len(passed),
             "by_kind": {k: sum(p.kind == k for p in passed) for k in ("new", "update", "retire", "rule")},
             # Lessons that did not become a duplicate: folded into an existing entry, or into

@@ -62,7 +62,7 @@ class _Draft:
 def plan(lessons: list[Lesson], cases: list[Case], index: KnowledgeIndex, knowledge_dir: Path,
          repo: Path, now: datetime, ticket_link=lambda ref: ref, rules_dir: Path | None = None) -> list[Proposal]:
     """Turn lessons and analysts' verdicts into proposals, one per file touched."""
-    prefix = Path(knowledge_dir).resolve().relative_to(Path(repo).resolve()).as_posix()
+    prefix = repo_relative(knowledge_dir, repo)
     updates: dict[str, _Draft] = {}
     new: list[_Draft] = []
     misses: list[tuple[Lesson, float]] = []
@@ -96,6 +96,11 @@ def plan(lessons: list[Lesson], cases: list[Case], index: KnowledgeIndex, knowle
     return proposals
 
 
+def repo_relative(path: Path, repo: Path) -> str:
+    """How the repository names a path ("knowledge/learned"); ValueError if it is outside."""
+    return Path(path).resolve().relative_to(Path(repo).resolve()).as_posix()
+
+
 def threshold_proposal(misses: list[tuple[Lesson, float]], rules_dir: Path, repo: Path) -> list[Proposal]:
     """A rule change: lower the answer threshold when the base held the answer to questions
     the plugin stayed silent on, just under it, in at least MIN_MISSES resolved cases.
@@ -105,7 +110,7 @@ def threshold_proposal(misses: list[tuple[Lesson, float]], rules_dir: Path, repo
     """
     path = Path(rules_dir) / ANSWER_RULES
     try:
-        relative = path.resolve().relative_to(Path(repo).resolve()).as_posix()
+        relative = repo_relative(path, repo)
         rules = load_rules(Path(rules_dir))
     except (ValueError, RuleFileError):
         return []  # rules outside the repository, or broken: nothing to propose against
