@@ -61,6 +61,12 @@ def plausible(when: datetime) -> bool:
     return EARLIEST <= when < LATEST
 
 
+def utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a naive time is taken as UTC already."""
+    return (moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None
+            else moment.astimezone(timezone.utc))
+
+
 def storable(delivery: Delivery) -> Delivery:
     """Return `delivery` if the store can keep every text in it; BadPayload says which if not.
 

@@ -21,12 +21,12 @@ starts a day early, and each issue's resolutiondate (which carries its offset) d
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterator
 
 from jira import JIRA
 
-from connectors.base import DeliveryError
+from connectors.base import DeliveryError, utc
 from connectors.jira.client import DEFAULT_TIMEOUT, as_delivery_error, connect
 from connectors.jira.webhook import _comment_role, _is_plugin, _is_public, _jira_time
 from plugin.settings import Settings
@@ -52,7 +52,7 @@ def fetch_resolved(settings: Settings, since: datetime, limit: int = 1000, *,
     if limit <= 0:
         return []
     _check_configured(settings)
-    since = _utc(since)
+    since = utc(since)
     jql = f'resolved >= "{(since - _ZONE_MARGIN):%Y/%m/%d %H:%M}" ORDER BY resolved ASC'
     conversations: list[dict[str, Any]] = []
     jira = None
@@ -164,8 +164,3 @@ def _check_configured(settings: Settings) -> None:
     if missing:
         raise DeliveryError(f"Jira API not configured: set {', '.join(missing)}",
                             retryable=False)
-
-
-def _utc(moment: datetime) -> datetime:
-    return (moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None
-            else moment.astimezone(timezone.utc))

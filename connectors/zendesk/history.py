@@ -25,14 +25,14 @@ search_export has always called it, and it is reported to work (facetoe/zenpy#59
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterator
 
 import requests
 from zenpy import Zenpy
 from zenpy.lib.exception import RecordNotFoundException
 
-from connectors.base import DeliveryError
+from connectors.base import DeliveryError, utc
 from connectors.zendesk.client import TIMEOUT, connect, zendesk_errors
 from plugin.model import NOTE_MARKER, RESOLVED_STATUSES
 from plugin.settings import Settings
@@ -77,7 +77,7 @@ def _resolved_tickets(client: Zenpy, since: datetime) -> Iterator[Any]:
     # Search compares whole seconds and `updated>` is strict: one second earlier makes
     # `since` itself included. zenpy writes the datetime as ...Z without converting it, so
     # it must be in UTC already.
-    after = _utc(since).replace(microsecond=0) - timedelta(seconds=1)
+    after = utc(since).replace(microsecond=0) - timedelta(seconds=1)
     results = client.search_export(type="ticket", status=sorted(RESOLVED_STATUSES),
                                    updated_after=after, cursor_pagination=PAGE_SIZE)
     for ticket in results:
@@ -125,11 +125,6 @@ SEARCH_HINTS = {401: " (check VIGIL_ZENDESK_EMAIL and VIGIL_ZENDESK_TOKEN)",
                 422: " (Zendesk refused the search query)"}
 
 
-def _utc(moment: datetime) -> datetime:
-    return (moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None
-            else moment.astimezone(timezone.utc))
-
-
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -137,4 +132,4 @@ def _parse(text: str) -> datetime:
 def _iso(value: Any) -> str:
     """Zendesk's '2024-02-07T00:09:24Z' as an ISO-8601 string with an explicit offset."""
     # datetime.fromisoformat reads a trailing Z only from Python 3.11; the project runs 3.10.
-    return _utc(_parse(str(value))).isoformat()
+    return utc(_parse(str(value))).isoformat()
