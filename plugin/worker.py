@@ -225,11 +225,13 @@ class Worker:
 
     def _run(self) -> None:
         settings = self.pipeline.settings
-        next_sweep = next_refresh = next_requeue = 0.0
+        next_sweep = next_refresh = next_requeue = next_keep = 0.0
+        keeper = False
         while not self._stop.is_set():
             try:
-                # Renewed every pass; lost to another process only if this one stops passing.
-                keeper = self.store.take_lease(HOUSEKEEPER, self.holder, settings.lease_seconds)
+                if time.monotonic() >= next_keep:  # renewed well before it runs out, not every pass
+                    keeper = self.store.take_lease(HOUSEKEEPER, self.holder, settings.lease_seconds)
+                    next_keep = time.monotonic() + settings.lease_seconds / 3
                 self.sync_knowledge(write=keeper)
                 if time.monotonic() >= next_refresh:  # pick up changed knowledge without a restart
                     self.pipeline.index.refresh(write=keeper)  # one writer; the others reread
