@@ -92,7 +92,7 @@ class KnowledgeIndex:
         self.knowledge_dir = Path(knowledge_dir)
         self.index_dir = Path(index_dir)
         self._lock = threading.Lock()
-        self.errors: list[str] = []  # knowledge files skipped at the last refresh, and why
+        self._skipped: dict[str, tuple[str, str]] = {}  # entry id -> (stamp, why) of files that cannot be read
         version = self.index_dir / "schema-version"
         with self._across_processes():  # two processes starting at once must not both create it
             if index.exists_in(self.index_dir) and version.exists() and version.read_text() == SCHEMA_VERSION:
@@ -108,10 +108,16 @@ class KnowledgeIndex:
         (self.index_dir / "schema-version").write_text(SCHEMA_VERSION)
         return index.create_in(self.index_dir, SCHEMA)
 
+    @property
+    def errors(self) -> list[str]:
+        """The knowledge files left out of the index, and why."""
+        return [why for _, why in self._skipped.values()]
+
     def rebuild(self) -> int:
         """Index every entry from scratch; return how many are indexed."""
         with self._lock, self._across_processes():
             self._ix = self._create()
+            self._skipped.clear()
             self._reopen()
         return self.refresh()
 
@@ -133,9 +139,14 @@ class KnowledgeIndex:
                 for path in entry_paths(self.knowledge_dir):
                     stat = path.stat()
                     on_disk[entry_id(self.knowledge_dir, path)] = (path, f"{stat.st_mtime_ns}:{stat.st_size}")
-                indexed = {f["id"]: f["stamp"] for f in self._searcher.all_stored_fields()}
-                changed = [i for i, (_, stamp) in on_disk.items() if indexed.get(i) != stamp]
-                removed = [i for i in indexed if i not in on_disk]
+                if self._stamps is None:  # once per index version, not every refresh
+                    self._stamps = {f["id"]: f["stamp"] for f in self._searcher.all_stored_fields()}
+                # A file that could not be read is tried again when it changes, not at every refresh.
+                seen = {**self._stamps, **{i: stamp for i, (stamp, _) in self._skipped.items()}}
+                changed = [i for i, (_, stamp) in on_disk.items() if seen.get(i) != stamp]
+                removed = [i for i in self._stamps if i not in on_disk]
+                for gone in [i for i in self._skipped if i not in on_disk]:
+                    del self._skipped[gone]
                 if changed or removed:
                     self._write(on_disk, changed, removed)
                 return self._searcher.doc_count()
@@ -152,7 +163,7 @@ class KnowledgeIndex:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _write(self, on_disk: dict, changed: list[str], removed: list[str]) -> None:
-        errors = [e for e in self.errors if e.split(":", 1)[0] not in changed]
+        skipped = {}
         writer = self._ix.writer(timeout=10.0)  # another process may hold the write lock briefly
         for entry_id_ in removed:
             writer.delete_by_term("id", entry_id_)
@@ -162,18 +173,21 @@ class KnowledgeIndex:
                 entry = load_entry(self.knowledge_dir, path)
             except KnowledgeError as exc:
                 log.warning("skipping knowledge file: %s", exc)
-                errors.append(str(exc))
+                skipped[entry_id_] = (stamp, str(exc))
                 writer.delete_by_term("id", entry_id_)
                 continue
             writer.update_document(**_document(entry, stamp))
         writer.commit()
-        self.errors = errors
+        for entry_id_ in changed:
+            self._skipped.pop(entry_id_, None)
+        self._skipped.update(skipped)
         self._reopen()
 
     def _open(self) -> None:
         """A searcher on the index as it is now, and the scores precomputed from it (once per version)."""
         self._searcher = self._ix.searcher()
         self._table = ScoreTable(self._searcher, _SEARCHED)
+        self._stamps: dict[str, str] | None = None  # id -> stamp of the indexed entries, read when a refresh writes
 
     def _reopen(self) -> None:
         self._searcher.close()  # searcher.refresh() fails on a searcher of an empty index

@@ -88,6 +88,23 @@ def test_bad_file_is_skipped_and_reported(index, knowledge_dir):
     assert len(index.errors) == 1 and "broken: missing YAML front matter" in index.errors[0]
 
 
+def test_a_bad_file_is_read_again_only_when_it_changes(index, knowledge_dir, monkeypatch):
+    import plugin.retrieval
+    from plugin.knowledge import load_entry
+    broken = knowledge_dir / "broken.md"
+    broken.write_text("no front matter here")
+    index.refresh()
+    read = []
+    monkeypatch.setattr(plugin.retrieval, "load_entry", lambda root, path: read.append(path) or load_entry(root, path))
+    assert index.refresh() == 3 and read == [] and len(index.errors) == 1  # not parsed again every refresh
+    broken.write_text("---\ntitle: Gift wrapping\nsources: [x]\n---\nGift wrapping costs 5 dollars.\n")
+    assert index.refresh() == 4 and read == [broken] and index.errors == []
+    broken.write_text("broken again")
+    assert index.refresh() == 3 and len(index.errors) == 1
+    broken.unlink()
+    assert index.refresh() == 3 and index.errors == []  # its error goes with the file
+
+
 def test_index_survives_reopen(index, knowledge_dir, tmp_path):
     reopened = KnowledgeIndex(knowledge_dir, tmp_path / "index")
     try:
