@@ -53,7 +53,7 @@ class _Draft:
     """A knowledge file being assembled from one or more lessons."""
 
     meta: dict[str, Any]
-    steps: list[str]
+    body: str  # the entry's text before any correction and phrasings
     also_asked: list[str] = field(default_factory=list)
     lessons: list[Lesson] = field(default_factory=list)
     correction: list[str] = field(default_factory=list)
@@ -68,20 +68,20 @@ def plan(lessons: list[Lesson], cases: list[Case], index: KnowledgeIndex, knowle
     misses: list[tuple[Lesson, float]] = []
     for lesson in lessons:
         hits = index.search(lesson.question)
-        if hits and similarity(" ".join(lesson.steps), hits[0].body) >= HUMANS_USED_IT:
-            misses.append((lesson, hits[0].score))
-        if hits and hits[0].score >= UPDATE_FROM and similarity(" ".join(lesson.steps), hits[0].body) >= ANSWER_AGREES:
-            draft = updates.get(hits[0].entry_id) or _existing(knowledge_dir, hits[0].entry_id)
-            updates[hits[0].entry_id] = draft
-            draft.also_asked.append(lesson.question)
+        top = hits[0] if hits else None
+        agrees = similarity(" ".join(lesson.steps), top.body) if top else 0.0
+        if top and agrees >= HUMANS_USED_IT:
+            misses.append((lesson, top.score))
+        if top and top.score >= UPDATE_FROM and agrees >= ANSWER_AGREES:
+            draft = _update(updates, knowledge_dir, top.entry_id)
         else:
             draft = next((d for d in new if _same(d.lessons[0], lesson)), None)
             if draft is None:
-                draft = _Draft({"title": _title(lesson.question), "tags": _tags(lesson)}, list(lesson.steps))
+                draft = _Draft({"title": _title(lesson.question), "tags": _tags(lesson)}, _numbered(lesson.steps))
                 new.append(draft)
-            # Every phrasing goes in the body: the title is cut short, and future questions
-            # are found by the words customers actually used.
-            draft.also_asked.append(lesson.question)
+        # Every phrasing goes in the body: the title is cut short, and future questions
+        # are found by the words customers actually used.
+        draft.also_asked.append(lesson.question)
         draft.lessons.append(lesson)
     retired = _verdicts(cases, lessons, updates, knowledge_dir)
     proposals = [_proposal("update", f"{prefix}/{entry_id}.md", draft, now, ticket_link)
@@ -141,28 +141,26 @@ def _verdicts(cases: list[Case], lessons: list[Lesson], updates: dict[str, _Draf
     by_case = {id(lesson.case): lesson for lesson in lessons}
     retired: dict[str, list[str]] = {}
     for case in cases:
-        for note in case.notes:
-            if note.feedback != "wrong":
-                continue
-            for entry_id in note.sources:
-                if not (Path(knowledge_dir) / f"{entry_id}.md").exists():
-                    continue
-                lesson = by_case.get(id(case))
-                if lesson:
-                    draft = updates.get(entry_id) or _existing(knowledge_dir, entry_id)
-                    updates[entry_id] = draft
-                    draft.correction = list(lesson.steps)
-                    draft.lessons.append(lesson)
-                else:
-                    retired.setdefault(entry_id, []).append(case.ref)
+        lesson = by_case.get(id(case))
+        cited = [entry_id for note in case.notes if note.feedback == "wrong" for entry_id in note.sources
+                 if (Path(knowledge_dir) / f"{entry_id}.md").exists()]
+        for entry_id in cited:
+            if lesson:
+                draft = _update(updates, knowledge_dir, entry_id)
+                draft.correction = list(lesson.steps)
+                draft.lessons.append(lesson)
+            else:
+                retired.setdefault(entry_id, []).append(case.ref)
     return retired
 
 
-def _existing(knowledge_dir: Path, entry_id: str) -> _Draft:
-    text = (Path(knowledge_dir) / f"{entry_id}.md").read_text(encoding="utf-8")
-    meta = yaml.safe_load(text.split("\n---", 1)[0][3:]) or {}
-    entry = parse_entry(entry_id, text)
-    return _Draft(meta, [entry.body])
+def _update(updates: dict[str, _Draft], knowledge_dir: Path, entry_id: str) -> _Draft:
+    """The draft updating an existing entry, read from its file the first time it is needed."""
+    if entry_id not in updates:
+        text = (Path(knowledge_dir) / f"{entry_id}.md").read_text(encoding="utf-8")
+        meta = yaml.safe_load(text.split("\n---", 1)[0][3:]) or {}
+        updates[entry_id] = _Draft(meta, parse_entry(entry_id, text).body)
+    return updates[entry_id]
 
 
 def _proposal(kind: str, path: str, draft: _Draft, now: datetime, ticket_link) -> Proposal:
@@ -175,10 +173,9 @@ def _proposal(kind: str, path: str, draft: _Draft, now: datetime, ticket_link) -
     meta["learned"] = {"at": now.strftime("%d %b %Y"), "tickets": list(refs),
                        "extractor": sorted({lesson.extractor for lesson in draft.lessons}),
                        "confidence": round(min(lesson.confidence for lesson in draft.lessons), 2)}
-    body = draft.steps[0] if kind == "update" else "\n".join(f"{i}. {s}" for i, s in enumerate(draft.steps, 1))
+    body = draft.body
     if draft.correction:
-        body += ("\n\n## Correction (from a resolved ticket; check the text above)\n\n"
-                 + "\n".join(f"{i}. {s}" for i, s in enumerate(draft.correction, 1)))
+        body += "\n\n## Correction (from a resolved ticket; check the text above)\n\n" + _numbered(draft.correction)
     asked = [q for q in dict.fromkeys(draft.also_asked) if q.lower() not in body.lower()]
     if asked:  # one "Also asked as" list per entry, grown by each update
         body += ("\n" if "\nAsked as:\n" in body else "\n\nAsked as:\n") + "\n".join(f"- {q}" for q in asked)
@@ -188,6 +185,10 @@ def _proposal(kind: str, path: str, draft: _Draft, now: datetime, ticket_link) -
     if draft.correction:
         why = "analysts marked a note citing this entry wrong; the resolution is added for review"
     return Proposal(kind, path, f"---\n{front}---\n{body.strip()}\n", refs, evidence, why)
+
+
+def _numbered(steps: list[str] | tuple[str, ...]) -> str:
+    return "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
 
 
 def _same(a: Lesson, b: Lesson) -> bool:
