@@ -122,6 +122,18 @@ def test_a_note_marked_wrong_retires_its_entry_when_nothing_better_is_known(repo
     assert (retire.kind, retire.path, retire.content) == ("retire", "knowledge/orders/refund-timing.md", None)
 
 
+def test_a_note_marked_wrong_is_corrected_when_the_case_shows_what_worked(repo, settings):
+    settings.home.mkdir(parents=True)
+    store = Store(f"sqlite:///{settings.home}/v.db")
+    corrected = Case("zendesk", "106", "x", GIFT.messages, (PastNote("note", ("shipping/change-address",), "wrong"),))
+    report = learn([corrected], settings, repo, store, NOW)
+    [update] = [p for p in report.proposals if p.path == "knowledge/shipping/change-address.md"]
+    assert update.kind == "update" and update.why.startswith("analysts marked a note citing this entry wrong")
+    kept, correction = update.content.split("\n## Correction (from a resolved ticket; check the text above)\n")
+    assert "The shipping address can be changed until the order ships." in kept  # the entry is not rewritten
+    assert correction.lstrip().startswith("1. ") and "open the order page" in correction
+
+
 def test_gates_refuse_personal_data_thin_entries_and_duplicates(repo, settings):
     body = (repo / "knowledge/shipping/change-address.md").read_text().split("---\n", 2)[2]
     front = "---\ntitle: {t}\nsources: [x]\n---\n"
