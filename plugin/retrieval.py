@@ -207,10 +207,12 @@ class KnowledgeIndex:
         serves several brands must not answer one brand's customer from another's guide.
         """
         terms = query_terms(text)
-        if not terms or self._searcher.doc_count() == 0:  # Whoosh's idf is undefined on no documents
+        if not terms:
             return []
-        with self._lock:
+        with self._lock:  # a refresh may be closing and replacing the searcher
             searcher = self._searcher
+            if searcher.doc_count() == 0:  # Whoosh's idf is undefined on no documents
+                return []
             weights = {t: searcher.idf("every", t) for t in terms}
             # Ranked by Whoosh's BM25F scores, precomputed (see scoretable.py): Whoosh's own
             # search walks every posting in Python, seconds per question at 100,000 entries.
