@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from plugin.learning.cases import Case
-from plugin.learning.extract import extract
+from plugin.learning.extract import Lesson, extract
 from plugin.learning.gates import gate
 from plugin.learning.plan import Proposal, plan
 from plugin.learning.publish import Batch, GitHub, LocalGit, Published, PublishError
@@ -65,20 +65,26 @@ def learn(cases: list[Case], settings: Settings, repo: Path, store: Store, now: 
     report = LearnReport(cases=len(cases))
     lessons = [lesson for case in cases if (lesson := extract(case, settings))]
     report.lessons = len(lessons)
-    index = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
-    try:
-        index.refresh()
-        proposals = plan(lessons, cases, index, settings.knowledge_dir, repo, now, ticket_link(settings),
-                         rules_dir=settings.rules_dir)
-    finally:
-        index.close()
-    report.proposals, report.refused = gate(proposals, repo, settings.knowledge_dir, settings.rules_dir)
+    report.proposals, report.refused = plan_and_gate(lessons, cases, settings.knowledge_dir, settings.index_dir,
+                                                     repo, settings.rules_dir, now, ticket_link(settings))
     publisher = publisher or publisher_for(settings, repo)
     for number, batch in enumerate(_batches(report.proposals, settings.learn_batch), 1):
         published = publisher.publish(_batch(batch, now, number))
         store.record_proposals(published, batch, now)
         report.published.append(published)
     return report
+
+
+def plan_and_gate(lessons: list[Lesson], cases: list[Case], knowledge_dir: Path, index_dir: Path, repo: Path,
+                  rules_dir: Path, now: datetime, link=lambda ref: ref) -> tuple[list[Proposal], list[tuple[Proposal, str]]]:
+    """Plan against the knowledge as indexed now and its rules, then gate: (passed, refused)."""
+    index = KnowledgeIndex(knowledge_dir, index_dir)
+    try:
+        index.refresh()
+        proposals = plan(lessons, cases, index, knowledge_dir, repo, now, link, rules_dir=rules_dir)
+    finally:
+        index.close()
+    return gate(proposals, repo, knowledge_dir, rules_dir)
 
 
 def _batches(proposals: list[Proposal], policy: str) -> list[list[Proposal]]:

@@ -22,10 +22,10 @@ from typing import Any
 from plugin import grounding
 from plugin.learning.cases import Case
 from plugin.learning.extract import extract_offline
-from plugin.learning.gates import gate, personal_data
-from plugin.learning.plan import Proposal, plan
+from plugin.learning.gates import personal_data
+from plugin.learning.loop import plan_and_gate
+from plugin.learning.plan import Proposal
 from plugin.model import Message
-from plugin.retrieval import KnowledgeIndex
 from plugin.settings import Settings
 
 HELPDESK = grounding.REPO / "data" / "helpdesk" / "helpdesk_tickets_utterances.csv"
@@ -57,18 +57,13 @@ def twitter_cases(cases: list[grounding.Case]) -> list[Case]:
         product=c.company) for c in cases]
 
 
-def propose(cases: list[Case], settings: Settings, knowledge_dir: Path) -> tuple[list[Proposal], list]:
-    """Extract, plan and gate against a knowledge folder (nothing is published)."""
+def propose(cases: list[Case], knowledge_dir: Path) -> tuple[list[Proposal], list]:
+    """What the loop would propose against a knowledge folder and the rules beside it (nothing is
+    published): lessons extracted offline, then the loop's own planning and gates."""
     lessons = [lesson for case in cases if (lesson := extract_offline(case))]
     with tempfile.TemporaryDirectory() as home:
-        index = KnowledgeIndex(knowledge_dir, Path(home) / "index")
-        try:
-            index.refresh()
-            proposals = plan(lessons, cases, index, knowledge_dir, knowledge_dir.parent, NOW,
-                             rules_dir=knowledge_dir.parent / "rules")
-        finally:
-            index.close()
-    return gate(proposals, knowledge_dir.parent, knowledge_dir, settings.rules_dir)
+        return plan_and_gate(lessons, cases, knowledge_dir, Path(home) / "index", knowledge_dir.parent,
+                             knowledge_dir.parent / "rules", NOW)
 
 
 def _figures(cases: list[Case], settings: Settings) -> dict[str, Any]:
@@ -76,7 +71,7 @@ def _figures(cases: list[Case], settings: Settings) -> dict[str, Any]:
         knowledge = Path(tmp) / "knowledge"
         shutil.copytree(settings.knowledge_dir, knowledge)
         shutil.copytree(settings.rules_dir, Path(tmp) / "rules")  # rule proposals need the rules too
-        passed, refused = propose(cases, settings, knowledge)
+        passed, refused = propose(cases, knowledge)
     personal = sum(bool(personal_data(p.content or "")) for p in passed)
     return {"cases": len(cases), "proposals": len(passed),
             "by_kind": {k: sum(p.kind == k for p in passed) for k in ("new", "update", "retire", "rule")},
@@ -113,7 +108,7 @@ def loop_closes(settings: Settings, split: float = 0.7) -> dict[str, Any]:
         knowledge.mkdir()
         empty = Path(tmp) / "empty"
         empty.mkdir()
-        passed, _ = propose(twitter_cases(earlier), settings, knowledge)
+        passed, _ = propose(twitter_cases(earlier), knowledge)
         for p in passed:  # "merge the pull request"
             target = Path(tmp) / p.path
             target.parent.mkdir(parents=True, exist_ok=True)
