@@ -41,12 +41,13 @@ def _compile(condition: Condition) -> dict[str, Any]:
     return {{"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}[op]: {fact: value}}
 
 
-def _plain(value: Any) -> Any:
-    """A number the C engine's JSON parser reads: it fails (error 204) on exponents such as
-    json's 2e-05, which a comment a second old gives as minutes_waiting."""
-    if isinstance(value, float):
-        return round(max(-1e12, min(1e12, value)), 4)  # 4 decimals never print an exponent
-    return value
+def engine_view(facts: dict[str, Any]) -> dict[str, Any]:
+    """The facts as the C engine can read them: its JSON parser fails (error 204) on
+    exponents such as json's 2e-05, which a comment a second old gives as minutes_waiting.
+    Floats are rounded to 4 decimals and kept within +-1e12, so none prints an exponent;
+    the decision and its explanation both use this view, so they never disagree."""
+    return {name: round(max(-1e12, min(1e12, v)), 4) if isinstance(v, float) else v
+            for name, v in facts.items()}
 
 
 class RuleEngine:
@@ -72,8 +73,7 @@ class RuleEngine:
 
     def fired(self, facts: dict[str, Any]) -> list[str]:
         """Names of the rules whose conditions all hold, highest priority first."""
-        fact = {name: _plain(value) for name, value in facts.items()}
-        fact["sid"] = "event"
+        fact = dict(engine_view(facts), sid="event")
         with self._lock:
             self._fired = []
             for step in (self._host.assert_fact, self._host.retract_fact):
@@ -85,7 +85,11 @@ class RuleEngine:
         return [r.name for r in self.rules if r.name in fired]
 
     def decide(self, facts: dict[str, Any]) -> list[Decision]:
-        """One Decision per action to take, or a single silent Decision saying why."""
+        """One Decision per action to take, or a single silent Decision saying why.
+
+        The Decisions keep the facts as given; the reasons are worked out on the engine's view.
+        """
+        given, facts = facts, engine_view(facts)
         fired = set(self.fired(facts))
         considered = tuple(self._consider(rule, facts, rule.name in fired) for rule in self.rules)
         guards = [r for r in self.rules if r.name in fired and r.action == "silent"]
@@ -98,13 +102,13 @@ class RuleEngine:
             del chosen[action]
         if chosen:
             return [Decision(rule.action, rule.name, f"{rule.why} [{self._because(rule, facts)}]",
-                             considered, facts)
+                             considered, given)
                     for rule in chosen.values()]
         if silenced:
             action, guard = next(iter(silenced.items()))
             reason = f"{guard.why} [{self._because(guard, facts)}]; it silenced {action}"
-            return [Decision("silent", guard.name, reason, considered, facts)]
-        return [Decision("silent", None, self._nearest_miss(facts), considered, facts)]
+            return [Decision("silent", guard.name, reason, considered, given)]
+        return [Decision("silent", None, self._nearest_miss(facts), considered, given)]
 
     @staticmethod
     def _because(rule: Rule, facts: dict[str, Any]) -> str:

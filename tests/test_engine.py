@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from plugin.engine import RuleEngine
+from plugin.engine import RuleEngine, engine_view
 from plugin.rulebook import BASELINE, FACTS, load_rules
 from plugin.ruletest import run_examples
 
@@ -63,15 +63,16 @@ def test_durable_rules_and_python_evaluation_agree():
     rules = load_rules(REPO / "rules")
     engine = RuleEngine(rules)
     rng = random.Random(7)
-    values = {bool: [True, False], float: [0.0, 0.2, 0.45, 0.9, 3.0, 20.0, 1e6], int: [0, 2, 5, 9],
+    values = {bool: [True, False], float: [0.0, 2e-05, 0.2, 0.45, 0.9, 3.0, 20.0, 1e6, 5e20], int: [0, 2, 5, 9],
               str: ["", "customer", "analyst", "message", "created", "solved", "open", "summary"],
               list: [[], ["vigil_off"], ["security", "vip"], ["business_impact"]]}
     try:
         for _ in range(400):
             f = {name: rng.choice(values[kind]) for name, (kind, _) in FACTS.items()}
             fired = set(engine.fired(f))
+            seen = engine_view(f)
             for rule in rules:
-                assert (rule.name in fired) == (rule.first_failure(f) is None), (rule.name, f)
+                assert (rule.name in fired) == (rule.first_failure(seen) is None), (rule.name, f)
     finally:
         engine.close()
 
@@ -103,3 +104,23 @@ def test_numbers_json_writes_with_an_exponent_reach_the_engine(engine, minutes):
     decided = engine.decide(facts(minutes_waiting=minutes, minutes_silent=minutes,
                                   minutes_since_last_note=minutes))
     assert decided and decided[0].facts["minutes_waiting"] == minutes  # recorded as it was
+
+
+def test_a_tiny_number_is_explained_as_the_engine_decided_it(tmp_path):
+    """2e-05 reaches the engine as 0.0: the reason must say so, not contradict the decision."""
+    (tmp_path / "r.yml").write_text("""rules:
+  - name: waited-at-all
+    action: nudge
+    why: The customer has waited.
+    when: [minutes_waiting > 0]
+    examples:
+      fire: [{minutes_waiting: 5.0}]
+      silent: [{minutes_waiting: 0.0}]
+""")
+    engine = RuleEngine(load_rules(tmp_path))
+    try:
+        [decision] = engine.decide(facts(minutes_waiting=2e-05))
+        assert decision.action == "silent" and "minutes_waiting > 0 (is 0.0)" in decision.reason
+        assert decision.facts["minutes_waiting"] == 2e-05  # the facts are kept as they were
+    finally:
+        engine.close()
