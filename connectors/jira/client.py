@@ -6,7 +6,8 @@ import json
 import logging
 import math
 import re
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import requests
 from jira import JIRA, JIRAError
@@ -35,19 +36,12 @@ class JiraNotes:
 
     def post(self, ticket_id: str, body: str) -> str:
         """Post `body` as an internal comment on issue `ticket_id`; return the comment id."""
-        self._check_configured()
+        check_configured(self.settings, posting=True)
         if not _ISSUE_KEY.fullmatch(ticket_id or ""):
             raise DeliveryError(f"not a Jira issue key: {ticket_id!r}", retryable=False)
-        jira = None
-        try:
-            jira = self._connect()
+        with connected(self.settings, self.timeout, ticket_id) as jira:
             self._check_project_type(jira, ticket_id)
             comment = jira.add_comment(ticket_id, to_wiki(body), **self._internal())
-        except Exception as exc:  # the worker only understands DeliveryError
-            raise as_delivery_error(exc, ticket_id) from None
-        finally:
-            if jira is not None:
-                jira.close()
         comment_id = comment.raw.get("id") if isinstance(comment.raw, dict) else None
         if not comment_id:  # it may exist: the retry looks for it before posting again
             raise DeliveryError(f"Jira answered without a comment id on {ticket_id}",
@@ -56,18 +50,11 @@ class JiraNotes:
 
     def find(self, ticket_id: str, ref: str) -> str | None:
         """The id of the issue's comment containing `ref`, or None."""
-        self._check_configured()
-        jira = None
-        try:
-            jira = self._connect()
+        check_configured(self.settings, posting=True)
+        with connected(self.settings, self.timeout, ticket_id) as jira:
             for comment in jira.comments(ticket_id):
                 if ref in (getattr(comment, "body", None) or ""):
                     return str(comment.id)
-        except Exception as exc:
-            raise as_delivery_error(exc, ticket_id) from None
-        finally:
-            if jira is not None:
-                jira.close()
         return None
 
     def _internal(self) -> dict[str, Any]:
@@ -78,20 +65,6 @@ class JiraNotes:
             return {"is_internal": True}
         # Plain Jira has no such property: restrict the comment to a staff role instead.
         return {"visibility": {"type": "role", "value": self.settings.jira_internal_role}}
-
-    def _check_configured(self) -> None:
-        s = self.settings
-        required = (("VIGIL_JIRA_URL", s.jira_url), ("VIGIL_JIRA_USER", s.jira_user),
-                    ("VIGIL_JIRA_TOKEN", s.jira_token))
-        missing = [name for name, value in required if not value.strip()]
-        if not s.jira_service_management and not s.jira_internal_role.strip():
-            missing.append("VIGIL_JIRA_INTERNAL_ROLE (needed on plain Jira)")
-        if missing:
-            raise DeliveryError(f"Jira API not configured: set {', '.join(missing)}",
-                                retryable=False)
-
-    def _connect(self) -> JIRA:
-        return connect(self.settings, self.timeout)
 
     def _check_project_type(self, jira: JIRA, ticket_id: str) -> None:
         """Refuse to post where the configured kind of internal note would be visible."""
@@ -118,6 +91,21 @@ class JiraNotes:
                 "(see connectors/jira/SETUP.md)", retryable=False)
 
 
+def check_configured(settings: Settings, *, posting: bool) -> None:
+    """Raise DeliveryError(retryable=False) naming every API setting that is missing.
+
+    `posting`: notes on plain Jira also need the staff role they are restricted to.
+    """
+    required = (("VIGIL_JIRA_URL", settings.jira_url), ("VIGIL_JIRA_USER", settings.jira_user),
+                ("VIGIL_JIRA_TOKEN", settings.jira_token))
+    missing = [name for name, value in required if not value.strip()]
+    if posting and not settings.jira_service_management and not settings.jira_internal_role.strip():
+        missing.append("VIGIL_JIRA_INTERNAL_ROLE (needed on plain Jira)")
+    if missing:
+        raise DeliveryError(f"Jira API not configured: set {', '.join(missing)}",
+                            retryable=False)
+
+
 def connect(settings: Settings, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT, *,
             server_info: bool = False) -> JIRA:
     """Build the `jira` client every Jira call uses (notes, history).
@@ -132,6 +120,28 @@ def connect(settings: Settings, timeout: float | tuple[float, float] = DEFAULT_T
     return JIRA(server=s.jira_url, basic_auth=(s.jira_user, s.jira_token),
                 get_server_info=server_info, max_retries=0, timeout=timeout,
                 options={"rest_api_version": "2", "check_update": False})
+
+
+@contextmanager
+def connected(settings: Settings, timeout: float | tuple[float, float], what: str, *,
+              server_info: bool = False) -> Iterator[JIRA]:
+    """A `jira` client (see connect), closed afterwards; any failure about `what` on the way,
+    building it included, leaves as the DeliveryError callers understand."""
+    with jira_errors(what):
+        jira = connect(settings, timeout, server_info=server_info)
+        try:
+            yield jira
+        finally:
+            jira.close()
+
+
+@contextmanager
+def jira_errors(what: str) -> Iterator[None]:
+    """Turn any failure talking to Jira about `what` into a DeliveryError (see as_delivery_error)."""
+    try:
+        yield
+    except Exception as exc:  # the worker only understands DeliveryError
+        raise as_delivery_error(exc, what) from None
 
 
 def as_delivery_error(exc: BaseException, what: str) -> DeliveryError:
@@ -151,12 +161,12 @@ def as_delivery_error(exc: BaseException, what: str) -> DeliveryError:
     return DeliveryError(f"unexpected {type(exc).__name__} during {what}", retryable=False)
 
 
-def _translate(exc: JIRAError, ticket_id: str) -> DeliveryError:
+def _translate(exc: JIRAError, what: str) -> DeliveryError:
     """Map a Jira HTTP failure onto retryable or not; never quote headers (they hold the token)."""
     # str(JIRAError) includes the request headers, Authorization among them: use only the
     # status and Jira's own error text.
     status = exc.status_code
-    detail = f"Jira answered {status} on {ticket_id}" + (f": {exc.text}" if exc.text else "")
+    detail = f"Jira answered {status} on {what}" + (f": {exc.text}" if exc.text else "")
     if status is None or status >= 500 or status in _RETRYABLE_STATUSES:
         headers = exc.response.headers if exc.response is not None else {}
         retry_after = _retry_after(headers.get("Retry-After"))

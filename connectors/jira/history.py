@@ -26,8 +26,8 @@ from typing import Any, Iterator
 
 from jira import JIRA
 
-from connectors.base import DeliveryError, utc
-from connectors.jira.client import DEFAULT_TIMEOUT, as_delivery_error, connect
+from connectors.base import utc
+from connectors.jira.client import DEFAULT_TIMEOUT, check_configured, connected, jira_errors
 from connectors.jira.webhook import _comment_role, _is_plugin, _is_public, _jira_time
 from plugin.settings import Settings
 
@@ -51,31 +51,22 @@ def fetch_resolved(settings: Settings, since: datetime, limit: int = 1000, *,
     """
     if limit <= 0:
         return []
-    _check_configured(settings)
+    check_configured(settings, posting=False)
     since = utc(since)
     jql = f'resolved >= "{(since - _ZONE_MARGIN):%Y/%m/%d %H:%M}" ORDER BY resolved ASC'
     conversations: list[dict[str, Any]] = []
-    jira = None
-    what = "the resolved-issue search"
-    try:
-        jira = connect(settings, timeout, server_info=True)
+    with connected(settings, timeout, "the resolved-issue search", server_info=True) as jira:
         for issue in _search(jira, jql):
             resolved = _jira_time((issue.get("fields") or {}).get("resolutiondate"))
             if resolved is not None and resolved < since:
                 continue  # inside the day the query adds for time zones
-            what = str(issue.get("key"))
-            conversation = _conversation(jira, issue, settings.jira_bot_account_id)
-            what = "the resolved-issue search"
+            with jira_errors(str(issue.get("key"))):
+                conversation = _conversation(jira, issue, settings.jira_bot_account_id)
             if conversation is None:
                 continue
             conversations.append(conversation)
             if len(conversations) >= limit:
                 break  # stop before asking for another page
-    except Exception as exc:  # the caller only understands DeliveryError
-        raise as_delivery_error(exc, what) from None
-    finally:
-        if jira is not None:
-            jira.close()
     return conversations
 
 
@@ -155,12 +146,3 @@ def _comments(jira: JIRA, key: str, field: Any) -> list[dict[str, Any]]:
     if isinstance(total, int) and total > len(listed):
         return [c.raw for c in jira.comments(key) if isinstance(c.raw, dict)]
     return listed
-
-
-def _check_configured(settings: Settings) -> None:
-    required = (("VIGIL_JIRA_URL", settings.jira_url), ("VIGIL_JIRA_USER", settings.jira_user),
-                ("VIGIL_JIRA_TOKEN", settings.jira_token))
-    missing = [name for name, value in required if not value.strip()]
-    if missing:
-        raise DeliveryError(f"Jira API not configured: set {', '.join(missing)}",
-                            retryable=False)
