@@ -12,7 +12,7 @@ import tempfile
 import zlib
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from plugin.replay import events_for, read_conversations
 from plugin.rulebook import Rule, load_rules
@@ -26,46 +26,47 @@ def evaluate(labelled: Path | list[dict[str, Any]], settings: Settings,
              rules: list[Rule] | None = None) -> dict[str, Any]:
     """Replay every labelled conversation; return counts, scores and the mistakes."""
     conversations = read_conversations(labelled) if isinstance(labelled, Path) else labelled
-    counts = {a: Counter() for a in ACTIONS_SCORED}
+    rows: list[dict[str, Any]] = []
     mistakes: list[dict[str, Any]] = []
-    cited_right = answered = 0
+    for conversation, index, message, got in _replay(conversations, settings, rules):
+        rows.append(_row(conversation, index, message, got))
+        expected = set(message.get("expect", ()))
+        for action in ACTIONS_SCORED:
+            if (action in expected) != (action in got):
+                mistakes.append({"ticket_id": conversation["ticket_id"], "message_index": index,
+                                 "kind": "fn" if action in expected else "fp", "action": action,
+                                 "body": message["body"][:160],
+                                 "reason": got[action].decision.reason if action in got else None})
+    return {"conversations": len(conversations), "messages": len(rows), "scores": scores_from_rows(rows),
+            "answers_citing_an_expected_source": _citing(rows), "mistakes": mistakes}
+
+
+def _replay(conversations: Iterable[dict[str, Any]], settings: Settings, rules: list[Rule] | None
+            ) -> Iterator[tuple[dict[str, Any], int, dict[str, Any], dict[str, Any]]]:
+    """(conversation, message index, message, {action: outcome} taken on it) for every message,
+    the conversations run through the real pipeline in a throwaway home, in shadow mode."""
     with tempfile.TemporaryDirectory() as home:
         runtime = build_runtime(settings.replace(home=Path(home), shadow=True),
                                 with_connectors=False, rules=rules)
         try:
             for conversation in conversations:
-                predicted: dict[int, dict[str, Any]] = {}
+                taken: dict[int, dict[str, Any]] = {}
                 for event in events_for(conversation):
                     for outcome in runtime.pipeline.handle(event):
                         if outcome.message_index is not None and outcome.decision.action != "silent":
-                            predicted.setdefault(outcome.message_index, {})[outcome.decision.action] = outcome
+                            taken.setdefault(outcome.message_index, {})[outcome.decision.action] = outcome
                 for index, message in enumerate(conversation["messages"]):
-                    expected, got = set(message.get("expect", ())), predicted.get(index, {})
-                    for action in ACTIONS_SCORED:
-                        key = ("tp" if action in got else "fn") if action in expected else (
-                            "fp" if action in got else "tn")
-                        counts[action][key] += 1
-                        if key in ("fp", "fn"):
-                            mistakes.append({"ticket_id": conversation["ticket_id"], "message_index": index,
-                                             "kind": key, "action": action, "body": message["body"][:160],
-                                             "reason": got[action].decision.reason if action in got else None})
-                    if "answer" in expected and "answer" in got:
-                        answered += 1
-                        cited = set(got["answer"].note.sources if got["answer"].note else ())
-                        cited_right += bool(cited & set(message.get("expect_sources", ())))
+                    yield conversation, index, message, taken.get(index, {})
         finally:
             runtime.close()
-    scores = {}
-    for action, c in counts.items():
-        predicted_n, actual_n = c["tp"] + c["fp"], c["tp"] + c["fn"]
-        scores[action] = {**{k: c[k] for k in ("tp", "fp", "fn", "tn")},
-                          "precision": round(c["tp"] / predicted_n, 3) if predicted_n else None,
-                          "recall": round(c["tp"] / actual_n, 3) if actual_n else None}
-    return {"conversations": len(conversations),
-            "messages": sum(len(c["messages"]) for c in conversations),
-            "scores": scores,
-            "answers_citing_an_expected_source": round(cited_right / answered, 3) if answered else None,
-            "mistakes": mistakes}
+
+
+def _row(conversation: dict[str, Any], index: int, message: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
+    answer = got.get("answer")
+    return {"ticket_id": conversation["ticket_id"], "message_index": index,
+            "expected": sorted(set(message.get("expect", ()))), "taken": sorted(got),
+            "cited": list(answer.note.sources) if answer and answer.note else [],
+            "expect_sources": list(message.get("expect_sources", ()))}
 
 
 def with_answer_threshold(rules: list[Rule], threshold: float) -> list[Rule]:
@@ -132,26 +133,7 @@ def evaluate_detailed(labelled: Path | list[dict[str, Any]], settings: Settings,
     `progress` wraps the iteration over conversations (a progress bar).
     """
     conversations = read_conversations(labelled) if isinstance(labelled, Path) else labelled
-    rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as home:
-        runtime = build_runtime(settings.replace(home=Path(home), shadow=True),
-                                with_connectors=False, rules=rules)
-        try:
-            for conversation in (progress or iter)(conversations):
-                taken: dict[int, dict[str, Any]] = {}
-                for event in events_for(conversation):
-                    for outcome in runtime.pipeline.handle(event):
-                        if outcome.message_index is not None and outcome.decision.action != "silent":
-                            taken.setdefault(outcome.message_index, {})[outcome.decision.action] = outcome
-                for index, message in enumerate(conversation["messages"]):
-                    got = taken.get(index, {})
-                    answer = got.get("answer")
-                    rows.append({"ticket_id": conversation["ticket_id"], "message_index": index,
-                                 "expected": sorted(set(message.get("expect", ()))), "taken": sorted(got),
-                                 "cited": list(answer.note.sources) if answer and answer.note else [],
-                                 "expect_sources": list(message.get("expect_sources", ()))})
-        finally:
-            runtime.close()
+    rows = [_row(*taken) for taken in _replay((progress or iter)(conversations), settings, rules)]
     return {"conversations": len(conversations), "messages": len(rows), "scores": scores_from_rows(rows),
             "confusion": confusion_table(rows), "other_actions": dict(sorted(Counter(
                 a for r in rows for a in r["taken"] if a not in ACTIONS_SCORED).items())),
