@@ -85,17 +85,15 @@ def _figures(cases: list[Case], settings: Settings) -> dict[str, Any]:
 _LINK = re.compile(r"https?://\S+")
 
 
-def _entries_by_link(url_to_doc: dict[str, str]):
-    """doc_id -> the learned entries that carry that document's link."""
-    def entries(root: Path) -> dict[str, frozenset[str]]:
-        found: dict[str, set[str]] = defaultdict(set)
-        for path in Path(root).rglob("*.md"):
-            for url in _LINK.findall(path.read_text(encoding="utf-8")):
-                doc = url_to_doc.get(url.rstrip(".,)"))
-                if doc:
-                    found[doc].add(path.relative_to(root).with_suffix("").as_posix())
-        return {doc: frozenset(ids) for doc, ids in found.items()}
-    return entries
+def _entries_by_link(root: Path, url_to_doc: dict[str, str]) -> dict[str, frozenset[str]]:
+    """doc_id -> the learned entries under root that carry that document's link."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for path in Path(root).rglob("*.md"):
+        for url in _LINK.findall(path.read_text(encoding="utf-8")):
+            doc = url_to_doc.get(url.rstrip(".,)"))
+            if doc:
+                found[doc].add(path.relative_to(root).with_suffix("").as_posix())
+    return {doc: frozenset(ids) for doc, ids in found.items()}
 
 
 def loop_closes(settings: Settings, split: float = 0.7) -> dict[str, Any]:
@@ -113,9 +111,10 @@ def loop_closes(settings: Settings, split: float = 0.7) -> dict[str, Any]:
             target = Path(tmp) / p.path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(p.content or "", encoding="utf-8")
-        learned = _entries_by_link(url_to_doc)(knowledge)
+        # Both runs score against what was learned: "before" has the same test cases in_kb.
+        learned = _entries_by_link(knowledge, url_to_doc)
         after = grounding.evaluate_grounding(grounding.DATA, settings, split, knowledge=knowledge,
-                                             entries_for=_entries_by_link(url_to_doc))
+                                             entries_for=lambda _root: learned)
         before = grounding.evaluate_grounding(grounding.DATA, settings, split, knowledge=empty,
                                               entries_for=lambda _root: learned)
     keep = ("in_kb", "hit_at_1", "hit_at_3", "answered", "not_in_kb", "correct_silence")
