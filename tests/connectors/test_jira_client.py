@@ -33,12 +33,6 @@ def project(kind: str | None, key: str = "SUP") -> Reply:
     return Reply(200, {"id": "10001", "key": KEY, "fields": fields})
 
 
-@pytest.fixture
-def server():
-    with FakeServer() as fake:
-        yield fake
-
-
 def jira(server: FakeServer, timeout: Any = (2.0, 5.0), **settings: Any) -> JiraConnector:
     values = {"jira_webhook_secret": "s", "jira_url": server.url,
               "jira_user": "vigil@example.com", "jira_token": TOKEN, **settings}

@@ -15,7 +15,7 @@ import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -166,12 +166,6 @@ def script_data_center(server: FakeServer) -> None:
                   ]}),
                   Reply(200, {**page, "startAt": 2,
                               "issues": [search_issue(server_issue_without_comments())]}))
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with FakeServer() as fake:
-        yield fake
 
 
 def connector(server: FakeServer, **settings: Any) -> JiraConnector:

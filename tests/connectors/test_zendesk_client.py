@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -50,12 +50,6 @@ PUBLIC_AUDIT = 6707075401114   # a public comment on ticket 1
 def update_response(audit_id: int) -> dict[str, Any]:
     """A ticket-update answer: {"ticket", "audit"} as in the recorded PUT, with a real audit."""
     return {"ticket": {"id": 1, "status": "open"}, "audit": recorded_audit(audit_id)}
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with FakeServer() as fake:
-        yield fake
 
 
 def settings(url: str, **over: Any) -> Settings:

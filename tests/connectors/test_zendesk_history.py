@@ -15,7 +15,7 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -99,12 +99,6 @@ def comments_page(comments: list[dict[str, Any]], next_url: str | None) -> dict[
 
 def query(request: Recorded) -> dict[str, list[str]]:
     return parse_qs(urlsplit(request.path).query)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with FakeServer() as fake:
-        yield fake
 
 
 def settings(url: str, **over: Any) -> Settings:
