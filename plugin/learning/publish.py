@@ -218,6 +218,7 @@ class GitHub:
         # throttle=False lifts that, for tests against a local server.
         pauses = {} if throttle else {"seconds_between_requests": None, "seconds_between_writes": None}
         self._github = Github(auth=Auth.Token(token), base_url=self.api_url, **pauses)
+        self._repository: Repository | None = None  # read once: refresh_states asks about many pulls
 
     def __repr__(self) -> str:
         return f"GitHub(repo={self.repo_name!r}, base={self.base!r}, api_url={self.api_url!r})"
@@ -225,8 +226,7 @@ class GitHub:
     def publish(self, batch: Batch) -> Published:
         """Create the branch from the base's head, write each file on it, then open the pull request."""
         check_batch(batch, self.base)
-        with self._doing("open the repository"):
-            repo = self._github.get_repo(self.repo_name)
+        repo = self._repo()
         with self._doing(f"read the base branch {self.base!r}"):
             base_sha = repo.get_git_ref(f"heads/{self.base}").object.sha
         # Read every file before creating anything, so a bad batch leaves no branch behind.
@@ -267,11 +267,19 @@ class GitHub:
         """The pull request's fate: "merged", "closed" (without merging) or "open"."""
         if published.backend != "github" or published.number is None:
             raise PublishError(f"{published.backend!r} publication without a pull request given to the GitHub backend")
+        repo = self._repo()
         with self._doing(f"read pull request #{published.number}"):
-            pull = self._github.get_repo(self.repo_name).get_pull(published.number)
+            pull = repo.get_pull(published.number)
             if pull.merged:
                 return "merged"
             return "closed" if pull.state == "closed" else "open"
+
+    def _repo(self) -> Repository:
+        """The repository, asked of GitHub the first time only."""
+        if self._repository is None:
+            with self._doing("open the repository"):
+                self._repository = self._github.get_repo(self.repo_name)
+        return self._repository
 
     def _existing(self, repo: Repository, path: str, sha: str) -> ContentFile | None:
         """The file at path in commit sha, or None if there is none."""

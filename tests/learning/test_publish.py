@@ -426,5 +426,6 @@ def test_github_state_follows_the_pull_request(server: FakeServer) -> None:
 
     assert [publisher.state(published) for _ in range(3)] == ["open", "merged", "closed"]
     assert len(server.received("GET", f"{REPO_PATH}/pulls/42")) == 3
+    assert len(server.received("GET", REPO_PATH)) == 1  # the repository is read once, not once per pull
     with pytest.raises(PublishError, match="without a pull request"):
         publisher.state(Published("git", BRANCH, None, None))
