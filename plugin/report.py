@@ -29,7 +29,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import func, select
 from tqdm import tqdm
 
 from plugin import grounding
@@ -40,7 +39,6 @@ from plugin.replay import events_for
 from plugin.rulebook import load_rules
 from plugin.runtime import build_runtime
 from plugin.settings import Settings
-from plugin.tables import model_calls
 
 EVAL = grounding.REPO / "tests" / "eval"
 LABELLED_SETS = {name: EVAL / f"{name}.jsonl" for name in ("decisions", "holdout", "sealed")}
@@ -233,12 +231,11 @@ def helpdesk_suite(cases: list[Case], settings: Settings, progress: bool = False
 
 
 def _cost(runtime: Any, settings: Settings, tickets: int) -> dict[str, Any]:
-    with runtime.store.engine.connect() as conn:
-        calls, prompt, completion = conn.execute(select(
-            func.count(), func.coalesce(func.sum(model_calls.c.prompt_tokens), 0),
-            func.coalesce(func.sum(model_calls.c.completion_tokens), 0))).one()
-        outcomes = dict(conn.execute(select(model_calls.c.outcome, func.count())
-                                     .group_by(model_calls.c.outcome)).all())
+    stats = runtime.store.model_call_stats(())  # per model and outcome
+    calls = sum(row.calls for row in stats)
+    prompt = sum(row.prompt_tokens for row in stats)
+    completion = sum(row.completion_tokens for row in stats)
+    outcomes = {outcome: n for (outcome,), n in runtime.store.counts("model_calls", "outcome").items()}
 
     def per_100(n: int) -> float:
         return round(100 * n / tickets, 1) if tickets else 0.0
