@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -55,3 +56,22 @@ def runtime(settings: Settings):
     rt = build_runtime(settings)
     yield rt
     rt.close()
+
+
+@pytest.fixture
+def pg_url():
+    """A schema of its own in the machine's PostgreSQL (dropped afterwards), as a plain
+    postgresql:// URL. Skipped where no PostgreSQL answers, except in CI, which must run it."""
+    psycopg = pytest.importorskip("psycopg")
+    from tests.cluster import ADMIN_URL, postgres_schema
+    try:
+        schema = postgres_schema()
+        url = schema.__enter__()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no PostgreSQL at {ADMIN_URL}: {exc}")
+    try:
+        yield url
+    finally:
+        schema.__exit__(None, None, None)

@@ -1,4 +1,4 @@
-"""The same store on a real PostgreSQL (VIGIL_DATABASE_URL): what scale-out will build on.
+"""The same store on a real PostgreSQL (VIGIL_DATABASE_URL): what scale-out builds on.
 
 Each test gets its own schema in the machine's `test` database, dropped afterwards. Skipped
 where no PostgreSQL answers on 127.0.0.1:5432, except in CI, which must run them.
@@ -6,9 +6,7 @@ where no PostgreSQL answers on 127.0.0.1:5432, except in CI, which must run them
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -18,26 +16,6 @@ from plugin.runtime import build_runtime
 from plugin.store import Store
 
 from .test_pipeline import msg_event
-
-ADMIN_URL = os.environ.get("VIGIL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture
-def pg_url():
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"no PostgreSQL at {ADMIN_URL}: {exc}")
-    schema = f"vigil_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{ADMIN_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from plugin.store import driver_url
 
-from .cluster import Cluster, PrivatePostgres, RedisServer, postgres_schema, wait_for, zendesk_delivery
+from .cluster import Cluster, PrivatePostgres, RedisServer, wait_for, zendesk_delivery
 from .fakehttp import FakeServer, Reply
 
 def _need(condition: bool, why: str) -> None:
@@ -27,17 +27,6 @@ def _need(condition: bool, why: str) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI must run the scale-out tests: {why}")
         pytest.skip(why)
-
-
-@pytest.fixture
-def db_url():
-    try:
-        with postgres_schema() as url:
-            yield url
-    except Exception as exc:  # noqa: BLE001 - no PostgreSQL here
-        if "psycopg" in type(exc).__module__:
-            _need(False, f"no PostgreSQL: {exc}")
-        raise
 
 
 @pytest.fixture
@@ -70,16 +59,16 @@ def slow_model():
         yield server
 
 
-def cluster(tmp_path, db_url, helpdesk, **settings) -> Cluster:
+def cluster(tmp_path, pg_url, helpdesk, **settings) -> Cluster:
     home = tmp_path / "home"
     home.mkdir()
-    return Cluster(home, database_url=db_url, zendesk_url=helpdesk.url, zendesk_email="bot@example.org",
+    return Cluster(home, database_url=pg_url, zendesk_url=helpdesk.url, zendesk_email="bot@example.org",
                    zendesk_token="zendesk-api-token", lease_seconds="4", delivery_backoff_seconds="0.5",
                    **settings)
 
 
-def query(db_url: str, sql: str) -> list:
-    engine = create_engine(driver_url(db_url))
+def query(pg_url: str, sql: str) -> list:
+    engine = create_engine(driver_url(pg_url))
     try:
         with engine.connect() as conn:
             return conn.execute(text(sql)).all()
@@ -87,9 +76,9 @@ def query(db_url: str, sql: str) -> list:
         engine.dispose()
 
 
-def all_done(db_url: str) -> bool:
-    [(waiting,)] = query(db_url, "SELECT count(*) FROM deliveries WHERE state = 'pending'")
-    [(undelivered,)] = query(db_url, "SELECT count(*) FROM notes WHERE status = 'drafted'")
+def all_done(pg_url: str) -> bool:
+    [(waiting,)] = query(pg_url, "SELECT count(*) FROM deliveries WHERE state = 'pending'")
+    [(undelivered,)] = query(pg_url, "SELECT count(*) FROM notes WHERE status = 'drafted'")
     return waiting == 0 and undelivered == 0
 
 
@@ -98,15 +87,15 @@ def post(url: str, n: int, ticket: str) -> int:
     return requests.post(f"{url}/webhooks/zendesk", data=raw, headers=headers, timeout=15).status_code
 
 
-def assert_exactly_once(db_url: str, helpdesk: FakeServer, comments: int) -> None:
+def assert_exactly_once(pg_url: str, helpdesk: FakeServer, comments: int) -> None:
     """Every comment stored and decided once, every note posted once, in order per ticket."""
-    assert query(db_url, "SELECT state, count(*) FROM deliveries GROUP BY state") == [("done", comments)]
-    [(messages,)] = query(db_url, "SELECT count(*) FROM messages")
+    assert query(pg_url, "SELECT state, count(*) FROM deliveries GROUP BY state") == [("done", comments)]
+    [(messages,)] = query(pg_url, "SELECT count(*) FROM messages")
     assert messages == comments
-    decided = query(db_url, "SELECT ticket, message_position, rule, count(*) FROM decisions "
+    decided = query(pg_url, "SELECT ticket, message_position, rule, count(*) FROM decisions "
                             "GROUP BY ticket, message_position, rule HAVING count(*) > 1")
     assert decided == []  # no event decided twice
-    notes = query(db_url, "SELECT t.ticket_id, n.id, n.status, n.body FROM notes n JOIN tickets t "
+    notes = query(pg_url, "SELECT t.ticket_id, n.id, n.status, n.body FROM notes n JOIN tickets t "
                           "ON t.id = n.ticket ORDER BY n.id")
     assert notes and {status for _, _, status, _ in notes} == {"delivered"}
     posted = defaultdict(list)
@@ -119,14 +108,14 @@ def assert_exactly_once(db_url: str, helpdesk: FakeServer, comments: int) -> Non
         expected[ticket_id].append(1)
     assert {t: len(p) for t, p in posted.items()} == {t: len(e) for t, e in expected.items()}  # no duplicates
     # Per ticket, the helpdesk received the notes in the order they were decided.
-    [(ordered,)] = query(db_url, "SELECT count(*) FROM notes n1 JOIN notes n2 ON n1.ticket = n2.ticket "
+    [(ordered,)] = query(pg_url, "SELECT count(*) FROM notes n1 JOIN notes n2 ON n1.ticket = n2.ticket "
                                  "AND n1.id < n2.id AND n1.delivered_at > n2.delivered_at")
     assert ordered == 0
 
 
 def test_two_web_and_two_workers_decide_once_even_when_a_worker_is_killed_mid_job(
-        tmp_path, db_url, redis, helpdesk, slow_model):
-    c = cluster(tmp_path, db_url, helpdesk, redis_url=redis.url, openai_base_url=slow_model.url,
+        tmp_path, pg_url, redis, helpdesk, slow_model):
+    c = cluster(tmp_path, pg_url, helpdesk, redis_url=redis.url, openai_base_url=slow_model.url,
                 openai_api_key="model-key", llm_timeout_seconds="5")
     web, url = c.serve(web_workers=2)
     first, second = c.worker(), c.worker()
@@ -143,12 +132,12 @@ def test_two_web_and_two_workers_decide_once_even_when_a_worker_is_killed_mid_jo
         assert sorted(Counter(answers).items()) == [(200, len(duplicates)), (202, len(sent))]
         # Kill the first worker while it holds a ticket, i.e. in the middle of deciding it.
         wait_for(lambda: slow_model.requests and query(
-            db_url, f"SELECT name FROM leases WHERE name LIKE 'ticket:%' AND holder LIKE '%:{first.pid}:%'"),
+            pg_url, f"SELECT name FROM leases WHERE name LIKE 'ticket:%' AND holder LIKE '%:{first.pid}:%'"),
             30, "the first worker to hold a ticket while the workers draft", every=0.02)
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
-        wait_for(lambda: all_done(db_url), 120, "every delivery decided and every note posted", every=0.5)
-        assert_exactly_once(db_url, helpdesk, comments=len(sent))
+        wait_for(lambda: all_done(pg_url), 120, "every delivery decided and every note posted", every=0.5)
+        assert_exactly_once(pg_url, helpdesk, comments=len(sent))
         assert second.poll() is None
     finally:
         codes = c.stop()
@@ -184,21 +173,21 @@ def test_postgresql_restarting_gets_503_never_a_2xx_then_the_retries_are_stored(
 
 
 def test_redis_down_deliveries_wait_in_the_database_and_are_queued_when_it_returns(
-        tmp_path, db_url, redis, helpdesk):
-    c = cluster(tmp_path, db_url, helpdesk, redis_url=redis.url)
+        tmp_path, pg_url, redis, helpdesk):
+    c = cluster(tmp_path, pg_url, helpdesk, redis_url=redis.url)
     web, url = c.serve(web_workers=2)
     worker = c.worker()
     try:
         assert post(url, 1, "8001") == 202
-        wait_for(lambda: all_done(db_url), 30, "the first delivery")
+        wait_for(lambda: all_done(pg_url), 30, "the first delivery")
         redis.stop()
         assert [post(url, n, "8002") for n in range(2, 6)] == [202] * 4  # stored: the database is the record
         time.sleep(2)
-        [(waiting,)] = query(db_url, "SELECT count(*) FROM deliveries WHERE state = 'pending'")
+        [(waiting,)] = query(pg_url, "SELECT count(*) FROM deliveries WHERE state = 'pending'")
         assert waiting == 4  # nobody could be told, nothing was lost
         redis.start()  # empty: the jobs that could not be queued are not there
-        wait_for(lambda: all_done(db_url), 60, "the housekeeper to queue them again", every=0.5)
-        assert_exactly_once(db_url, helpdesk, comments=5)
+        wait_for(lambda: all_done(pg_url), 60, "the housekeeper to queue them again", every=0.5)
+        assert_exactly_once(pg_url, helpdesk, comments=5)
         assert worker.poll() is None
     finally:
         codes = c.stop()
@@ -206,8 +195,8 @@ def test_redis_down_deliveries_wait_in_the_database_and_are_queued_when_it_retur
     assert "could not queue process_ticket" in c.log_text()
 
 
-def test_sigterm_lets_a_worker_finish_the_ticket_in_hand(tmp_path, db_url, redis, helpdesk, slow_model):
-    c = cluster(tmp_path, db_url, helpdesk, redis_url=redis.url, openai_base_url=slow_model.url,
+def test_sigterm_lets_a_worker_finish_the_ticket_in_hand(tmp_path, pg_url, redis, helpdesk, slow_model):
+    c = cluster(tmp_path, pg_url, helpdesk, redis_url=redis.url, openai_base_url=slow_model.url,
                 openai_api_key="model-key", llm_timeout_seconds="5")
     web, url = c.serve(web_workers=2)
     worker = c.worker()
@@ -217,9 +206,9 @@ def test_sigterm_lets_a_worker_finish_the_ticket_in_hand(tmp_path, db_url, redis
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
         # It finished what it held: the delivery is decided, not left half-done for another worker.
-        assert query(db_url, "SELECT state FROM deliveries") == [("done",)]
-        assert query(db_url, "SELECT count(*) FROM decisions") == [(1,)]
-        assert query(db_url, "SELECT drafter FROM notes") == [("extractive",)]  # after the model failed
+        assert query(pg_url, "SELECT state FROM deliveries") == [("done",)]
+        assert query(pg_url, "SELECT count(*) FROM decisions") == [(1,)]
+        assert query(pg_url, "SELECT drafter FROM notes") == [("extractive",)]  # after the model failed
         web.send_signal(signal.SIGTERM)
         assert web.wait(30) == 0
     finally:
