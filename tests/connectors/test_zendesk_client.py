@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import base64
-import gzip
 import inspect
-import json
 import socket
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,23 +16,12 @@ from connectors.zendesk import ZendeskConnector
 from connectors.zendesk.client import ZendeskClient, api_base
 from connectors.zendesk.render import to_html
 from plugin.model import NOTE_MARKER
-from plugin.settings import Settings
+from tests.connectors.zendesk_api import EMAIL, TOKEN, recorded_body, settings
 from tests.fakehttp import FakeServer, Reply
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "zendesk"
 NOTE = ("E1042 means the export hit the plan's row quota. Source: knowledge/export-e1042.md"
         f"\n\n{NOTE_MARKER}")
 PUT = "/api/v2/tickets/1.json"
-EMAIL, TOKEN = "vigil-bot@example.org", "zd-token-123"
-
-
-def recorded_body(cassette: str, index: int) -> Any:
-    """Return the JSON body of one recorded response (gzip+base64 when the server gzipped it)."""
-    interaction = json.loads((FIXTURES / cassette).read_text())["http_interactions"][index]
-    body = interaction["response"]["body"]
-    raw = (base64.b64decode(body["base64_string"]) if body.get("base64_string")
-           else body["string"].encode())
-    return json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
 
 
 def recorded_audit(audit_id: int) -> dict[str, Any]:
@@ -50,12 +36,6 @@ PUBLIC_AUDIT = 6707075401114   # a public comment on ticket 1
 def update_response(audit_id: int) -> dict[str, Any]:
     """A ticket-update answer: {"ticket", "audit"} as in the recorded PUT, with a real audit."""
     return {"ticket": {"id": 1, "status": "open"}, "audit": recorded_audit(audit_id)}
-
-
-def settings(url: str, **over: Any) -> Settings:
-    values = dict(zendesk_webhook_secret="s", zendesk_url=url, zendesk_email=EMAIL,
-                  zendesk_token=TOKEN, zendesk_bot_user_id="8447388090999")
-    return Settings(**{**values, **over})
 
 
 def post(server: FakeServer, ticket: str = "1", body: str = NOTE, **client: Any) -> str:

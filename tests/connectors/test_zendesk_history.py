@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import base64
 import copy
-import gzip
 import json
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,26 +23,14 @@ from connectors.zendesk import ZendeskConnector
 from connectors.zendesk.history import fetch_resolved
 from plugin.model import NOTE_MARKER
 from plugin.replay import events_for, read_conversations
-from plugin.settings import Settings
+from tests.connectors.zendesk_api import BOT, EMAIL, TOKEN, recorded_body, settings
 from tests.fakehttp import FakeServer, Recorded, Reply
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "zendesk"
-EMAIL, TOKEN = "vigil-bot@example.org", "zd-token-123"
-BOT = "8447388090999"  # the tests' bot user, as in ticket.comment_added__bot_note.json
 SEARCH = "/api/v2/search/export.json"
 CUSTOMER = 6130869168922  # ticket 1's requester in the recorded audits
 AGENT = 6130907993114     # the recording account's agent
 SINCE = datetime(2024, 2, 1, 10, 0, tzinfo=timezone(timedelta(hours=1)))  # 09:00 UTC
 CURSOR = "eyJmaWVsZCI6ImNyZWF0ZWRfYXQiLCJkZXNjIjpmYWxzZX0="
-
-
-def recorded_body(cassette: str, index: int) -> Any:
-    """Return the JSON body of one recorded response (gzip+base64 when the server gzipped it)."""
-    interaction = json.loads((FIXTURES / cassette).read_text())["http_interactions"][index]
-    body = interaction["response"]["body"]
-    raw = (base64.b64decode(body["base64_string"]) if body.get("base64_string")
-           else body["string"].encode())
-    return json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
 
 
 AUDITS = recorded_body("TestTicketAudits.test_values.json", 0)["audits"]
@@ -99,12 +85,6 @@ def comments_page(comments: list[dict[str, Any]], next_url: str | None) -> dict[
 
 def query(request: Recorded) -> dict[str, list[str]]:
     return parse_qs(urlsplit(request.path).query)
-
-
-def settings(url: str, **over: Any) -> Settings:
-    values = dict(zendesk_webhook_secret="s", zendesk_url=url, zendesk_email=EMAIL,
-                  zendesk_token=TOKEN, zendesk_bot_user_id=BOT)
-    return Settings(**{**values, **over})
 
 
 def fetch(server: FakeServer, since: datetime = SINCE, **kwargs: Any) -> list[dict[str, Any]]:
