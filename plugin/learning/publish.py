@@ -105,7 +105,6 @@ class LocalGit:
         if not base_tip:
             raise PublishError(f"base branch {self.base!r} does not exist or has no commit in {self.repo}")
         kinds = self._kinds(base_tip, [*batch.files, *(f for path in batch.files for f in folders(path))])
-        entries = []
         for path, text in batch.files.items():
             if text is None and kinds.get(path) != "blob":
                 raise PublishError(f"cannot delete {path!r}: it is not a file on {self.base!r}")
@@ -115,13 +114,13 @@ class LocalGit:
             blocking = [f for f in folders(path) if kinds.get(f) == "blob"]
             if text is not None and blocking:
                 raise PublishError(f"cannot write {path!r}: {blocking[0]!r} is a file on {self.base!r}")
-            if text is None:  # mode 0 removes the entry; the all-zero id has the repository's hash length
-                entries.append(f"0 {'0' * len(base_tip)}\t{path}\0")
-            else:
-                blob = self._git("hash-object", "-w", "--stdin", input=text.encode("utf-8"))
-                entries.append(f"100644 {blob}\t{path}\0")
         # A private index file: the user's index and working tree never see this commit being built.
         with tempfile.TemporaryDirectory(prefix="vigil-index-") as tmp:
+            written = {path: text for path, text in batch.files.items() if text is not None}
+            blobs = dict(zip(written, self._blobs(list(written.values()), tmp)))
+            # Mode 0 removes an entry; the all-zero id has the repository's hash length.
+            entries = [f"0 {'0' * len(base_tip)}\t{path}\0" if text is None else f"100644 {blobs[path]}\t{path}\0"
+                       for path, text in batch.files.items()]
             index = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
             self._git("read-tree", base_tip, env=index)
             self._git("update-index", "-z", "--index-info", input="".join(entries).encode("utf-8"), env=index)
@@ -158,6 +157,15 @@ class LocalGit:
         """The commit a ref points to, or None if there is no such ref."""
         found = self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
         return found.stdout.decode().strip() if found.returncode == 0 else None
+
+    def _blobs(self, texts: list[str], folder: str) -> list[str]:
+        """Store each text as a blob with one git process, however many there are; their ids in order."""
+        paths = [os.path.join(folder, f"blob-{i}") for i in range(len(texts))]
+        for path, text in zip(paths, texts):
+            Path(path).write_bytes(text.encode("utf-8"))
+        # --no-filters: stored as given, as `hash-object --stdin` does (no attributes, no line endings).
+        listed = "".join(f"{path}\n" for path in paths).encode()
+        return self._git("hash-object", "-w", "--no-filters", "--stdin-paths", input=listed).split() if paths else []
 
     def _kinds(self, commit: str, paths: list[str]) -> dict[str, str]:
         """Each path's object type in the commit ("blob" or "tree"); absent paths are left out."""
