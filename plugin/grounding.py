@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from plugin.knowledge import entry_id
 from plugin.replay import events_for
 from plugin.retrieval import query_terms
 from plugin.runtime import build_runtime
@@ -137,10 +138,13 @@ def _answer_words(answer: str, limit: int = 10) -> str:
             parts = re.split(r",\s+|\s+[\u2013\u2014-]\s+", sentence, maxsplit=1)
             sentence = parts[1] if len(parts) == 2 else ""
         if len(set(query_terms(sentence)) - _POINTERS) >= 3:
-            words = sentence.split()
-            return " ".join(words[:limit]) + ("..." if len(words) > limit else "")
-    words = _COUNTER.sub("", clean(answer)).split()
-    return " ".join(words[:limit]) + ("..." if len(words) > limit else "") or "help document"
+            return _first_words(sentence, limit)
+    return _first_words(_COUNTER.sub("", clean(answer)), limit) or "help document"
+
+
+def _first_words(text: str, limit: int) -> str:
+    words = text.split()
+    return " ".join(words[:limit]) + ("..." if len(words) > limit else "")
 
 
 def title_for(company: str, url: str, answer: str) -> str:
@@ -185,8 +189,7 @@ def knowledge_from(cases: list[Case], root: Path) -> int:
 
 def entries_by_doc(root: Path) -> dict[str, str]:
     """doc_id -> entry id for the entries knowledge_from wrote under root."""
-    return {p.stem[len("doc-"):]: p.relative_to(root).with_suffix("").as_posix()
-            for p in sorted(Path(root).glob("*/doc-*.md"))}
+    return {p.stem[len("doc-"):]: entry_id(root, p) for p in sorted(Path(root).glob("*/doc-*.md"))}
 
 
 # --- replay and scoring -------------------------------------------------------------------
