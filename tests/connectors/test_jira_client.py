@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 
-from connectors.base import DeliveryError
 from connectors.jira import JiraConnector
 from connectors.jira.client import JiraNotes, to_wiki
 from plugin.model import NOTE_MARKER
 from plugin.settings import Settings
+from tests.connectors.jira_api import TOKEN, USER, failure
 from tests.fakehttp import FakeServer, Reply
 
-TOKEN = "api-token-never-shown"
 KEY = "SUP-7"
 ISSUE = f"/rest/api/2/issue/{KEY}"
 COMMENTS = f"/rest/api/2/issue/{KEY}/comment"
@@ -35,16 +34,8 @@ def project(kind: str | None, key: str = "SUP") -> Reply:
 
 def jira(server: FakeServer, timeout: Any = (2.0, 5.0), **settings: Any) -> JiraConnector:
     values = {"jira_webhook_secret": "s", "jira_url": server.url,
-              "jira_user": "vigil@example.com", "jira_token": TOKEN, **settings}
+              "jira_user": USER, "jira_token": TOKEN, **settings}
     return JiraConnector(Settings(**values), timeout=timeout)
-
-
-def failure(call) -> DeliveryError:
-    with pytest.raises(DeliveryError) as caught:
-        call()
-    assert TOKEN not in str(caught.value)
-    assert base64.b64encode(f"vigil@example.com:{TOKEN}".encode()).decode() not in str(caught.value)
-    return caught.value
 
 
 # --- the note is internal by construction -------------------------------------------------
@@ -55,7 +46,7 @@ def test_service_management_note_carries_the_internal_property(server):
     assert jira(server).post_internal_note(KEY, NOTE) == "10500"
     post, = server.received("POST", COMMENTS)
     assert post.json() == {"body": to_wiki(NOTE), "properties": INTERNAL}
-    expected_auth = base64.b64encode(f"vigil@example.com:{TOKEN}".encode()).decode()
+    expected_auth = base64.b64encode(f"{USER}:{TOKEN}".encode()).decode()
     assert post.headers["Authorization"] == f"Basic {expected_auth}"
     get, = server.received("GET", ISSUE)
     assert "fields=project" in get.path

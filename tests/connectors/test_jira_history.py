@@ -20,15 +20,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from connectors.base import DeliveryError
 from connectors.jira import JiraConnector
 from plugin.model import NOTE_MARKER
 from plugin.replay import events_for, read_conversations
 from plugin.settings import Settings
+from tests.connectors.jira_api import TOKEN, USER, failure
 from tests.fakehttp import FakeServer, Recorded, Reply
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jira" / "mattermost-plugin-jira"
-TOKEN = "api-token-never-shown"
 BOT = "712020:vigil-bot-account"
 SERVER_INFO = "/rest/api/2/serverInfo"
 FIELD = "/rest/api/2/field"
@@ -169,20 +168,13 @@ def script_data_center(server: FakeServer) -> None:
 
 
 def connector(server: FakeServer, **settings: Any) -> JiraConnector:
-    values = {"jira_webhook_secret": "s", "jira_url": server.url, "jira_user": "vigil@example.com",
+    values = {"jira_webhook_secret": "s", "jira_url": server.url, "jira_user": USER,
               "jira_token": TOKEN, "jira_bot_account_id": BOT, **settings}
     return JiraConnector(Settings(**values), timeout=(2.0, 5.0))
 
 
 def query(request: Recorded) -> dict[str, list[str]]:
     return parse_qs(urlsplit(request.path).query)
-
-
-def failure(call) -> DeliveryError:
-    with pytest.raises(DeliveryError) as caught:
-        call()
-    assert TOKEN not in str(caught.value)
-    return caught.value
 
 
 # --- Cloud ---------------------------------------------------------------------------------------
