@@ -16,10 +16,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from plugin.app import create_app
-
 from .fakehttp import FakeServer, Reply
-from .test_dashboard import CONVERSATIONS, PUT, TOKEN, delivered, replay
+from .test_dashboard import CONVERSATIONS, PUT, TOKEN, delivered, make_app, replay
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -71,8 +69,7 @@ def served(settings, helpdesk):
     """The app on a real loopback port, its store seeded through the pipeline; 101's note failed."""
     helpdesk.script("PUT", PUT.format("101"), Reply(404, {"error": "RecordNotFound"}))
     helpdesk.script("PUT", PUT.format("106"), delivered("106"))
-    app = create_app(settings.replace(admin_token=TOKEN, zendesk_url=helpdesk.url, zendesk_email="bot@example.org",
-                                      zendesk_token="t0ken", jira_webhook_secret=""), start_worker=False)
+    app = make_app(settings, helpdesk)
     runtime = app.extensions["vigil"]
     replay(runtime, CONVERSATIONS)
     runtime.worker.drain()
