@@ -603,16 +603,18 @@ def main() -> None:
     _print_summary(rows)
 
 
+MEASURED = ("plugin/retrieval.py", "plugin/scoretable.py", "plugin/knowledge.py")  # the code the figures describe
+
+
 def _code_version() -> str:
-    """The commit measured, and whether plugin/retrieval.py differs from it."""
+    """The commit measured, and whether the retrieval code differs from it."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "plugin/retrieval.py",
-                                "plugin/knowledge.py"], cwd=REPO).returncode != 0
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *MEASURED], cwd=REPO).returncode != 0
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
-    return f"commit {head}" + (" with uncommitted changes to plugin/retrieval.py or knowledge.py" if dirty else "")
+    return f"commit {head}" + (f" with uncommitted changes to {', '.join(MEASURED)}" if dirty else "")
 
 
 def _version(package: str) -> str:
