@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -180,6 +181,8 @@ def test_cli_learn_and_proposals(repo, settings, tmp_path, monkeypatch):
 def test_cases_come_only_from_resolved_conversations():
     conversation = {"source": "jira", "ticket_id": "S-1", "subject": "", "status": "open", "messages": []}
     assert cases_from_conversations([conversation]) == []
+    [solved] = cases_from_conversations([{**conversation, "status": "solved"}])  # the filter keeps these
+    assert solved.ref == "jira:S-1"
 
 
 def test_resolved_tickets_are_queued_and_learned_by_the_worker(repo, settings):
@@ -214,9 +217,11 @@ def test_git_push_webhook_is_signed_then_reindexes(repo, settings):
     try:
         client = app.test_client()
         body = json.dumps({"ref": "refs/heads/main"}).encode()
-        assert client.post("/webhooks/git", data=body, headers={"X-Hub-Signature-256": "sha256=00"}).status_code == 401
         write_entry(settings.knowledge_dir, "learned/gift-wrap", "Add gift wrapping", ["gift"],
                     "Gift wrapping can be added until the order ships.")
+        assert client.post("/webhooks/git", data=body, headers={"X-Hub-Signature-256": "sha256=00"}).status_code == 401
+        runtime.worker.sync_knowledge()
+        assert "learned/gift-wrap" not in [h.entry_id for h in runtime.index.search("gift wrapping order")]
         signature = "sha256=" + hmac.new(b"push-secret", body, hashlib.sha256).hexdigest()
         assert client.post("/webhooks/git", data=body, headers={"X-Hub-Signature-256": signature}).status_code == 202
         runtime.worker.sync_knowledge()  # what the worker thread does next
@@ -239,12 +244,10 @@ def test_push_signature_refuses_rather_than_fails():
 
 
 def test_a_threshold_change_is_proposed_with_its_examples_and_gated(repo, settings):
-    from plugin.learning.extract import Lesson
     from plugin.learning.plan import threshold_proposal
     from plugin.rulebook import load_rules
     lesson = extract_offline(RESET)
-    near = [(Lesson(case(str(200 + i), f"question {i}", "answer"), *[getattr(lesson, f) for f in
-             ("question", "steps", "cause", "confidence", "extractor", "evidence")]), score)
+    near = [(replace(lesson, case=case(str(200 + i), f"question {i}", "answer")), score)
             for i, score in enumerate((0.41, 0.43, 0.46))]
     assert threshold_proposal(near[:2], settings.rules_dir, repo) == []  # two cases are not enough
     [rule] = threshold_proposal(near + [(near[0][0], 0.1)], settings.rules_dir, repo)  # 0.1: too far under
