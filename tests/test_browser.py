@@ -8,6 +8,7 @@ under CI (CI=true), where a skip would hide that the browser test never ran.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import threading
@@ -27,9 +28,7 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage
 
 
 def _missing() -> str | None:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         return "selenium is not installed (pip install -e '.[test]')"
     absent = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
     if absent:
