@@ -79,7 +79,7 @@ def _rules_problem(changes: list[Proposal], repo: Path, rules_dir: Path) -> str:
             if change.content is None:
                 target.unlink(missing_ok=True)
             else:
-                target.write_text(change.content)
+                target.write_text(change.content, encoding="utf-8")  # as rulebook reads it
         rules, problems = check_rules(copy)
         if problems:
             return "rules check fails: " + "; ".join(map(str, problems))[:500]
