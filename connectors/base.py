@@ -15,7 +15,7 @@ from typing import Mapping
 
 from plugin.model import Delivery
 
-# The store's column widths for ids (plugin/store.py). PostgreSQL refuses a longer value: the
+# The store's column widths for ids (plugin/tables.py). PostgreSQL refuses a longer value: the
 # delivery would be answered 503 and retried forever, or fail in the worker.
 ID_WIDTHS = {"delivery id": 200, "ticket id": 100, "assignee id": 200, "comment id": 100,
              "author id": 200}
