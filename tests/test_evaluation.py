@@ -42,6 +42,13 @@ def test_floors_on_the_held_out_sets(settings, name, action, precision, recall):
     assert scores["precision"] >= precision and scores["recall"] >= recall, scores
 
 
+def test_the_mistakes_listed_are_the_false_positives_and_negatives_counted(tuned):
+    for action, scores in tuned["scores"].items():
+        for kind in ("fp", "fn"):
+            listed = [m for m in tuned["mistakes"] if (m["action"], m["kind"]) == (action, kind)]
+            assert len(listed) == scores[kind], (action, kind)
+
+
 def test_answers_cite_an_expected_source(tuned):
     assert tuned["answers_citing_an_expected_source"] >= 0.9
 
