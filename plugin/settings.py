@@ -156,4 +156,9 @@ def load_settings(config_file: str | os.PathLike | None = None,
         if env_name in environ:
             values[name] = environ[env_name]
     values.update(overrides)
-    return Settings(**{name: _coerce(name, known[name], value) for name, value in values.items()})
+    settings = Settings(**{name: _coerce(name, known[name], value) for name, value in values.items()})
+    policy = settings.learn_batch
+    if not (policy in ("ticket", "day") or (policy.isdigit() and int(policy) > 0)):
+        # Anything else would never come due in the worker: resolved tickets would pile up.
+        raise SettingsError(f"learn_batch: expected ticket, day or a number of proposals, got {policy!r}")
+    return settings

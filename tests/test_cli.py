@@ -91,6 +91,9 @@ def test_index_and_explain_unknown_ticket(vigil):
 def test_bad_configuration_is_a_clear_error(vigil, monkeypatch):
     monkeypatch.setenv("VIGIL_SHADOW", "maybe")
     assert "shadow: expected a boolean" in vigil("notes", code=1)
+    monkeypatch.setenv("VIGIL_SHADOW", "1")
+    monkeypatch.setenv("VIGIL_LEARN_BATCH", "weekly")
+    assert "learn_batch: expected ticket, day or a number of proposals, got 'weekly'" in vigil("notes", code=1)
 
 
 def test_the_example_configuration_documents_every_setting_and_loads():
