@@ -116,16 +116,24 @@ def render(answer: str, steps: list[str], hits: list[Hit], why: str) -> str:
     return "\n\n".join(parts)
 
 
+def model_client(settings: Settings) -> openai.OpenAI:
+    """The client every model call uses: any OpenAI-compatible endpoint, bounded time, one retry."""
+    return openai.OpenAI(api_key=settings.openai_api_key or "not-needed",
+                         base_url=settings.openai_base_url or None,
+                         timeout=settings.llm_timeout_seconds, max_retries=1)
+
+
+def as_data(messages: list[Message]) -> list[dict[str, Any]]:
+    """A conversation as the model sees it: JSON data, never instructions, with PII redacted."""
+    return [{"role": m.author_role, "public": m.public, "text": redact(m.body)} for m in messages]
+
+
 def _ask_model(conversation: list[Message], hits: list[Hit],
                settings: Settings) -> tuple[_Verdict, ModelCall]:
     """Call the chat-completions API once; judge the reply; account for the tokens."""
-    client = openai.OpenAI(api_key=settings.openai_api_key or "not-needed",
-                           base_url=settings.openai_base_url or None,
-                           timeout=settings.llm_timeout_seconds, max_retries=1)
+    client = model_client(settings)
     knowledge = [{"id": h.entry_id, "title": h.title, "text": h.body} for h in hits]
-    # Customer text goes in as JSON data, redacted: never as instructions, never with PII.
-    thread = [{"role": m.author_role, "public": m.public, "text": redact(m.body)}
-              for m in conversation[-8:]]
+    thread = as_data(conversation[-8:])
     started = time.monotonic()
     try:
         response = client.chat.completions.create(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import openai
 
 from plugin import signals, thread
+from plugin.drafting import as_data, model_client
 from plugin.learning.cases import Case
 from plugin.model import Message
 from plugin.redaction import findings, redact
@@ -141,12 +142,9 @@ _LESSON_PROMPT = (
 
 
 def _extract_with_model(case: Case, settings: Settings) -> Lesson | None:
-    client = openai.OpenAI(api_key=settings.openai_api_key or "not-needed",
-                           base_url=settings.openai_base_url or None,
-                           timeout=settings.llm_timeout_seconds, max_retries=1)
-    thread_data = [{"role": m.author_role, "public": m.public, "text": redact(m.body)} for m in case.messages]
+    thread_data = as_data(case.messages)
     try:
-        response = client.chat.completions.create(
+        response = model_client(settings).chat.completions.create(
             model=settings.llm_model, temperature=0,
             response_format={"type": "json_schema", "json_schema": LESSON_SCHEMA},
             messages=[{"role": "system", "content": _LESSON_PROMPT},
