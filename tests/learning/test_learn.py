@@ -260,3 +260,30 @@ def test_a_threshold_change_is_proposed_with_its_examples_and_gated(repo, settin
     proposed.mkdir()
     (proposed / "answer.yml").write_text(rule.content)
     assert {c.value for r in load_rules(proposed) for c in r.conditions if c.fact == "retrieval_score"} == {0.4}
+
+
+def test_lessons_by_model_go_through_the_real_client_redacted_and_are_checked():
+    """The model path of extraction: a loopback chat-completions server, the real openai client."""
+    from tests.fakehttp import FakeServer, Reply
+
+    from plugin.learning.extract import extract
+
+    def completion(answer: dict) -> Reply:
+        return Reply(200, {"id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+                           "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                               "role": "assistant", "content": json.dumps(answer)}}],
+                           "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+    good = {"question": "Can I add gift wrapping to an order?", "cause": "",
+            "steps": ["Open the order page.", "Choose Add gift wrap."], "confidence": 0.8}
+    leaky = dict(good, steps=["Write to ann@example.com about it."])
+    with FakeServer() as model:
+        model.script("POST", "/v1/chat/completions", completion(good), completion(leaky))
+        settings = Settings(openai_base_url=f"{model.url}/v1", openai_api_key="k", llm_model="m")
+        lesson = extract(GIFT, settings)
+        assert (lesson.question, lesson.steps, lesson.extractor) == (
+            "Can I add gift wrapping to an order?", ("Open the order page.", "Choose Add gift wrap."), "model:m")
+        sent = model.received("POST", "/v1/chat/completions")[0].json()
+        ticket = json.loads(sent["messages"][1]["content"])["TICKET"]
+        assert ticket[0]["role"] == "customer" and "ann@example.com" not in json.dumps(ticket)
+        # A model lesson with personal data is not used: the offline extractor's is.
+        assert extract(GIFT, settings).extractor == "offline"
