@@ -34,7 +34,8 @@ from zenpy.lib.exception import RecordNotFoundException
 
 from connectors.base import DeliveryError, utc
 from connectors.zendesk.client import TIMEOUT, connect, zendesk_errors
-from plugin.model import NOTE_MARKER, RESOLVED_STATUSES
+from connectors.zendesk.webhook import is_plugin
+from plugin.model import RESOLVED_STATUSES
 from plugin.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def _conversation(client: Zenpy, ticket: Any, bot_id: str) -> dict[str, Any] | N
         body = comment.body if isinstance(comment.body, str) else ""
         created_at = _iso(comment.created_at)
         author = comment.author_id
-        if NOTE_MARKER in body or (bot_id and str(author) == bot_id):
+        if is_plugin(body, bot_id, str(author)):  # the same test as the webhook's
             notes.append({"body": body, "created_at": created_at})
             continue
         # Comments from the REST API carry no is_staff flag (the webhook's author object

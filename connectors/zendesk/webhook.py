@@ -198,9 +198,12 @@ def _from_trigger(data: "_Obj", bot: str) -> tuple[Event, ...]:
 
 def _role(role: Role, text: str, bot: str, author_id: str | None) -> Role:
     """Return "plugin" for the plugin's own notes, so they never come back as questions."""
-    if NOTE_MARKER in text or (bot and author_id == bot):
-        return "plugin"
-    return role
+    return "plugin" if is_plugin(text, bot, author_id) else role
+
+
+def is_plugin(text: str, bot: str, author_id: str | None) -> bool:
+    """Whether the plugin wrote this comment: it carries NOTE_MARKER, or the bot user wrote it."""
+    return NOTE_MARKER in text or bool(bot and author_id == bot)
 
 
 class _Obj:
