@@ -127,7 +127,7 @@ def retry(note_id: int):
     runtime = current_app.extensions["vigil"]
     if not _same(request.form.get("csrf", ""), _csrf(runtime.settings.admin_token)):
         return _plain("Missing or wrong CSRF token: reload the dashboard and press the button again.", 403)
-    queued = runtime.store.retry_failed_note(note_id)
+    queued = runtime.store.retry_failed_notes(pk=note_id) == 1
     if queued:
         runtime.worker.deliver_notes()  # try now, so the page shows the outcome
     return redirect(url_for(".dashboard", note=note_id, retry="queued" if queued else "stale"), 303)

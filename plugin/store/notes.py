@@ -92,21 +92,17 @@ class NoteQueries:
         with self._write() as conn:
             conn.execute(update(notes).where(notes.c.id == pk).values(**values))
 
-    def retry_failed_notes(self, ticket_id: str | None = None) -> int:
-        """Put failed notes back in the delivery queue; return how many."""
+    def retry_failed_notes(self, ticket_id: str | None = None, pk: int | None = None) -> int:
+        """Put failed notes (all, a ticket's, or one) back in the delivery queue; return how many."""
         query = update(notes).where(notes.c.status == "failed")
         if ticket_id:
             query = query.where(notes.c.ticket.in_(
                 select(tickets.c.id).where(tickets.c.ticket_id == ticket_id)))
+        if pk is not None:
+            query = query.where(notes.c.id == pk)
         with self._write() as conn:
             return conn.execute(query.values(status="drafted", attempts=0,
                                              next_attempt_at=utcnow())).rowcount
-
-    def retry_failed_note(self, pk: int) -> bool:
-        """Put one failed note back in the delivery queue; False if it is not failed."""
-        with self._write() as conn:
-            return conn.execute(update(notes).where(notes.c.id == pk, notes.c.status == "failed")
-                                .values(status="drafted", attempts=0, next_attempt_at=utcnow())).rowcount == 1
 
     def list_notes(self, ticket_id: str | None = None) -> list[dict[str, Any]]:
         query = (select(notes, tickets.c.source, tickets.c.ticket_id)
