@@ -37,8 +37,7 @@ class JiraNotes:
     def post(self, ticket_id: str, body: str) -> str:
         """Post `body` as an internal comment on issue `ticket_id`; return the comment id."""
         check_configured(self.settings, posting=True)
-        if not _ISSUE_KEY.fullmatch(ticket_id or ""):
-            raise DeliveryError(f"not a Jira issue key: {ticket_id!r}", retryable=False)
+        _check_issue_key(ticket_id)
         with connected(self.settings, self.timeout, ticket_id) as jira:
             self._check_project_type(jira, ticket_id)
             comment = jira.add_comment(ticket_id, to_wiki(body), **self._internal())
@@ -51,6 +50,7 @@ class JiraNotes:
     def find(self, ticket_id: str, ref: str) -> str | None:
         """The id of the issue's comment containing `ref`, or None."""
         check_configured(self.settings, posting=True)
+        _check_issue_key(ticket_id)  # it goes into the URL path
         with connected(self.settings, self.timeout, ticket_id) as jira:
             for comment in jira.comments(ticket_id):
                 if ref in (getattr(comment, "body", None) or ""):
@@ -89,6 +89,11 @@ class JiraNotes:
                 f"refusing to post on {ticket_id}: project {project} is a '{kind}' project but "
                 f"VIGIL_JIRA_SERVICE_MANAGEMENT={setting}; the note would not be internal "
                 "(see connectors/jira/SETUP.md)", retryable=False)
+
+
+def _check_issue_key(ticket_id: str) -> None:
+    if not _ISSUE_KEY.fullmatch(ticket_id or ""):
+        raise DeliveryError(f"not a Jira issue key: {ticket_id!r}", retryable=False)
 
 
 def check_configured(settings: Settings, *, posting: bool) -> None:

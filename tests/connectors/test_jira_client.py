@@ -192,6 +192,8 @@ def test_a_posted_note_is_found_by_its_reference(server):
     assert jira(server).find_note(KEY, "vigil-ref 7-0a1b2c3d") == "10401"
     assert jira(server).find_note(KEY, "vigil-ref 8-0a1b2c3d") is None
     assert server.received("POST", COMMENTS) == []
+    error = failure(lambda: jira(server).find_note("../../serverInfo", "vigil-ref 7-0a1b2c3d"))
+    assert error.retryable is False and len(server.requests) == 2  # refused before any request
 
 
 @pytest.mark.parametrize("reply, unsure", [(Reply(500, {}), True), (Reply(429, {}), False), (Reply(404, {}), False)])
