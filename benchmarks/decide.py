@@ -23,9 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from plugin.engine import RuleEngine  # noqa: E402
-from plugin.model import Event, Message  # noqa: E402
-from plugin.rulebook import BASELINE, load_rules  # noqa: E402
+from plugin.decision.engine import RuleEngine  # noqa: E402
+from connectors.events import Event, Message
+from plugin.decision.rulebook import BASELINE, load_rules  # noqa: E402
 from plugin.runtime import build_runtime  # noqa: E402
 from plugin.settings import Settings  # noqa: E402
 

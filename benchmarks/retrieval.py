@@ -3,7 +3,7 @@
 For each size N (--sizes, default 1000,10000) it writes N synthetic knowledge entries
 (Markdown with YAML front matter, as in knowledge/) to a temporary folder, then measures:
 
-  * Whoosh, through plugin.retrieval.KnowledgeIndex exactly as the plugin uses it:
+  * Whoosh, through plugin.knowledge.retrieval.KnowledgeIndex exactly as the plugin uses it:
     rebuild() time (which includes reading and YAML-parsing every file), index size on disk,
     latency of search(text, limit=3) per query (median, p95; warmed up first), hit@1/hit@3;
   * a plain BM25 reference, bm25s (its own tokenizer, English stop words, PyStemmer
@@ -60,8 +60,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from plugin.knowledge import entry_paths, load_entry  # noqa: E402
-from plugin.retrieval import KnowledgeIndex  # noqa: E402
+from plugin.knowledge.entries import entry_paths, load_entry  # noqa: E402
+from plugin.knowledge.retrieval import KnowledgeIndex  # noqa: E402
 
 try:
     import bm25s

@@ -13,16 +13,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime, timezone
 from typing import Mapping
 
-from plugin.model import Delivery
-from plugin.tables import deliveries, messages, tickets
-
-# The store's column widths for ids, read from its tables. PostgreSQL refuses a longer value:
-# the delivery would be answered 503 and retried forever, or fail in the worker.
-ID_WIDTHS = {"delivery id": deliveries.c.delivery_id.type.length,
-             "ticket id": tickets.c.ticket_id.type.length,
-             "assignee id": tickets.c.assignee.type.length,
-             "comment id": messages.c.message_id.type.length,
-             "author id": messages.c.author_id.type.length}
+from connectors.events import ID_WIDTHS, Delivery
 
 # The times a helpdesk body can mean. The worker does arithmetic on them (the hour before,
 # the days since): datetime.min minus six hours does not exist, so 0001-01-01 crashed it.

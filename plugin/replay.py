@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from plugin.model import RESOLVED_STATUSES, STATUSES, Event, Message
+from connectors.events import RESOLVED_STATUSES, STATUSES, Event, Message
 
 
 class ReplayError(ValueError):

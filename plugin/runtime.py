@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING
 
 import connectors as connector_registry
 from connectors.base import Connector
-from plugin.engine import RuleEngine
-from plugin.pipeline import Pipeline
-from plugin.retrieval import KnowledgeIndex
-from plugin.rulebook import Rule, load_rules
+from plugin.decision.engine import RuleEngine
+from plugin.decision.pipeline import Pipeline
+from plugin.knowledge.retrieval import KnowledgeIndex
+from plugin.decision.rulebook import Rule, load_rules
 from plugin.settings import Settings
 from plugin.store import Store
-from plugin.worker import Worker
+from plugin.work.worker import Worker
 
 if TYPE_CHECKING:
-    from plugin.queue import TicketQueue
+    from plugin.work.queue import TicketQueue
 
 
 @dataclass
@@ -70,7 +70,7 @@ def build_runtime(settings: Settings, with_connectors: bool = True,
     enabled, refused = connector_registry.build(settings) if with_connectors else ({}, {})
     queue = None
     if settings.redis_url:
-        from plugin.queue import TicketQueue  # only the scale-out mode needs Redis
+        from plugin.work.queue import TicketQueue  # only the scale-out mode needs Redis
         queue = TicketQueue(settings.redis_url)
     return Runtime(settings, store, index, engine, pipeline, enabled, refused,
                    Worker(pipeline, store, enabled), queue)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from plugin.app import create_app
+from plugin.web.app import create_app
 from plugin.model import utcnow
 
 from .conftest import FIXTURES, write_entry
@@ -136,7 +136,7 @@ def test_a_delivery_the_database_cannot_store_gets_503_never_2xx(app):
 
 
 def test_a_flood_from_one_source_gets_429_and_does_not_starve_the_other(settings):
-    from plugin.app import RateLimit
+    from plugin.web.app import RateLimit
     limit = RateLimit(rate=5)
     assert [limit.allow("zendesk", now=100.0) for _ in range(6)] == [True] * 5 + [False]
     assert limit.allow("jira", now=100.0)  # a bucket per source

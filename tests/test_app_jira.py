@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from plugin.app import create_app
+from plugin.web.app import create_app
 
 from .conftest import FIXTURES
 from .fakehttp import FakeServer, Reply

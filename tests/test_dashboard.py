@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from plugin.app import create_app
-from plugin.dashboard import acceptance, answer_threshold, knowledge_gaps
+from plugin.web.app import create_app
+from plugin.web.dashboard import acceptance, answer_threshold, knowledge_gaps
 from plugin.replay import events_for, validated
 
 from .fakehttp import FakeServer, Reply

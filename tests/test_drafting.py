@@ -5,8 +5,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from plugin.drafting import PROMPT, draft_answer, judge
-from plugin.model import NOTE_MARKER, Hit, Message
+from plugin.notes.drafting import PROMPT, draft_answer, judge
+from connectors.events import NOTE_MARKER, Message
+from plugin.model import Hit
 
 from .fakehttp import FakeServer, Reply
 
@@ -164,7 +165,7 @@ def test_personal_data_is_redacted_before_the_model_sees_it(settings, model):
 def test_model_budget_per_ticket_then_offline_and_tokens_recorded(runtime, model):
     from sqlalchemy import select
 
-    from plugin.tables import model_calls
+    from plugin.store.tables import model_calls
 
     from .test_pipeline import msg_event
     answer = {"answer": "Send a reset link.", "steps": [], "sources": ["account/reset-password"], "confidence": 0.9}

@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from plugin.engine import RuleEngine, engine_view
-from plugin.rulebook import BASELINE, FACTS, load_rules
-from plugin.ruletest import run_examples
+from plugin.decision.engine import RuleEngine, engine_view
+from plugin.decision.rulebook import BASELINE, FACTS, load_rules
+from plugin.decision.ruletest import run_examples
 
 from .conftest import REPO
 

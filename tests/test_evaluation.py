@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.evaluation import evaluate, with_answer_threshold
-from plugin.rulebook import load_rules
+from plugin.evaluation.labelled import evaluate, with_answer_threshold
+from plugin.decision.rulebook import load_rules
 from plugin.settings import Settings
 
 from .conftest import REPO

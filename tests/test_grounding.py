@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from plugin import grounding
-from plugin.grounding import (
+from plugin.evaluation import grounding
+from plugin.evaluation.grounding import (
     clean, entries_by_doc, evaluate_grounding, hits_at, knowledge_from, load_cases, split_cases, title_for,
 )
-from plugin.knowledge import entry_paths, load_entry
-from plugin.retrieval import KnowledgeIndex
+from plugin.knowledge.entries import entry_paths, load_entry
+from plugin.knowledge.retrieval import KnowledgeIndex
 from plugin.settings import Settings
 
 from .conftest import REPO

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from plugin.model import Event
+from connectors.events import Event
 
 from .test_pipeline import T0, actions, msg_event
 

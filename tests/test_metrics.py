@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from plugin.app import create_app
+from plugin.web.app import create_app
 from plugin.model import ModelCall, utcnow
 
 from .conftest import write_entry

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
-from plugin.model import NOTE_MARKER, Event, Message
+from connectors.events import NOTE_MARKER, Event, Message
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 

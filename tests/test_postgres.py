@@ -11,7 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from plugin.model import Decision, Delivery, Event, utcnow
+from connectors.events import Delivery, Event
+
+from plugin.model import Decision, utcnow
 from plugin.runtime import build_runtime
 from plugin.store import Store
 
@@ -99,9 +101,9 @@ def test_migrations_build_exactly_the_tables_the_code_uses(backend, tmp_path, re
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine
 
-    from plugin import schema
+    from plugin.store import schema
     from plugin.store import driver_url
-    from plugin.tables import metadata
+    from plugin.store.tables import metadata
     url = f"sqlite:///{tmp_path}/m.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
     engine = create_engine(driver_url(url))
     assert schema.upgrade(engine) == (None, schema.head())
@@ -115,9 +117,9 @@ def test_an_outdated_database_is_refused_until_upgraded(tmp_path, monkeypatch):
     from click.testing import CliRunner
     from sqlalchemy import create_engine
 
-    from plugin import schema
+    from plugin.store import schema
     from plugin.cli import main
-    from plugin.tables import metadata
+    from plugin.store.tables import metadata
     url = f"sqlite:///{tmp_path}/old.db"
     metadata.create_all(create_engine(url))  # tables, but no schema version: an older Vigil's
     with pytest.raises(schema.SchemaError, match="run `vigil db upgrade`"):

@@ -28,11 +28,11 @@ from hypothesis import HealthCheck, event, example, given, settings, strategies 
 import yaml
 from sqlalchemy import MetaData, inspect, text
 
-from plugin.app import MAX_BODY_BYTES, create_app
-from plugin.engine import RuleEngine
-from plugin.model import NOTE_MARKER
-from plugin.rulebook import ACTIONS, BASELINE, FACTS, OPERATORS, RuleFileError, load_rules
-from plugin.ruletest import run_examples
+from plugin.web.app import MAX_BODY_BYTES, create_app
+from plugin.decision.engine import RuleEngine
+from connectors.events import NOTE_MARKER
+from plugin.decision.rulebook import ACTIONS, BASELINE, FACTS, OPERATORS, RuleFileError, load_rules
+from plugin.decision.ruletest import run_examples
 from plugin.settings import Settings
 
 from .conftest import ENTRIES, FIXTURES, REPO, write_entry

@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from plugin import report
+from plugin.evaluation import report
 from plugin.cli import main
-from plugin.evaluation import CONFUSION_LABELS, action_label, evaluate
+from plugin.evaluation.labelled import CONFUSION_LABELS, action_label, evaluate
 from plugin.learning.cases import Case
-from plugin.learning.measure import helpdesk_cases
-from plugin.model import Message, ModelCall, Note
-from plugin.report_html import PLOTS, write_files
+from plugin.evaluation.learning import helpdesk_cases
+from connectors.events import Message
+from plugin.model import ModelCall, Note
+from plugin.evaluation.report_html import PLOTS, write_files
 from plugin.settings import Settings
 
 from .conftest import REPO
@@ -225,7 +226,7 @@ CASES = [_case("hd-a", "our production system is down and we are losing sales, u
 
 
 def test_an_exception_is_recorded_and_the_replay_goes_on(monkeypatch, tmp_path):
-    from plugin.pipeline import Pipeline
+    from plugin.decision.pipeline import Pipeline
     real = Pipeline.handle
 
     def handle(self, event, shadow=None):
@@ -242,13 +243,13 @@ def test_an_exception_is_recorded_and_the_replay_goes_on(monkeypatch, tmp_path):
 
 def test_the_cost_counts_the_model_calls_per_100_tickets(monkeypatch, tmp_path):
     """With a model configured, every drafted note's call lands in model_calls and is counted."""
-    import plugin.pipeline
+    import plugin.decision.pipeline
     drafted = []
 
     def perform(context):
         drafted.append(context.decision.action)
         return Note(f"note {len(drafted)}", (), "model", ModelCall("m", "v1", 100, 20, 0.1, "used"))
-    monkeypatch.setattr(plugin.pipeline, "perform", perform)
+    monkeypatch.setattr(plugin.decision.pipeline, "perform", perform)
     settings = Settings(home=tmp_path / "home", knowledge_dir=REPO / "knowledge", rules_dir=REPO / "rules",
                         openai_base_url="http://127.0.0.1:9", llm_model="m")  # never reached: perform is stubbed
     _, cost = report.helpdesk_suite(CASES, settings)

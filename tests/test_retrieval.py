@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from plugin.retrieval import KnowledgeIndex, query_terms
+from plugin.knowledge.retrieval import KnowledgeIndex, query_terms
 
 from .conftest import write_entry
 
@@ -89,13 +89,13 @@ def test_bad_file_is_skipped_and_reported(index, knowledge_dir):
 
 
 def test_a_bad_file_is_read_again_only_when_it_changes(index, knowledge_dir, monkeypatch):
-    import plugin.retrieval
-    from plugin.knowledge import load_entry
+    import plugin.knowledge.retrieval
+    from plugin.knowledge.entries import load_entry
     broken = knowledge_dir / "broken.md"
     broken.write_text("no front matter here")
     index.refresh()
     read = []
-    monkeypatch.setattr(plugin.retrieval, "load_entry", lambda root, path: read.append(path) or load_entry(root, path))
+    monkeypatch.setattr(plugin.knowledge.retrieval, "load_entry", lambda root, path: read.append(path) or load_entry(root, path))
     assert index.refresh() == 3 and read == [] and len(index.errors) == 1  # not parsed again every refresh
     broken.write_text("---\ntitle: Gift wrapping\nsources: [x]\n---\nGift wrapping costs 5 dollars.\n")
     assert index.refresh() == 4 and read == [broken] and index.errors == []
@@ -122,7 +122,7 @@ def test_near_duplicate_entries_are_collapsed_in_results(index, knowledge_dir):
 
 
 def test_knowledge_check_finds_every_kind_of_problem(knowledge_dir):
-    from plugin.knowledge import check_knowledge
+    from plugin.knowledge.entries import check_knowledge
     (knowledge_dir / "broken.md").write_text("---\ntitle: [unclosed\n---\nbody")
     (knowledge_dir / "nosource.md").write_text("---\ntitle: No source here\n---\nSome words about returns.")
     write_entry(knowledge_dir, "copies/refund-timing", "How long a refund takes", ["refund"], "Other words.")
@@ -138,7 +138,7 @@ def test_knowledge_check_finds_every_kind_of_problem(knowledge_dir):
 
 
 def test_shipped_knowledge_base_is_clean():
-    from plugin.knowledge import check_knowledge
+    from plugin.knowledge.entries import check_knowledge
 
     from .conftest import REPO
     count, findings = check_knowledge(REPO / "knowledge")
@@ -161,7 +161,7 @@ def test_the_score_table_ranks_exactly_as_whoosh_does(index, knowledge_dir):
     """The precomputed scores must give Whoosh's own order, deletions and updates included."""
     from whoosh.query import Or, Term
 
-    from plugin.retrieval import _SEARCHED
+    from plugin.knowledge.retrieval import _SEARCHED
     for i in range(30):
         write_entry(knowledge_dir, f"gen/e{i}", f"Topic {i % 7} refund password shipping {i}",
                     ["refund" if i % 2 else "password"], f"Steps for case {i}: " + "reset link refund card " * (i % 5))
@@ -181,7 +181,7 @@ def test_the_score_table_ranks_exactly_as_whoosh_does(index, knowledge_dir):
 
 
 def test_one_process_writes_the_index_and_the_others_reread_it(tmp_path, knowledge_dir):
-    from plugin.retrieval import KnowledgeIndex
+    from plugin.knowledge.retrieval import KnowledgeIndex
     writer = KnowledgeIndex(knowledge_dir, tmp_path / "index")
     reader = KnowledgeIndex(knowledge_dir, tmp_path / "index")  # another process, same folder
     before = writer.refresh(write=True)

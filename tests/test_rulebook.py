@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin.rulebook import RuleFileError, check_rules, load_rules, parse_condition
+from plugin.decision.rulebook import RuleFileError, check_rules, load_rules, parse_condition
 
 from .conftest import REPO
 

@@ -34,7 +34,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine
 
-from plugin.app import create_app
+from plugin.web.app import create_app
 from plugin.cli import main
 from plugin.model import utcnow
 from plugin.settings import SECRET_FIELDS, Settings
@@ -290,7 +290,7 @@ def database_down(client: Client, runtime) -> None:
 
 def redis_down(client: Client, runtime) -> None:
     """Scale-out with Redis unreachable: the delivery is stored and acknowledged, the failure logged."""
-    from plugin.queue import TicketQueue
+    from plugin.work.queue import TicketQueue
     runtime.queue = TicketQueue(REDIS_URL)
     try:
         assert client.open("POST", "/webhooks/zendesk", data=ZENDESK_BODY,

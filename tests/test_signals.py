@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin import signals
+from plugin.decision import signals
 
 EVAL = Path(__file__).resolve().parent / "eval"
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from plugin.cli import main
 from plugin.model import utcnow
 from plugin.runtime import build_runtime
-from plugin.worker import note_ref
+from plugin.work.worker import note_ref
 
 from .fakehttp import FakeServer, Reply
 from .test_pipeline import msg_event
@@ -166,7 +166,7 @@ def test_the_helpdesk_down_for_minutes_backs_off_keeps_order_then_fails_retryabl
 # -- several workers: exactly once, in order per ticket ------------------------------------
 
 def stored_delivery(rt, *events):
-    from plugin.model import Delivery
+    from connectors.events import Delivery
     assert rt.store.accept(Delivery("zendesk", f"d-{events[0].message.message_id}", events))
     [(pk, done, stored)] = rt.store.pending_deliveries()
     return pk, done, stored
@@ -229,7 +229,7 @@ def test_events_of_one_ticket_are_decided_in_order_by_racing_workers(rt, setting
     import threading
     others = [build_runtime(settings) for _ in range(3)]
     try:
-        from plugin.model import Delivery
+        from connectors.events import Delivery
         texts = [f"Question number {i}: how do I reset my password?" for i in range(12)]
         for i, text in enumerate(texts):
             rt.store.accept(Delivery("zendesk", f"d{i}", (msg_event(text, minutes=i, mid=f"c{i}"),)))
@@ -315,7 +315,7 @@ def test_a_poster_that_died_mid_post_is_found_out_by_the_next_one(settings, help
 def test_a_failed_delivery_is_kept_listed_and_decided_again_from_the_event_that_failed(
         rt, settings, helpdesk, monkeypatch):
     import json
-    from plugin.pipeline import Pipeline
+    from plugin.decision.pipeline import Pipeline
     pk, done, events = stored_delivery(rt, msg_event("How do I reset my password?"),
                                        msg_event("How long does a refund take?", minutes=1))
     real = Pipeline.handle

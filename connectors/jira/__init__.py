@@ -9,7 +9,7 @@ from connectors.base import ConfigurationError, Connector
 from connectors.jira import history
 from connectors.jira.client import DEFAULT_TIMEOUT, JiraNotes
 from connectors.jira.webhook import parse_delivery, verify_signature
-from plugin.model import Delivery
+from connectors.events import Delivery
 from plugin.settings import Settings
 
 __all__ = ["JiraConnector"]

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from connectors.base import (EARLIEST, LATEST, BadPayload, SignatureError, hmac_sha256, plausible,
                              signatures_match, storable)
-from plugin.model import NOTE_MARKER, RESOLVED_STATUSES, Delivery, Event, Message, Role
+from connectors.events import NOTE_MARKER, RESOLVED_STATUSES, Delivery, Event, Message, Role
 
 log = logging.getLogger("vigil.connectors.jira")
 

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from connectors.base import ConfigurationError, Connector
 from connectors.zendesk import history, webhook
 from connectors.zendesk.client import ZendeskClient
-from plugin.model import Delivery
+from connectors.events import Delivery
 from plugin.settings import Settings
 
 __all__ = ["ZendeskConnector"]

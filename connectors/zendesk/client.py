@@ -18,7 +18,7 @@ from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyExce
 
 from connectors.base import ConfigurationError, DeliveryError
 from connectors.zendesk.render import to_html
-from plugin.model import NOTE_MARKER
+from connectors.events import NOTE_MARKER
 from plugin.settings import Settings
 
 log = logging.getLogger(__name__)

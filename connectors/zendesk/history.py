@@ -35,7 +35,7 @@ from zenpy.lib.exception import RecordNotFoundException
 from connectors.base import DeliveryError, utc
 from connectors.zendesk.client import TIMEOUT, connect, zendesk_errors
 from connectors.zendesk.webhook import is_plugin
-from plugin.model import RESOLVED_STATUSES
+from connectors.events import RESOLVED_STATUSES
 from plugin.settings import Settings
 
 log = logging.getLogger(__name__)

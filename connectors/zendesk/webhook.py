@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 from connectors.base import (EARLIEST, LATEST, BadPayload, SignatureError, hmac_sha256, plausible,
                              signatures_match, storable)
-from plugin.model import NOTE_MARKER, Delivery, Event, Message, Role
+from connectors.events import NOTE_MARKER, Delivery, Event, Message, Role
 
 SIGNATURE_HEADER = "x-zendesk-webhook-signature"
 TIMESTAMP_HEADER = "x-zendesk-webhook-signature-timestamp"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import click
 
-from plugin.rulebook import RuleFileError
+from plugin.decision.rulebook import RuleFileError
 from plugin.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:

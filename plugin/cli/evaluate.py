@@ -9,7 +9,7 @@ import click
 
 from plugin.cli import load_or_fail, main
 from plugin.replay import ReplayError
-from plugin.rulebook import RuleFileError
+from plugin.decision.rulebook import RuleFileError
 
 
 @main.command("eval")
@@ -29,9 +29,9 @@ from plugin.rulebook import RuleFileError
 def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, grounding: bool,
               learning: bool, out: Path | None) -> None:
     """Precision and recall of the decisions on a labelled set."""
-    from plugin.evaluation import calibrate as calibrate_, evaluate
+    from plugin.evaluation.labelled import calibrate as calibrate_, evaluate
     if out:
-        from plugin import report as report_
+        from plugin.evaluation import report as report_
         try:
             written = report_.write_report(out, load_or_fail())
         except RuleFileError as exc:
@@ -42,7 +42,7 @@ def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, gr
             click.echo(line)
         return
     if learning:
-        from plugin.learning.measure import measure_learning
+        from plugin.evaluation.learning import measure_learning
         report = measure_learning(load_or_fail())
         if as_json:
             click.echo(json.dumps(report))
@@ -60,7 +60,7 @@ def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, gr
                    f"correct silence elsewhere {loop['before']['correct_silence']} -> {loop['after']['correct_silence']}")
         return
     if grounding:
-        from plugin.grounding import DATA, evaluate_grounding
+        from plugin.evaluation.grounding import DATA, evaluate_grounding
         report = evaluate_grounding(DATA, load_or_fail())
         if as_json:
             click.echo(json.dumps(report))

@@ -18,7 +18,7 @@ from plugin.replay import ReplayError, validated
 def index(pull: bool) -> None:
     """Rebuild the knowledge index from scratch."""
     settings = load_or_fail()
-    from plugin.retrieval import KnowledgeIndex
+    from plugin.knowledge.retrieval import KnowledgeIndex
     if pull:
         # Pull, then update the index in place: a running server shares it and picks the
         # change up at its next refresh, so nothing is deleted under it.
@@ -116,7 +116,7 @@ def knowledge() -> None:
 @knowledge.command("check")
 def knowledge_check() -> None:
     """Report malformed entries, entries without a source, and duplicates."""
-    from plugin.knowledge import check_knowledge
+    from plugin.knowledge.entries import check_knowledge
     settings = load_or_fail()
     count, findings = check_knowledge(settings.knowledge_dir)
     for finding in findings:

@@ -7,7 +7,7 @@ import sys
 import click
 
 from plugin.cli import load_or_fail, main
-from plugin.rulebook import check_rules
+from plugin.decision.rulebook import check_rules
 
 
 @main.group()
@@ -30,7 +30,7 @@ def rules_check() -> None:
 @rules.command("test")
 def rules_test() -> None:
     """Run every rule's fire/silent examples against the engine; print a table."""
-    from plugin.ruletest import run_examples
+    from plugin.decision.ruletest import run_examples
     settings = load_or_fail()
     loaded, problems = check_rules(settings.rules_dir)
     if problems:

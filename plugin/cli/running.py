@@ -15,7 +15,7 @@ from plugin.cli import load_or_fail, main, runtime_or_fail
 def serve(host: str, port: int) -> None:
     """Run the webhook server: VIGIL_WEB_WORKERS processes, each with its worker unless
     VIGIL_REDIS_URL sends tickets to `vigil worker` processes."""
-    from plugin.serving import serve as run
+    from plugin.web.serving import serve as run
     logging.getLogger().setLevel(logging.INFO)
     settings = load_or_fail()
     runtime = runtime_or_fail(settings, with_connectors=True)  # fail here, once, not in every process
@@ -36,7 +36,7 @@ def serve(host: str, port: int) -> None:
 @main.command()
 def worker() -> None:
     """Decide queued tickets and post notes (scale-out: needs VIGIL_REDIS_URL). Run several."""
-    from plugin.queue import run_worker
+    from plugin.work.queue import run_worker
     logging.getLogger().setLevel(logging.INFO)
     settings = load_or_fail()
     if not settings.redis_url:
@@ -59,7 +59,7 @@ def db_upgrade() -> None:
     """Apply the schema migrations the database lacks (run once, before starting processes)."""
     from sqlalchemy import create_engine
 
-    from plugin import schema
+    from plugin.store import schema
     from plugin.store import driver_url
     settings = load_or_fail()
     engine = create_engine(driver_url(settings.store_url))

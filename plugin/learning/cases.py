@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plugin.model import RESOLVED_STATUSES, Message
+from connectors.events import RESOLVED_STATUSES, Message
 from plugin.replay import read_conversations
 from plugin.store import Store, TicketRow
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import openai
 
-from plugin import signals, thread
-from plugin.drafting import as_data, model_client
+from plugin.decision import signals, thread
+from plugin.notes.drafting import as_data, model_client
 from plugin.learning.cases import Case
-from plugin.model import Message
+from connectors.events import Message
 from plugin.redaction import findings, redact
 from plugin.settings import Settings
 

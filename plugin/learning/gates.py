@@ -11,11 +11,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from plugin.knowledge import KnowledgeError, entry_paths, load_entry, near_duplicates, parse_entry
+from plugin.knowledge.entries import KnowledgeError, entry_paths, load_entry, near_duplicates, parse_entry
 from plugin.learning.plan import Proposal, repo_relative
 from plugin.redaction import findings
-from plugin.rulebook import check_rules
-from plugin.ruletest import run_examples
+from plugin.decision.rulebook import check_rules
+from plugin.decision.ruletest import run_examples
 
 MIN_WORDS = 12  # a new entry shorter than this is not knowledge yet
 _LEARNED_BLOCK = re.compile(r"^learned:\n(?:  .*\n)+", re.M)  # our own provenance metadata

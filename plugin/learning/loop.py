@@ -14,7 +14,7 @@ from plugin.learning.gates import gate
 from plugin.learning.plan import Proposal, plan
 from plugin.learning.publish import Batch, GitHub, LocalGit, Published, PublishError
 from plugin.redaction import redact
-from plugin.retrieval import KnowledgeIndex
+from plugin.knowledge.retrieval import KnowledgeIndex
 from plugin.settings import Settings
 from plugin.store import Store
 

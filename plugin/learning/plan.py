@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 
-from plugin.knowledge import parse_entry, similarity
+from plugin.knowledge.entries import parse_entry, similarity
 from plugin.learning.cases import Case
 from plugin.learning.extract import Lesson
-from plugin.retrieval import KnowledgeIndex, query_terms
-from plugin.rulebook import RuleFileError, load_rules
+from plugin.knowledge.retrieval import KnowledgeIndex, query_terms
+from plugin.decision.rulebook import RuleFileError, load_rules
 
 ANSWER_RULES = "answer.yml"
 NEAR_MISS = 0.15  # how far under the answer threshold a question may score to count as a miss...

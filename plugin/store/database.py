@@ -13,8 +13,8 @@ from typing import Any, Iterator
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 
-from plugin import schema
-from plugin.tables import metadata
+from plugin.store import schema
+from plugin.store.tables import metadata
 
 
 def driver_url(url: str) -> str:

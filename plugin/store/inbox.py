@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from plugin.model import Delivery, Event, utcnow
-from plugin.tables import deliveries, leases
+from connectors.events import Delivery, Event
+
+from plugin.model import utcnow
+from plugin.store.tables import deliveries, leases
 
 
 class AlreadyHandled(RuntimeError):

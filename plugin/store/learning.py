@@ -10,7 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from plugin.store.tickets import TicketRow, row_ticket
-from plugin.tables import learning_queue, proposals, tickets
+from plugin.store.tables import learning_queue, proposals, tickets
 
 
 class LearningQueries:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from plugin.model import utcnow
 from plugin.store.tickets import TicketRow
-from plugin.tables import model_calls, notes, tickets
+from plugin.store.tables import model_calls, notes, tickets
 
 
 class NoteQueries:

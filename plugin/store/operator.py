@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import case, func, insert, select
 
 from plugin.model import utcnow
-from plugin.tables import decisions, messages, metadata, model_calls, notes, tickets, webhook_results
+from plugin.store.tables import decisions, messages, metadata, model_calls, notes, tickets, webhook_results
 
 
 class OperatorQueries:

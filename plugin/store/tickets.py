@@ -10,8 +10,10 @@ from typing import Any, Iterator
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from plugin.model import Decision, Event, Message
-from plugin.tables import decisions, messages, notes, tickets
+from connectors.events import Event, Message
+
+from plugin.model import Decision
+from plugin.store.tables import decisions, messages, notes, tickets
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 
 from connectors.jira import JiraConnector
 from connectors.jira.client import JiraNotes, to_wiki
-from plugin.model import NOTE_MARKER
+from connectors.events import NOTE_MARKER
 from plugin.settings import Settings
 from tests.connectors.jira_api import TOKEN, USER, failure
 from tests.fakehttp import FakeServer, Reply

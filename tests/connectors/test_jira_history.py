@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from connectors.jira import JiraConnector
-from plugin.model import NOTE_MARKER
+from connectors.events import NOTE_MARKER
 from plugin.replay import events_for, read_conversations
 from plugin.settings import Settings
 from tests.connectors.jira_api import TOKEN, USER, failure

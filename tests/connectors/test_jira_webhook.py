@@ -15,7 +15,7 @@ from werkzeug.datastructures import Headers
 
 from connectors.base import BadPayload, ConfigurationError, SignatureError
 from connectors.jira import JiraConnector
-from plugin.model import NOTE_MARKER, STATUSES, Delivery
+from connectors.events import NOTE_MARKER, STATUSES, Delivery
 from plugin.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "jira"

@@ -15,7 +15,7 @@ from connectors.base import ConfigurationError, DeliveryError
 from connectors.zendesk import ZendeskConnector
 from connectors.zendesk.client import ZendeskClient, api_base
 from connectors.zendesk.render import to_html
-from plugin.model import NOTE_MARKER
+from connectors.events import NOTE_MARKER
 from tests.connectors.zendesk_api import EMAIL, TOKEN, recorded_body, settings
 from tests.fakehttp import FakeServer, Reply
 

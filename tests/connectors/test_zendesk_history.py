@@ -21,7 +21,7 @@ import pytest
 from connectors.base import DeliveryError
 from connectors.zendesk import ZendeskConnector
 from connectors.zendesk.history import fetch_resolved
-from plugin.model import NOTE_MARKER
+from connectors.events import NOTE_MARKER
 from plugin.replay import events_for, read_conversations
 from tests.connectors.zendesk_api import BOT, EMAIL, TOKEN, recorded_body, settings
 from tests.fakehttp import FakeServer, Recorded, Reply

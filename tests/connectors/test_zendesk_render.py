@@ -1,8 +1,9 @@
 """Zendesk notes render as HTML: what the analyst sees, and nothing a note can inject."""
 
 from connectors.zendesk.render import to_html
-from plugin.drafting import render
-from plugin.model import NOTE_MARKER, Hit
+from plugin.notes.drafting import render
+from connectors.events import NOTE_MARKER
+from plugin.model import Hit
 
 
 def test_a_real_note_renders_with_lists_links_and_marker():

@@ -18,7 +18,7 @@ from werkzeug.datastructures import Headers
 from connectors.base import BadPayload, ConfigurationError, SignatureError
 from connectors.zendesk import ZendeskConnector
 from connectors.zendesk.webhook import TRIGGER_FORMAT
-from plugin.model import NOTE_MARKER, Delivery
+from connectors.events import NOTE_MARKER, Delivery
 from plugin.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 from plugin.cli import main
-from plugin.knowledge import parse_entry
+from plugin.knowledge.entries import parse_entry
 from plugin.learning.cases import Case, PastNote, cases_from_conversations
 from plugin.learning.extract import extract_offline, generalize
 from plugin.learning.gates import gate
 from plugin.learning.loop import learn
 from plugin.learning.plan import Proposal
-from plugin.model import Message
+from connectors.events import Message
 from plugin.redaction import findings
 from plugin.settings import Settings
 from plugin.store import Store
@@ -186,7 +186,7 @@ def test_cases_come_only_from_resolved_conversations():
 
 
 def test_resolved_tickets_are_queued_and_learned_by_the_worker(repo, settings):
-    from plugin.model import Event
+    from connectors.events import Event
     from plugin.runtime import build_runtime
     runtime = build_runtime(settings.replace(learn_on_resolve=True, learn_batch="ticket"), with_connectors=False)
     try:
@@ -210,7 +210,7 @@ def test_git_push_webhook_is_signed_then_reindexes(repo, settings):
     import hashlib
     import hmac
 
-    from plugin.app import create_app
+    from plugin.web.app import create_app
     app = create_app(settings.replace(git_webhook_secret="push-secret", zendesk_webhook_secret="z"),
                      start_worker=False)
     runtime = app.extensions["vigil"]
@@ -245,7 +245,7 @@ def test_push_signature_refuses_rather_than_fails():
 
 def test_a_threshold_change_is_proposed_with_its_examples_and_gated(repo, settings):
     from plugin.learning.plan import threshold_proposal
-    from plugin.rulebook import load_rules
+    from plugin.decision.rulebook import load_rules
     lesson = extract_offline(RESET)
     near = [(replace(lesson, case=case(str(200 + i), f"question {i}", "answer")), score)
             for i, score in enumerate((0.41, 0.43, 0.46))]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.learning.measure import _figures, helpdesk_cases, loop_closes, twitter_cases
-from plugin import grounding
+from plugin.evaluation.learning import _figures, helpdesk_cases, loop_closes, twitter_cases
+from plugin.evaluation import grounding
 from plugin.settings import Settings
 
 from ..conftest import REPO

@@ -19,13 +19,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from plugin import grounding
+from plugin.evaluation import grounding
 from plugin.learning.cases import Case
 from plugin.learning.extract import extract_offline
 from plugin.learning.gates import personal_data
 from plugin.learning.loop import plan_and_gate
 from plugin.learning.plan import Proposal
-from plugin.model import Message
+from connectors.events import Message
 from plugin.settings import Settings
 
 HELPDESK = grounding.REPO / "data" / "helpdesk" / "helpdesk_tickets_utterances.csv"

@@ -17,7 +17,7 @@ import durable.engine
 import durable_rules_engine
 
 from plugin.model import Decision
-from plugin.rulebook import Condition, Rule
+from plugin.decision.rulebook import Condition, Rule
 
 _names = itertools.count(1)
 

@@ -19,7 +19,7 @@ from rq import Queue, SimpleWorker
 
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
-    from plugin.worker import Worker
+    from plugin.work.worker import Worker
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
 def _serve_waitress(settings: Settings, host: str, port: int) -> None:
     import waitress
 
-    from plugin.app import create_app
+    from plugin.web.app import create_app
     app = create_app(settings)
     signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     try:
@@ -40,7 +40,7 @@ def _stop_like_ctrl_c(_signum: int, _frame: object) -> None:
 def _serve_gunicorn(settings: Settings, host: str, port: int) -> None:
     from gunicorn.app.base import BaseApplication
 
-    from plugin.app import create_app
+    from plugin.web.app import create_app
 
     class Application(BaseApplication):
         def load_config(self) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from plugin.engine import RuleEngine
-from plugin.rulebook import BASELINE, Rule
+from plugin.decision.engine import RuleEngine
+from plugin.decision.rulebook import BASELINE, Rule
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from plugin import thread
-from plugin.drafting import draft_answer, render
-from plugin.model import Decision, Hit, Message, Note
-from plugin.rulebook import Rule
+from plugin.decision import thread
+from plugin.notes.drafting import draft_answer, render
+from connectors.events import Message
+from plugin.model import Decision, Hit, Note
+from plugin.decision.rulebook import Rule
 from plugin.settings import Settings
 
 SIMILAR_CASE_SCORE = 0.45  # a resolved case is worth citing in a brief from this evidence up

@@ -20,13 +20,15 @@ from typing import Any
 
 import openai
 
-from plugin.model import NOTE_MARKER, Hit, Message, ModelCall, Note
+from connectors.events import NOTE_MARKER, Message
+
+from plugin.model import Hit, ModelCall, Note
 from plugin.redaction import findings, redact
 from plugin.settings import SECRET_FIELDS, Settings
 
 log = logging.getLogger(__name__)
 
-PROMPT = resources.files("plugin.prompts").joinpath("answer.md").read_text(encoding="utf-8")
+PROMPT = resources.files("plugin.notes.prompts").joinpath("answer.md").read_text(encoding="utf-8")
 PROMPT_VERSION = re.search(r"version (\d+)", PROMPT).group(1)
 MAX_ANSWER_CHARS = 300
 MAX_STEPS = 5

@@ -3,7 +3,7 @@
 Suites (the keys of figures.json):
 
 - decisions: precision and recall per action, and the confusion between actions, on the
-  labelled sets of tests/eval (plugin.evaluation.evaluate_detailed);
+  labelled sets of tests/eval (plugin.evaluation.labelled.evaluate_detailed);
 - calibration: the documented procedure that chose the answer threshold (evaluation.calibrate);
 - grounding: hit@1, hit@3 and correct silence on the customer-care conversations, by company;
 - learning_curve: hit@3 on the same later conversations as the knowledge grows;
@@ -31,12 +31,12 @@ from typing import Any, Iterator
 
 from tqdm import tqdm
 
-from plugin import grounding
-from plugin.evaluation import calibrate, evaluate_detailed
+from plugin.evaluation import grounding
+from plugin.evaluation.labelled import calibrate, evaluate_detailed
 from plugin.learning.cases import Case
-from plugin.learning.measure import HELPDESK, helpdesk_cases
+from plugin.evaluation.learning import HELPDESK, helpdesk_cases
 from plugin.replay import events_for
-from plugin.rulebook import load_rules
+from plugin.decision.rulebook import load_rules
 from plugin.runtime import build_runtime
 from plugin.settings import Settings
 
@@ -58,7 +58,7 @@ class Report:
 
 def write_report(out: Path, settings: Settings, **limits: Any) -> Report:
     """Run every suite (`run_suites(**limits)`) and write report.html, figures.json and the PNGs."""
-    from plugin.report_html import write_files
+    from plugin.evaluation.report_html import write_files
     figures = run_suites(settings, **limits)
     summary = summary_lines(figures)
     html, data, plots = write_files(Path(out), figures, summary)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from plugin import signals
-from plugin.model import Message
+from plugin.decision import signals
+from connectors.events import Message
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _PROMISE = re.compile(r"\b(?:i|we)(?:'ll| will| am going to| are going to) (?:then |also )?(?:get back|update|"

@@ -24,9 +24,9 @@ from whoosh import index
 from whoosh.analysis import STOP_WORDS, StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 
-from plugin.knowledge import Entry, KnowledgeError, entry_id, entry_paths, load_entry, near_duplicates
+from plugin.knowledge.entries import Entry, KnowledgeError, entry_id, entry_paths, load_entry, near_duplicates
 from plugin.model import Hit
-from plugin.scoretable import ScoreTable
+from plugin.knowledge.scoretable import ScoreTable
 
 log = logging.getLogger(__name__)
 

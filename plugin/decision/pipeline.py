@@ -13,12 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from plugin import signals, thread
-from plugin.actions import Context, perform
-from plugin.engine import RuleEngine
-from plugin.knowledge import similarity
-from plugin.model import RESOLVED_STATUSES, Decision, Event, Hit, Message, Note
-from plugin.retrieval import KnowledgeIndex, query_terms
+from plugin.decision import signals, thread
+from plugin.notes.actions import Context, perform
+from plugin.decision.engine import RuleEngine
+from plugin.knowledge.entries import similarity
+from connectors.events import RESOLVED_STATUSES, Event, Message
+from plugin.model import Decision, Hit, Note
+from plugin.knowledge.retrieval import KnowledgeIndex, query_terms
 from plugin.settings import Settings
 from plugin.store import Store, TicketRow
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from connectors.events import ID_WIDTHS
 from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String,
                         Table, Text, TypeDecorator, UniqueConstraint)
 
@@ -37,7 +38,7 @@ deliveries = Table(
     "deliveries", metadata,
     Column("id", Integer, primary_key=True),
     Column("source", String(20), nullable=False),
-    Column("delivery_id", String(200), nullable=False),
+    Column("delivery_id", String(ID_WIDTHS["delivery id"]), nullable=False),
     Column("received_at", UTC, nullable=False),
     Column("events", Text, nullable=False),  # JSON list of Event.to_dict()
     Column("ticket_key", String(130), nullable=False, index=True),  # "source:ticket_id": one worker per ticket
@@ -51,11 +52,11 @@ tickets = Table(
     "tickets", metadata,
     Column("id", Integer, primary_key=True),
     Column("source", String(20), nullable=False),
-    Column("ticket_id", String(100), nullable=False),
+    Column("ticket_id", String(ID_WIDTHS["ticket id"]), nullable=False),
     Column("subject", Text, nullable=False, default=""),
     Column("status", String(20), nullable=False, default="new"),
     Column("tags", Text, nullable=False, default="[]"),
-    Column("assignee", String(200)),
+    Column("assignee", String(ID_WIDTHS["assignee id"])),
     Column("updated_at", UTC, nullable=False),
     UniqueConstraint("source", "ticket_id", name="uq_ticket"),
 )
@@ -65,9 +66,9 @@ messages = Table(
     Column("id", Integer, primary_key=True),
     Column("ticket", ForeignKey("tickets.id"), nullable=False, index=True),
     Column("position", Integer, nullable=False),
-    Column("message_id", String(100)),
+    Column("message_id", String(ID_WIDTHS["comment id"])),
     Column("author_role", String(20), nullable=False),
-    Column("author_id", String(200)),
+    Column("author_id", String(ID_WIDTHS["author id"])),
     Column("public", Boolean, nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", UTC, nullable=False),

@@ -23,8 +23,8 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Request, Response, current_app, redirect, render_template, request, url_for
 
-from plugin.retrieval import query_terms
-from plugin.rulebook import Rule
+from plugin.knowledge.retrieval import query_terms
+from plugin.decision.rulebook import Rule
 
 COOKIE = "vigil_admin"
 SILENT_FILTERS = ("show", "hide", "only")

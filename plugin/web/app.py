@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import WebhookError
-from plugin import dashboard, metrics
+from plugin.web import dashboard, metrics
 from plugin.model import utcnow
 from plugin.runtime import Runtime, build_runtime
 from plugin.settings import Settings, load_settings

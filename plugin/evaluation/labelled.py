@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from plugin.replay import events_for, read_conversations
-from plugin.rulebook import Rule, load_rules
+from plugin.decision.rulebook import Rule, load_rules
 from plugin.runtime import build_runtime
 from plugin.settings import Settings
 

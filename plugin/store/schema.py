@@ -1,6 +1,6 @@
 """The database schema's version: create a fresh database at the newest, upgrade an old one.
 
-Alembic holds the history (plugin/migrations/). A new, empty database is created from the
+Alembic holds the history (plugin/store/migrations/). A new, empty database is created from the
 tables in tables.py and stamped; one that is behind must be upgraded explicitly with
 `vigil db upgrade`, so that several processes never race to migrate at start-up.
 """
@@ -23,7 +23,7 @@ class SchemaError(RuntimeError):
 
 def _config(connection) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(resources.files("plugin") / "migrations"))
+    config.set_main_option("script_location", str(resources.files("plugin.store") / "migrations"))
     config.attributes["connection"] = connection
     return config
 

@@ -27,13 +27,13 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from plugin.knowledge import entry_id
+from plugin.knowledge.entries import entry_id
 from plugin.replay import events_for
-from plugin.retrieval import query_terms
+from plugin.knowledge.retrieval import query_terms
 from plugin.runtime import build_runtime
 from plugin.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the checkout: evaluation reads its data/ (the `eval` extra runs from one)
 DATA = REPO / "data" / "twitter_care" / "dev.json"
 TOP_K = 3
 

@@ -22,8 +22,9 @@ from typing import Callable, Iterator
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from connectors.base import Connector, DeliveryError
-from plugin.model import Event, utcnow
-from plugin.pipeline import Pipeline
+from connectors.events import Event
+from plugin.model import utcnow
+from plugin.decision.pipeline import Pipeline
 from plugin.store import AlreadyHandled, Store, backoff_until, ticket_lease
 
 log = logging.getLogger(__name__)

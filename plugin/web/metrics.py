@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy.exc import SQLAlchemyError
 
-from plugin.dashboard import bearer_ok
+from plugin.web.dashboard import bearer_ok
 from plugin.store import Store
 
 NOTE_STATUSES = ("drafted", "delivered", "failed", "shadow")

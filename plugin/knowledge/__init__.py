@@ -1,0 +1,1 @@
+"""Knowledge: the entry files (entries) and searching them (retrieval, scoretable)."""

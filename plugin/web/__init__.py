@@ -1,0 +1,1 @@
+"""The web layer: the webhook routes, the operator dashboard, /metrics, and serving them."""
