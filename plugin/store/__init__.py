@@ -1,6 +1,6 @@
 """The durable state: one Store with the queries each part of the plugin needs.
 
-Uniqueness that matters for correctness is a constraint in plugin/tables.py, not a check
+Uniqueness that matters for correctness is a constraint in plugin/store/tables.py, not a check
 in Python; `Store.unit()` makes an event's writes land together or not at all.
 """
 

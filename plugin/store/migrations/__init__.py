@@ -1,1 +1,1 @@
-"""Schema migrations (Alembic). `vigil db upgrade` applies them; see plugin/schema.py."""
+"""Schema migrations (Alembic). `vigil db upgrade` applies them; see plugin/store/schema.py."""

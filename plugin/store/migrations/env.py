@@ -1,4 +1,4 @@
-"""Alembic's entry point: the URL comes from the caller (plugin/schema.py), never from a file."""
+"""Alembic's entry point: the URL comes from the caller (plugin/store/schema.py), never from a file."""
 
 from alembic import context
 
