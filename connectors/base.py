@@ -3,6 +3,7 @@
 A connector has two halves with no shared state:
 - the webhook half (`verify`, `parse`): pure functions of the request, run in the web process;
 - the client half (`post_internal_note`): a vendor API client, run in the worker.
+`doctor` and `post_test_note` check a setup against the live helpdesk (`vigil doctor`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Mapping
 
@@ -101,6 +103,16 @@ def signatures_match(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
+@dataclass(frozen=True)
+class Check:
+    """One line of `vigil doctor`: what was checked, whether it passed, and how to fix it."""
+
+    name: str  # e.g. "zendesk: bot user"
+    ok: bool
+    detail: str  # what was found ("user 123, Vigil Bot, agent"), or what went wrong
+    fix: str = ""  # what the admin should do when ok is False (a setting, a click path)
+
+
 class Connector(ABC):
     """A helpdesk: verifies and translates its webhooks, and posts internal notes back."""
 
@@ -137,3 +149,20 @@ class Connector(ABC):
         Raise DeliveryError(retryable=True, retry_after=...) on 429/5xx/network errors,
         DeliveryError(retryable=False) when retrying cannot help (404, 401, 422).
         """
+
+    def doctor(self) -> list[Check]:
+        """Check this helpdesk's setup against the live API, one Check per question.
+
+        Who am I (the credentials work), is that the configured bot user, can it comment
+        (and, for Jira, does the visibility role or group exist). Never raises for a
+        helpdesk problem: each failure is a Check with ok=False and its fix.
+        """
+        raise NotImplementedError(f"{self.name} has no setup checks")
+
+    def post_test_note(self, ticket_id: str) -> Check:
+        """Post one internal test note on `ticket_id` (a sandbox ticket) and read it back.
+
+        ok only if the helpdesk stored it and reports it as not public. Never raises for a
+        helpdesk problem: a failure is a Check with ok=False and its fix.
+        """
+        raise NotImplementedError(f"{self.name} cannot post a test note")
