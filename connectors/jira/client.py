@@ -13,6 +13,7 @@ import requests
 from jira import JIRA, JIRAError
 
 from connectors.base import DeliveryError
+from connectors.jira.render import to_wiki
 from plugin.settings import Settings
 
 log = logging.getLogger("vigil.connectors.jira")
@@ -187,51 +188,3 @@ def _retry_after(value: str | None) -> float | None:
     except ValueError:
         return None  # an HTTP-date or garbage: let the worker's backoff decide
     return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
-
-
-# --- Markdown-ish note -> Jira wiki markup (REST v2 comment bodies are wiki text, not ADF) -----
-
-_FENCE = re.compile(r"\s*```")
-_HEADING = re.compile(r"(#{1,6})\s+(.*)")
-_BULLET = re.compile(r"(\s*)[-*+]\s+(.*)")
-_NUMBERED = re.compile(r"(\s*)\d+[.)]\s+(.*)")
-_CODE_SPAN = re.compile(r"`([^`]+)`")
-_LINK = re.compile(r"\[([^\]\n]+)\]\((\S+?)\)")
-_BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
-_ITALIC = re.compile(r"(?<![*\w])\*(?![*\s])(.+?)(?<![*\s])\*(?![*\w])")
-
-
-def to_wiki(text: str) -> str:
-    """Convert a note's Markdown-ish text (bold, bullets, links, code) to Jira wiki markup."""
-    out, in_code = [], False
-    for line in text.splitlines():
-        if _FENCE.match(line):
-            out.append("{noformat}")
-            in_code = not in_code
-        elif in_code:
-            out.append(line)
-        elif m := _HEADING.fullmatch(line):
-            out.append(f"h{len(m.group(1))}. {_inline(m.group(2))}")  # "# x" is a list in wiki
-        elif m := _BULLET.fullmatch(line):
-            out.append(f"{'*' * (len(m.group(1)) // 2 + 1)} {_inline(m.group(2))}")
-        elif m := _NUMBERED.fullmatch(line):
-            out.append(f"{'#' * (len(m.group(1)) // 2 + 1)} {_inline(m.group(2))}")
-        else:
-            out.append(_inline(line))
-    if in_code:
-        out.append("{noformat}")
-    return "\n".join(out)
-
-
-def _inline(text: str) -> str:
-    """Convert inline Markdown in one line; code spans are left verbatim."""
-    parts = _CODE_SPAN.split(text)  # even indexes: prose, odd: code
-    for i, part in enumerate(parts):
-        if i % 2:
-            parts[i] = "{{" + part.replace("{", "\\{") + "}}"
-            continue
-        part = part.replace("{", "\\{")  # "{" opens a wiki macro
-        part = _LINK.sub(lambda m: f"[{m.group(1).replace('|', '/')}|{m.group(2)}]", part)
-        part = _ITALIC.sub(r"_\1_", part)
-        parts[i] = _BOLD.sub(lambda m: f"*{m.group(1) or m.group(2)}*", part)
-    return "".join(parts)

@@ -1,8 +1,10 @@
 """Notes as Zendesk shows them: the comment's html_body.
 
 A plain `body` shows Markdown as typed (asterisks and all); html_body renders. Notes use
-a small Markdown subset (bold, inline code, links, numbered and bulleted lists,
-paragraphs), so a small converter is enough and every character of input is escaped.
+a small Markdown subset (bold, inline code, links, numbered and bulleted lists with one level
+of branches, paragraphs), so a small converter is enough. Every character of input is
+escaped, attribute values included (quote=True), and a link is only ever built from a URL
+that cannot hold a quote, a bracket or a space: text in a note cannot add an attribute or a tag.
 """
 
 from __future__ import annotations
@@ -10,19 +12,52 @@ from __future__ import annotations
 import html
 import re
 
+_URL = r"https?://[^\s<>\"'`()\[\]{}]+"
+_LINKS = re.compile(rf"\[([^\]\n]{{1,300}})\]\(({_URL})\)|({_URL})")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _CODE = re.compile(r"`([^`]+)`")
-_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
-_BARE_URL = re.compile(r"(?<![\"'>=])(https?://[^\s<)]+)")
-_ITEM = re.compile(r"^\s*(?:(\d+)[.)]|[-*])\s+(.*)$")
+_ITEM = re.compile(r"(\s*)(?:(\d{1,3})[.)]|[-*])\s+(.*)")
+_TRAILING = ".,;:!?"  # ends a sentence, not a URL: "see https://x.test/a."
+
+
+def _link(label: str, url: str) -> str:
+    return f'<a href="{html.escape(url, quote=True)}">{label}</a>'
 
 
 def _inline(text: str) -> str:
-    text = html.escape(text, quote=False)
-    text = _LINK.sub(lambda m: f'<a href="{m.group(2)}">{m.group(1)}</a>', text)
-    text = _BARE_URL.sub(lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', text)
+    """Escape a line and render its bold, code and links."""
+    out, at = [], 0
+    for m in _LINKS.finditer(text):
+        out.append(_styled(text[at:m.start()]))
+        if m.group(2):
+            out.append(_link(_styled(m.group(1)), m.group(2)))
+            at = m.end()
+        else:
+            url = m.group(3).rstrip(_TRAILING)
+            out.append(_link(html.escape(url, quote=True), url))
+            at = m.start() + len(url)
+    out.append(_styled(text[at:]))
+    return "".join(out)
+
+
+def _styled(text: str) -> str:
+    text = html.escape(text, quote=True)
     text = _BOLD.sub(r"<strong>\1</strong>", text)
     return _CODE.sub(r"<code>\1</code>", text)
+
+
+def _list(lines: list[re.Match]) -> str:
+    """A list whose indented items are branches of the item above them."""
+    tag = "ol" if lines[0].group(2) else "ul"
+    items: list[tuple[str, list[str]]] = []
+    for m in lines:
+        if items and len(m.group(1)) >= 2:
+            items[-1][1].append(_inline(m.group(3)))
+        else:
+            items.append((_inline(m.group(3)), []))
+    body = "".join(f"<li>{text}" + (f"<ul>{''.join(f'<li>{c}</li>' for c in children)}</ul>" if children else "")
+                   + "</li>" for text, children in items)
+    return f"<{tag}>{body}</{tag}>"
 
 
 def to_html(markdown: str) -> str:
@@ -30,14 +65,11 @@ def to_html(markdown: str) -> str:
     blocks = []
     for block in re.split(r"\n\s*\n", markdown.strip()):
         lines = block.splitlines()
-        items = [_ITEM.match(line) for line in lines]
-        if items and all(items):
-            tag = "ol" if items[0].group(1) else "ul"
-            blocks.append(f"<{tag}>" + "".join(f"<li>{_inline(m.group(2))}</li>" for m in items) + f"</{tag}>")
-        elif len(lines) > 1 and all(items[1:]):  # a heading line, then a list ("Sources:")
-            tag = "ol" if items[1].group(1) else "ul"
-            blocks.append(f"<p>{_inline(lines[0])}</p><{tag}>"
-                          + "".join(f"<li>{_inline(m.group(2))}</li>" for m in items[1:]) + f"</{tag}>")
+        items = [_ITEM.fullmatch(line) for line in lines]
+        if items and all(items) and not len(items[0].group(1)):
+            blocks.append(_list(items))  # type: ignore[arg-type]
+        elif len(lines) > 1 and all(items[1:]) and not len(items[1].group(1)):  # a heading line, then a list
+            blocks.append(f"<p>{_inline(lines[0])}</p>" + _list(items[1:]))  # type: ignore[arg-type]
         else:
             blocks.append("<p>" + "<br>".join(_inline(line) for line in lines) + "</p>")
     return "".join(blocks)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from connectors.jira import JiraConnector
-from connectors.jira.client import JiraNotes, to_wiki
+from connectors.jira.client import JiraNotes
+from connectors.jira.render import to_wiki
 from connectors.events import NOTE_MARKER
 from plugin.settings import Settings
 from tests.connectors.jira_api import TOKEN, USER, failure
@@ -226,27 +227,6 @@ def test_plain_jira_without_a_staff_role_is_not_retryable(server):
 def test_a_ticket_id_that_is_not_an_issue_key_never_reaches_jira(server, ticket):
     error = failure(lambda: jira(server).post_internal_note(ticket, NOTE))
     assert error.retryable is False and server.requests == []
-
-
-# --- Markdown-ish -> Jira wiki -------------------------------------------------------------------
-
-@pytest.mark.parametrize("markdown, wiki", [
-    ("**bold** and *italic*", "*bold* and _italic_"),
-    ("__bold__", "*bold*"),
-    ("- one\n- two", "* one\n* two"),
-    ("* one\n  - nested", "* one\n** nested"),
-    ("1. first\n2. second", "# first\n# second"),
-    ("## Next steps", "h2. Next steps"),
-    ("see [the guide](https://kb.example.com/a?b=1)",
-     "see [the guide|https://kb.example.com/a?b=1]"),
-    ("run `vpn --reset`", "run {{vpn --reset}}"),
-    ("```\n**not bold** {x}\n```", "{noformat}\n**not bold** {x}\n{noformat}"),
-    ("a {color} macro", "a \\{color} macro"),
-    ("2*3*4 and snake_case_name", "2*3*4 and snake_case_name"),
-    (f"{NOTE_MARKER} hello", f"{NOTE_MARKER} hello"),
-])
-def test_to_wiki(markdown, wiki):
-    assert to_wiki(markdown) == wiki
 
 
 def test_the_posted_body_is_wiki_markup_and_keeps_the_marker(server):
