@@ -174,6 +174,15 @@ def test_only_silent_in_scope_customer_questions_below_the_threshold_are_gaps():
         assert knowledge_gaps([not_a_gap], 0.45) == []
 
 
+def test_gap_examples_show_no_personal_data():
+    body = "How do I export invoices? I'm ann.lee@example.com, +1 (415) 555-0199, card 4111 1111 1111 1111."
+    [gap] = knowledge_gaps([row(body=body)], 0.45)
+    [example] = gap["examples"]
+    assert "How do I export invoices?" in example["text"]
+    assert "ann.lee" not in example["text"] and "555-0199" not in example["text"] and "4111" not in example["text"]
+    assert "[email]" in example["text"] and "[card]" in example["text"]
+
+
 def test_the_gap_threshold_is_the_customer_answer_rule_threshold(app):
     assert answer_threshold(app.extensions["vigil"].engine.rules) == 0.475
 

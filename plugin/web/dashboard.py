@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Request, Response, current_app, redirect, render_template, request, url_for
 
 from plugin.knowledge.retrieval import query_terms
+from plugin.redaction import redact
 from plugin.decision.rulebook import Rule
 
 COOKIE = "vigil_admin"
@@ -232,7 +233,8 @@ def _surface_words(bodies: Iterable[str]) -> dict[str, str]:
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
+    """A customer's message as the page shows it: short, and redacted like a note (issue 11, defect 2)."""
+    text = " ".join(redact(text[:4 * limit]).split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
