@@ -40,6 +40,9 @@ class Settings:
     web_workers: int = 1  # `vigil serve` processes (gunicorn on Linux when more than 1)
     knowledge_dir: Path = Path("knowledge")
     rules_dir: Path = Path("rules")
+    # The knowledge repository's web view (e.g. https://github.com/acme/kb/blob/main/knowledge):
+    # a note links an entry without a `sources` URL to this joined with the entry's path.
+    knowledge_url: str = ""
     shadow: bool = False
 
     zendesk_webhook_secret: str = ""

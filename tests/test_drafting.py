@@ -42,7 +42,7 @@ def test_offline_drafter_quotes_the_best_entry(settings):
     assert note.drafter == "extractive"
     assert note.sources == ("account/reset-password",)  # the weak runner-up is not cited
     assert "quoted, not written by a model" in note.body
-    assert "knowledge/account/reset-password.md (https://help.example.com/reset)" in note.body
+    assert "- [Reset a forgotten password](https://help.example.com/reset)" in note.body
     assert NOTE_MARKER in note.body and "Why you see this: rule `x`" in note.body
 
 
@@ -64,6 +64,19 @@ def test_model_answer_is_used_when_grounded(settings, model):
     assert [k["id"] for k in data["KNOWLEDGE"]] == ["account/reset-password", "account/recover-username"]
     # Customer text travels as data, redacted: no e-mail address leaves for the model.
     assert "ann@example.com" not in user["content"] and "[email]" in data["CONVERSATION"][0]["text"]
+
+
+def test_the_model_answer_keeps_the_layout_case_first_then_the_whole_procedure(settings, model):
+    steps = [f"Step {n} of the procedure." for n in range(1, 8)]
+    answer = {"answer": "Silver members can return within 6 months or with a receipt.",
+              "case": "Silver with a receipt: the return is accepted.", "steps": steps,
+              "sources": ["account/reset-password"], "confidence": 0.9}
+    model.script("POST", "/v1/chat/completions", Reply(200, completion(json.dumps(answer))))
+    note = draft_answer(CONVERSATION, HITS, "why", model_settings(settings, model))
+    headline, case, procedure = note.body.split("\n\n")[:3]
+    assert headline == "**Vigil:** Silver members can return within 6 months or with a receipt."
+    assert case == "The customer's case: Silver with a receipt: the return is accepted."
+    assert procedure.splitlines() == ["Steps:", *[f"{n}. {s}" for n, s in enumerate(steps, 1)]]
 
 
 def test_invented_citation_falls_back(settings, model):
@@ -115,7 +128,7 @@ def test_structured_output_schema_is_requested(settings, model):
     note = draft_answer(CONVERSATION, HITS, "why", model_settings(settings, model))
     fmt = model.received("POST", "/v1/chat/completions")[0].json()["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"]["required"] == [
-        "answer", "steps", "sources", "confidence"]
+        "answer", "case", "steps", "sources", "confidence"]
     assert (note.model_call.prompt_tokens, note.model_call.completion_tokens, note.model_call.outcome) == (10, 5, "used")
 
 

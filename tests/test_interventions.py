@@ -91,7 +91,8 @@ def test_summary_on_request_with_owners(runtime):
     body = summary.note.body
     assert summary.decision.rule == "summarize-on-request"
     assert "Problem:" in body and "zipper" in body
-    assert "Next step (analyst)" in body and "Next step (customer)" in body
+    assert "- Analyst to do: \u201cI'll then arrange the replacement.\u201d" in body
+    assert "- Waiting on the customer: \u201cCould you send me a photo of the zipper?\u201d" in body
 
 
 def test_feedback_is_recorded_against_the_last_note(runtime):

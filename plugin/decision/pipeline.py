@@ -73,7 +73,8 @@ class Pipeline:
             note = None
             if decision.action not in ("silent", "record_feedback"):
                 note = perform(Context(decision, self._rules.get(decision.rule), ticket.subject,
-                                       conversation, hits, self.settings, self._model_allowed(ticket, event)))
+                                       conversation, hits, self.settings, self._model_allowed(ticket, event),
+                                       self._rules, self.index.products()))
                 decision = self._unless_repeated(decision, note, ticket)
             planned.append((decision, note))
         return self._commit(also, event, planned, facts, shadow)

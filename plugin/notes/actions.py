@@ -3,21 +3,31 @@
 Rules choose an action by name; the Python here is the only place an action's behaviour
 lives. An action returns None when, on reflection, there is nothing worth saying.
 `record_feedback` writes no note: the pipeline stores the verdict.
+
+Every note says what happened, the facts that matter (amounts, deadlines, who is affected,
+errors), a next step taken from the rule's `params` (data, reviewed like the rules), and
+why the analyst sees it in plain words. It never quotes the customer's message back whole:
+excerpts are short and redacted, and the condition trace stays in `vigil explain`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 from plugin.decision import thread
-from plugin.notes.drafting import draft_answer, render
+from plugin.decision.rulebook import Rule
 from connectors.events import Message
 from plugin.model import Decision, Hit, Note
-from plugin.decision.rulebook import Rule
+from plugin.notes import digest
+from plugin.notes.digest import excerpt
+from plugin.notes.drafting import draft_answer
+from plugin.notes.facts import key_facts
+from plugin.notes.layout import render, source_of, titled_list
 from plugin.settings import Settings
 
 SIMILAR_CASE_SCORE = 0.45  # a resolved case is worth citing in a brief from this evidence up
+RECENT_MESSAGES = 6  # the customer messages whose facts a note states
 
 
 @dataclass(frozen=True)
@@ -31,66 +41,107 @@ class Context:
     hits: list[Hit]
     settings: Settings
     use_model: bool = True  # False once the ticket's or the hour's model budget is spent
+    rules: Mapping[str, Rule] = field(default_factory=dict)  # all rules: next steps of other risk kinds
+    products: frozenset[str] = frozenset()  # the products the knowledge base names
 
     @property
-    def why(self) -> str:
-        return f"rule `{self.decision.rule}`: {self.rule.why if self.rule else self.decision.reason}"
+    def params(self) -> dict[str, Any]:
+        return self.rule.params if self.rule else {}
 
+    def why(self, because: str = "") -> str:
+        """The rule's own why, then the decisive facts in plain words (never engine syntax)."""
+        said = self.rule.why if self.rule else "A rule chose this note."
+        name = f" (Rule: {self.decision.rule}.)" if self.decision.rule else ""
+        return f"{said} {because}".strip() + name
 
-def _quote(text: str, limit: int = 240) -> str:
-    text = " ".join(text.split())
-    return f"\u201c{text if len(text) <= limit else text[:limit - 3] + '...'}\u201d"
+    def facts_block(self) -> str:
+        customer = [m.body for m in reversed(self.conversation) if m.author_role == "customer"]
+        facts = key_facts(customer[:RECENT_MESSAGES], self.products)
+        return titled_list("Key facts from the conversation:", [str(f) for f in facts])
+
+    def next_step(self, *extra: Rule | None) -> str:
+        steps = [r.params.get("next_step", "") for r in (self.rule, *extra) if r]
+        steps = [s.strip() for s in dict.fromkeys(steps) if s and s.strip()]
+        if len(steps) == 1:
+            return f"Next step: {steps[0]}"
+        return titled_list("Next steps:", steps)
 
 
 def _hours(minutes: float) -> str:
+    if minutes >= 48 * 60:
+        return f"{minutes / 1440:.1f} days"
     return f"{minutes / 60:.1f} h" if minutes >= 90 else f"{minutes:.0f} min"
+
+
+def _limit(rule: Rule | None, fact: str) -> float | None:
+    """The threshold a rule sets on a fact (minutes_waiting >= 240 gives 240)."""
+    for c in rule.conditions if rule else ():
+        if c.fact == fact and c.op in (">=", ">") and isinstance(c.value, (int, float)):
+            return float(c.value)
+    return None
 
 
 def answer(ctx: Context) -> Note | None:
     if not ctx.hits:
         return None
     best = ctx.hits[0]
-    why = f"rule `{ctx.decision.rule}`: the question matches \u201c{best.title}\u201d (evidence {best.score:.2f})."
+    why = ctx.why(f"The question matches \u201c{best.title}\u201d (evidence {best.score:.2f}).")
     return draft_answer(ctx.conversation, ctx.hits, why, ctx.settings, ctx.use_model)
 
 
+def _kind_label(rule: Rule | None, kind: str) -> str:
+    return str((rule.params if rule else {}).get("label") or kind.replace("_", " "))
+
+
 def flag(ctx: Context) -> Note:
-    severity = (ctx.rule.params if ctx.rule else {}).get("severity", "P2")
-    kinds = ", ".join(k.replace("_", " ") for k in ctx.decision.facts.get("new_risks", ())) or "risk"
-    latest = ctx.conversation[-1].body if ctx.conversation else ""
-    body = render(f"{severity} risk on this ticket: {kinds}.", [f"The latest message says: {_quote(latest)}"],
-                  [], f"rule `{ctx.decision.rule}`: {ctx.decision.reason}")
-    return Note(body, (), "rules")
+    severity = ctx.params.get("severity", "P2")
+    kinds = list(ctx.decision.facts.get("new_risks", ())) or [ctx.params.get("kind", "risk")]
+    by_kind = {r.params.get("kind"): r for r in ctx.rules.values() if r.action == "flag"}
+    if ctx.rule:
+        by_kind[ctx.rule.params.get("kind")] = ctx.rule
+    labels = [_kind_label(by_kind.get(k), k) for k in kinds]
+    others = [by_kind.get(k) for k in kinds if by_kind.get(k) is not ctx.rule]
+    blocks = [ctx.facts_block(), ctx.next_step(*others)]
+    why = ctx.why(f"Seen in the customer's latest message: {', '.join(labels)}.")
+    return Note(render(f"{severity} risk on this ticket: {', '.join(labels)}.", blocks, [], why), (), "rules")
 
 
 def nudge(ctx: Context) -> Note | None:
     facts = ctx.decision.facts
     if facts.get("promised_update"):
-        headline = f"An update was promised {_hours(facts['minutes_silent'])} ago and has not come."
-        steps = [f"The promise: {_quote(thread.last_promise(ctx.conversation))}"]
+        waited, limit = facts["minutes_silent"], _limit(ctx.rule, "minutes_silent")
+        headline = f"An update was promised {_hours(waited)} ago and has not come."
+        blocks = [f"The promise: {excerpt(thread.last_promise(ctx.conversation))}"]
+        because = f"{_hours(waited)} since the promise"
     else:
-        headline = f"The customer has waited {_hours(facts['minutes_waiting'])} for a reply."
-        steps = [f"Still open: {_quote(q)}" for q in thread.open_questions(ctx.conversation)[-2:]]
-    return Note(render(headline, steps, [], ctx.why), (), "rules")
+        waited, limit = facts["minutes_waiting"], _limit(ctx.rule, "minutes_waiting")
+        headline = f"The customer has waited {_hours(waited)} for a reply."
+        blocks = [titled_list("Still open:", [excerpt(q) for q in thread.open_questions(ctx.conversation)[-2:]])]
+        because = f"{_hours(waited)} since the customer's last message"
+    because += f"; the rule waits {_hours(limit)}." if limit is not None else "."
+    blocks += [ctx.facts_block(), ctx.next_step()]
+    return Note(render(headline, blocks, [], ctx.why(because[0].upper() + because[1:])), (), "rules")
 
 
 def brief(ctx: Context) -> Note:
-    steps = [f"Problem: {_quote(thread.problem(ctx.conversation, ctx.subject))}"]
-    steps += [f"Done so far: {_quote(s, 160)}" for s in thread.done(ctx.conversation)[-3:]]
-    steps += [f"Still open: {_quote(q, 160)}" for q in thread.open_questions(ctx.conversation)[-2:]]
     similar = [h for h in ctx.hits[:1] if h.score >= SIMILAR_CASE_SCORE]
-    event = ctx.decision.facts.get("event")
-    headline = "Hand-over brief: this ticket was reopened." if event == "reopened" else \
+    reopened = ctx.decision.facts.get("event") == "reopened"
+    headline = "Hand-over brief: this ticket was reopened." if reopened else \
         "Hand-over brief: this ticket has a new owner."
-    return Note(render(headline, steps, similar, ctx.why), tuple(h.entry_id for h in similar), "rules")
+    content, call = digest.digest(ctx.conversation, ctx.subject, ctx.settings, ctx.use_model)
+    blocks = [*content.blocks(), ctx.facts_block(), ctx.next_step()]
+    count = ctx.decision.facts.get("messages_on_ticket", len(ctx.conversation))
+    why = ctx.why(f"{count} messages on the ticket so far.")
+    sources = [source_of(h, ctx.settings.knowledge_url) for h in similar]
+    return Note(render(headline, blocks, sources, why), tuple(h.entry_id for h in similar),
+                "model" if call and call.outcome == "used" else "rules", call)
 
 
 def summarize(ctx: Context) -> Note:
-    steps = [f"Problem: {_quote(thread.problem(ctx.conversation, ctx.subject))}"]
-    steps += [f"Decided/done: {_quote(s, 160)}" for s in thread.done(ctx.conversation)[-3:]]
-    steps += [f"Open question: {_quote(q, 160)}" for q in thread.open_questions(ctx.conversation)[-2:]]
-    steps += [f"Next step ({owner}): {_quote(s, 160)}" for owner, s in thread.next_steps(ctx.conversation)[-3:]]
-    return Note(render("Summary of this ticket, as asked.", steps, [], ctx.why), (), "rules")
+    content, call = digest.digest(ctx.conversation, ctx.subject, ctx.settings, ctx.use_model)
+    blocks = [*content.blocks(with_owners=True), ctx.facts_block()]
+    return Note(render("Summary of this ticket, as asked.", blocks, [], ctx.why()), (),
+                "model" if call and call.outcome == "used" else "rules", call)
 
 
 ACTIONS: dict[str, Callable[[Context], Note | None]] = {

@@ -1,11 +1,13 @@
 """Draft the internal note for an answer: the model when one is configured, else extractive.
 
-`draft_answer` is the one function that talks to the model. What the model says is
-checked before it is used: it must match the JSON schema, cite only entries it was given,
-keep to the length budget, and keep Vigil's rules (no asking the customer for more, no
-"contact someone", no personal data, nothing from our configuration). Anything else falls
-back to the extractive drafter, so a model outage or a bad answer never invents a source.
-A model that says the entries do not answer the question is believed: no note.
+`chat` is the one function that talks to the model (answers here, digests in
+plugin.notes.digest). What the model says is checked before it is used: it must match the
+JSON schema, cite only entries it was given, keep to the length budget, and keep Vigil's
+rules (no asking the customer for more, no "contact someone", no personal data, nothing
+from our configuration). Anything else falls back to the extractive drafter, so a model
+outage or a bad answer never invents a source. A model that says the entries do not answer
+the question is believed: no note. Both drafters share one layout (plugin.notes.layout):
+the customer's case first, then the procedure.
 """
 
 from __future__ import annotations
@@ -14,32 +16,36 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
 import openai
 
-from connectors.events import NOTE_MARKER, Message
-
+from connectors.events import Message
 from plugin.model import Hit, ModelCall, Note
+from plugin.notes.extractive import answer_blocks
+from plugin.notes.layout import render, source_of
 from plugin.redaction import findings, redact
 from plugin.settings import SECRET_FIELDS, Settings
 
 log = logging.getLogger(__name__)
 
 PROMPT = resources.files("plugin.notes.prompts").joinpath("answer.md").read_text(encoding="utf-8")
-PROMPT_VERSION = re.search(r"version (\d+)", PROMPT).group(1)
+PROMPT_VERSION = re.search(r"version (\d+)", PROMPT).group(1)  # type: ignore[union-attr]
 MAX_ANSWER_CHARS = 300
-MAX_STEPS = 5
-MAX_STEP_CHARS = 240
+MAX_CASE_CHARS = 300
+MAX_STEPS = 10  # a procedure is kept whole: the entries' longest has 6
+MAX_STEP_CHARS = 300
 MIN_CONFIDENCE = 0.3  # below this the model is saying it does not know
+EXTRACTIVE = "From the knowledge base (quoted, not written by a model):"
 ANSWER_SCHEMA = {
     "name": "vigil_answer", "strict": True,
     "schema": {
         "type": "object", "additionalProperties": False,
-        "required": ["answer", "steps", "sources", "confidence"],
-        "properties": {"answer": {"type": "string"}, "steps": {"type": "array", "items": {"type": "string"}},
+        "required": ["answer", "case", "steps", "sources", "confidence"],
+        "properties": {"answer": {"type": "string"}, "case": {"type": "string"},
+                       "steps": {"type": "array", "items": {"type": "string"}},
                        "sources": {"type": "array", "items": {"type": "string"}},
                        "confidence": {"type": "number"}},
     },
@@ -49,7 +55,6 @@ ANSWER_SCHEMA = {
 _FORBIDDEN = re.compile(r"\bcontact (?:us|support|someone|the|our|your|a)\b|\breach out\b|"
                         r"\bask (?:the customer|them|him|her|the user) (?:for|to)\b|"
                         r"\b(?:could|can|would) you (?:please )?(?:provide|send|share)\b", re.I)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class _Verdict:
     steps: tuple[str, ...] = ()
     cited: tuple[str, ...] = ()
     why: str = ""
+    case: str = ""
 
 
 def draft_answer(conversation: list[Message], hits: list[Hit], why: str, settings: Settings,
@@ -70,52 +76,36 @@ def draft_answer(conversation: list[Message], hits: list[Hit], why: str, setting
         verdict, call = _ask_model(conversation, hits, settings)
         if verdict.kind == "answer":
             chosen = [h for h in hits if h.entry_id in verdict.cited]
-            return Note(render(verdict.answer, list(verdict.steps), chosen, why),
-                        tuple(h.entry_id for h in chosen), "model", call)
+            blocks = [f"The customer's case: {verdict.case}" if verdict.case else "",
+                      "Steps:\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(verdict.steps, 1))
+                      if verdict.steps else ""]
+            sources = [source_of(h, settings.knowledge_url) for h in chosen]
+            return Note(render(verdict.answer, blocks, sources, why), tuple(h.entry_id for h in chosen),
+                        "model", call)
         if verdict.kind == "refusal":
             log.info("model found no answer in the retrieved entries; no note")
             return None
         log.warning("model answer not used (%s); falling back to the extractive drafter", verdict.why)
-        return _extractive(hits, why, call)
-    return _extractive(hits, why, None)
+        return _extractive(conversation, hits, why, settings, call)
+    return _extractive(conversation, hits, why, settings, None)
 
 
-def _extractive(hits: list[Hit], why: str, call: ModelCall | None) -> Note:
+def _extractive(conversation: list[Message], hits: list[Hit], why: str, settings: Settings,
+                call: ModelCall | None) -> Note:
     best = hits[0]
-    answer, steps = _extract(best)
     # Cite a runner-up only when it matches about as well: a weak second source is noise.
     cited = [h for h in hits[:2] if h.score >= 0.9 * best.score]
-    intro = "From the knowledge base (quoted, not written by a model): "
-    return Note(render(intro + answer, steps, cited, why), tuple(h.entry_id for h in cited),
-                "extractive", call)
+    sources = [source_of(h, settings.knowledge_url) for h in cited]
+    lead, blocks = answer_blocks(best, _what_was_said(conversation), sources[0].url or sources[0].path)
+    headline = f"{EXTRACTIVE} **{best.title.rstrip('.')}.** {lead}".rstrip()
+    return Note(render(headline, blocks, sources, why), tuple(h.entry_id for h in cited), "extractive", call)
 
 
-def _extract(hit: Hit) -> tuple[str, list[str]]:
-    """The entry's title as the answer line, and its first steps or sentences."""
-    lines = [ln.strip() for ln in hit.body.splitlines() if ln.strip()]
-    steps = [re.sub(r"^(?:[-*]|\d+[.)])\s+", "", ln) for ln in lines if re.match(r"^(?:[-*]|\d+[.)])\s", ln)]
-    if not steps:
-        prose = " ".join(ln for ln in lines if not ln.startswith("#"))
-        steps = _SENTENCE.split(prose)
-    return f"{hit.title}.", [s[:MAX_STEP_CHARS] for s in steps[:MAX_STEPS]]
-
-
-def render(answer: str, steps: list[str], hits: list[Hit], why: str) -> str:
-    """Lay out a note: answer line, steps, sources, why, and the feedback marker."""
-    parts = [f"**Vigil:** {answer}"]
-    if steps:
-        parts.append("\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)))
-    sources = []
-    for hit in hits:
-        links = [s for s in hit.sources if s.startswith(("http://", "https://"))]
-        sources.append(f"- {hit.title}: knowledge/{hit.entry_id}.md"
-                       + (f" ({', '.join(links)})" if links else ""))
-    if sources:
-        parts.append("Sources:\n" + "\n".join(sources))
-    parts.append(f"Why you see this: {why}")
-    parts.append(f"{NOTE_MARKER} Internal note drafted by Vigil. Reply `@vigil useful` or "
-                 "`@vigil wrong` in an internal comment to rate it.")
-    return "\n\n".join(parts)
+def _what_was_said(conversation: list[Message]) -> str:
+    """The latest message and the customer's message before it: where their case is named."""
+    latest = conversation[-1:] if conversation else []
+    earlier = [m for m in conversation[:-1] if m.author_role == "customer"][-1:]
+    return " ".join(m.body[:4000] for m in [*earlier, *latest])
 
 
 def model_client(settings: Settings) -> openai.OpenAI:
@@ -130,33 +120,44 @@ def as_data(messages: list[Message]) -> list[dict[str, Any]]:
     return [{"role": m.author_role, "public": m.public, "text": redact(m.body)} for m in messages]
 
 
-def _ask_model(conversation: list[Message], hits: list[Hit],
-               settings: Settings) -> tuple[_Verdict, ModelCall]:
-    """Call the chat-completions API once; judge the reply; account for the tokens."""
+def chat(settings: Settings, prompt: str, version: str, schema: dict[str, Any],
+         payload: dict[str, Any]) -> tuple[str | None, ModelCall]:
+    """Call the chat-completions API once with the prompt and the payload as JSON data.
+
+    Returns the reply's text (None when the call failed) and its accounting; the caller
+    judges the reply and sets the outcome.
+    """
     client = model_client(settings)
-    knowledge = [{"id": h.entry_id, "title": h.title, "text": h.body} for h in hits]
-    thread = as_data(conversation[-8:])
     started = time.monotonic()
     try:
         response = client.chat.completions.create(
             model=settings.llm_model, temperature=0,
-            response_format={"type": "json_schema", "json_schema": ANSWER_SCHEMA},
-            messages=[{"role": "system", "content": PROMPT},
-                      {"role": "user", "content": json.dumps(
-                          {"KNOWLEDGE": knowledge, "CONVERSATION": thread}, ensure_ascii=False)}])
+            response_format={"type": "json_schema", "json_schema": schema},
+            messages=[{"role": "system", "content": prompt},
+                      {"role": "user", "content": json.dumps(payload, ensure_ascii=False)}])
         content = response.choices[0].message.content or ""
     except (openai.OpenAIError, IndexError) as exc:
-        call = ModelCall(settings.llm_model, PROMPT_VERSION, 0, 0, time.monotonic() - started, "failed")
-        return _Verdict("invalid", why=f"the call failed: {type(exc).__name__}"), call
+        log.warning("model call failed: %s", type(exc).__name__)
+        return None, ModelCall(settings.llm_model, version, 0, 0, time.monotonic() - started, "failed")
     usage = response.usage
-    verdict = judge(content, {h.entry_id for h in hits}, _secrets(settings))
-    call = ModelCall(settings.llm_model, PROMPT_VERSION, usage.prompt_tokens if usage else 0,
-                     usage.completion_tokens if usage else 0, time.monotonic() - started,
-                     "used" if verdict.kind == "answer" else verdict.kind)
-    return verdict, call
+    return content, ModelCall(settings.llm_model, version, usage.prompt_tokens if usage else 0,
+                              usage.completion_tokens if usage else 0, time.monotonic() - started, "used")
 
 
-def _secrets(settings: Settings) -> list[str]:
+def _ask_model(conversation: list[Message], hits: list[Hit],
+               settings: Settings) -> tuple[_Verdict, ModelCall]:
+    """Ask for an answer; judge the reply; account for the tokens."""
+    knowledge = [{"id": h.entry_id, "title": h.title, "text": h.body} for h in hits]
+    content, call = chat(settings, PROMPT, PROMPT_VERSION, ANSWER_SCHEMA,
+                         {"KNOWLEDGE": knowledge, "CONVERSATION": as_data(conversation[-8:])})
+    if content is None:
+        return _Verdict("invalid", why="the call failed"), call
+    verdict = judge(content, {h.entry_id for h in hits}, secrets_of(settings))
+    return verdict, replace(call, outcome="used" if verdict.kind == "answer" else verdict.kind)
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """The configured secrets long enough to look for in a model's reply."""
     return [v for name in SECRET_FIELDS if len(v := str(getattr(settings, name) or "")) >= 6]
 
 
@@ -169,17 +170,17 @@ def judge(content: str, allowed_ids: set[str], secrets: list[str] = ()) -> _Verd
     if not isinstance(data, dict):
         return _Verdict("invalid", why="not a JSON object")
     answer, steps, cited = data.get("answer"), data.get("steps", []), data.get("sources")
-    confidence = data.get("confidence", 1.0)
+    case, confidence = data.get("case", ""), data.get("confidence", 1.0)
     if not isinstance(answer, str) or not isinstance(cited, list) or not isinstance(steps, list) \
-            or not all(isinstance(s, str) for s in [*steps, *cited]) \
+            or not isinstance(case, str) or not all(isinstance(s, str) for s in [*steps, *cited]) \
             or not isinstance(confidence, (int, float)):
         return _Verdict("invalid", why="does not match the schema")
     if not answer.strip() or not cited or confidence < MIN_CONFIDENCE:
         return _Verdict("refusal", why="the model found no answer in the entries")
-    text = " ".join([answer, *steps])
+    text = " ".join([answer, case, *steps])
     problems = [
         (not set(cited) <= allowed_ids, "cites entries that were not retrieved"),
-        (len(answer) > MAX_ANSWER_CHARS or len(steps) > MAX_STEPS
+        (len(answer) > MAX_ANSWER_CHARS or len(case) > MAX_CASE_CHARS or len(steps) > MAX_STEPS
          or any(len(s) > MAX_STEP_CHARS for s in steps), "over the length budget"),
         (bool(_FORBIDDEN.search(text)), "asks for more or sends the analyst elsewhere"),
         (bool(findings(text)), "contains personal data"),
@@ -188,4 +189,4 @@ def judge(content: str, allowed_ids: set[str], secrets: list[str] = ()) -> _Verd
     failed = [why for bad, why in problems if bad]
     if failed:
         return _Verdict("invalid", why="; ".join(failed))
-    return _Verdict("answer", answer.strip(), tuple(s.strip() for s in steps), tuple(cited))
+    return _Verdict("answer", answer.strip(), tuple(s.strip() for s in steps), tuple(cited), case=case.strip())

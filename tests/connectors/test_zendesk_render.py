@@ -5,18 +5,18 @@ import re
 import pytest
 
 from connectors.zendesk.render import to_html
-from plugin.notes.drafting import render
+from plugin.notes.layout import render, source_of
 from connectors.events import NOTE_MARKER
 from plugin.model import Hit
 
 
-def test_a_real_note_renders_with_lists_links_and_marker():
+def test_a_real_note_renders_with_lists_branches_links_and_marker():
     hit = Hit("account/reset-password", "Reset a password", "body", 0.9, ("https://help.example.com/r",))
-    out = to_html(render("Send a **reset link**.", ["Confirm the e-mail", "Send the `link`"], [hit], "rule `x`"))
+    out = to_html(render("Send a **reset link**.", ["Steps:\n1. Confirm the e-mail\n2. Send the `link`"],
+                         [source_of(hit)], "The rule's why."))
     assert out.startswith("<p><strong>Vigil:</strong> Send a <strong>reset link</strong>.</p>")
-    assert "<ol><li>Confirm the e-mail</li><li>Send the <code>link</code></li></ol>" in out
-    assert "<p>Sources:</p><ul><li>Reset a password: knowledge/account/reset-password.md " \
-           '(<a href="https://help.example.com/r">https://help.example.com/r</a>)</li></ul>' in out
+    assert "<p>Steps:</p><ol><li>Confirm the e-mail</li><li>Send the <code>link</code></li></ol>" in out
+    assert '<p>Sources:</p><ul><li><a href="https://help.example.com/r">Reset a password</a></li></ul>' in out
     assert NOTE_MARKER in out
 
 
