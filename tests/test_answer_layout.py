@@ -57,6 +57,14 @@ def test_parse_keeps_the_lead_the_conditions_the_procedure_and_the_notes():
     assert parts.notes == ("Annual plans bought through a reseller are refunded by the reseller.",)
 
 
+def test_parse_reads_an_entry_written_with_section_headings():
+    parts = parse("# Refund a subscription\n\nRefunds depend on the plan.\n\n## Plans\n- Starter: 14 days.\n"
+                  "- Business: 30 days.\n\n## Steps\n1. Confirm the plan.\n2. Issue the refund.\n")
+    assert parts.lead == "Refunds depend on the plan."
+    assert (parts.cases_intro, [c.label for c in parts.cases]) == ("Plans:", ["Starter", "Business"])
+    assert (parts.steps_intro, [s.text for s in parts.steps]) == ("Steps:", ["Confirm the plan.", "Issue the refund."])
+
+
 def test_a_customer_naming_their_plan_gets_it_first_and_all_six_steps(settings):
     note = draft_answer(said("We are on the Business plan and were charged 40 days ago. Can we get a refund?"),
                         [hit(PLANS)], "why", settings)

@@ -48,7 +48,7 @@ class EntryParts:
 
 def parse(body: str) -> EntryParts:
     """Split an entry's Markdown body into its parts (see EntryParts)."""
-    blocks: list[list] = []  # ["prose", text] or ["list", items, numbered]
+    blocks: list[list] = []  # ["prose", text], ["heading", text] or ["list", items, numbered]
     for raw in body.splitlines():
         line = raw.rstrip()
         item = _ITEM.fullmatch(line)
@@ -69,11 +69,12 @@ def parse(body: str) -> EntryParts:
             _continue(last[1], line.strip())
         else:
             heading = _HEADING.fullmatch(line.strip())
-            text = (heading.group(1) + ":") if heading else line.strip()
-            if last and last[0] == "prose" and not heading:
-                last[1] += " " + text
+            if heading:  # a section title: it may open a list, it is never the lead
+                blocks.append(["heading", heading.group(1).rstrip(":") + ":"])
+            elif last and last[0] == "prose":
+                last[1] += " " + line.strip()
             else:
-                blocks.append(["prose", text])
+                blocks.append(["prose", line.strip()])
     return _assemble([b for b in blocks if b[0] != "gap"])
 
 
@@ -88,12 +89,14 @@ def _continue(items: list[Item], more: str) -> None:
 
 def _assemble(blocks: list[list]) -> EntryParts:
     parts: dict = {"notes": []}
-    lead = ""
+    lead, seen_list = "", False
     for i, block in enumerate(blocks):
+        if block[0] == "heading":
+            continue
         if block[0] == "list":
-            intro = ""
+            seen_list, intro = True, ""
             before = blocks[i - 1] if i else None
-            if before and before[0] == "prose" and before[1].endswith(":"):
+            if before and before[1].endswith(":"):
                 intro = _SENTENCE.split(before[1])[-1]
             if block[2] and "steps" not in parts:
                 parts["steps_intro"], parts["steps"] = intro, tuple(block[1])
@@ -107,10 +110,11 @@ def _assemble(blocks: list[list]) -> EntryParts:
         sentences = _SENTENCE.split(block[1])
         opens_list = i + 1 < len(blocks) and blocks[i + 1][0] == "list" and block[1].endswith(":")
         said = sentences[:-1] if opens_list else sentences
-        if i == 0 and not lead:
+        if not lead and not seen_list:  # the opening prose says what the entry is about
             lead = " ".join(said) if said else (sentences[0][:-1] + "." if len(sentences[0].split()) > 3 else "")
         elif said:
             parts["notes"].append(" ".join(said))
+    lead = lead[:-1] + "." if lead.endswith(":") else lead
     return EntryParts(lead=lead, cases_intro=parts.get("cases_intro", ""), cases=parts.get("cases", ()),
                       steps_intro=parts.get("steps_intro", ""), steps=parts.get("steps", ()),
                       notes=tuple(parts["notes"]))
