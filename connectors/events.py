@@ -30,6 +30,29 @@ ID_WIDTHS = {"delivery id": 200, "ticket id": 100, "assignee id": 200, "comment 
 
 
 @dataclass(frozen=True)
+class TicketRef:
+    """One ticket, named one way everywhere: its helpdesk and its id there.
+
+    `key` ("zendesk:42") is its form as text, for queue messages, lease names and the command
+    line; `parse` reads it back.
+    """
+
+    source: Source
+    ticket_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.ticket_id}"
+
+    @classmethod
+    def parse(cls, key: str) -> "TicketRef":
+        source, colon, ticket_id = key.partition(":")
+        if not colon or not source or not ticket_id:
+            raise ValueError(f"{key!r} is not a ticket reference such as zendesk:42")
+        return cls(source, ticket_id)
+
+
+@dataclass(frozen=True)
 class Message:
     """One comment on a ticket, with who wrote it and whether the customer can see it."""
 
@@ -59,6 +82,10 @@ class Event:
     tags: tuple[str, ...] = ()
     assignee: str | None = None
     message: Message | None = None
+
+    @property
+    def ticket(self) -> TicketRef:
+        return TicketRef(self.source, self.ticket_id)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

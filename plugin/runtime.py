@@ -55,7 +55,7 @@ class Runtime:
         self.worker.stop()
         self.index.close()
         self.engine.close()
-        self.store.engine.dispose()
+        self.store.db.engine.dispose()
 
 
 def build_runtime(settings: Settings, with_connectors: bool = True,

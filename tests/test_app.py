@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from connectors.events import TicketRef
 from plugin.web.app import create_app
 from plugin.model import utcnow
 
@@ -59,9 +60,9 @@ def test_signed_question_becomes_a_private_note(app, helpdesk):
     comment = request.json()["ticket"]["comment"]
     assert comment["public"] is False
     assert "knowledge/exports/retry-failed-export.md" in comment["html_body"]
-    [note] = runtime.store.list_notes("35436")
+    [note] = runtime.store.notes.list_notes(TicketRef("zendesk", "35436"))
     assert (note["status"], note["rule"], note["public"]) == ("delivered", "answer-customer-question", False)
-    [step] = list(runtime.store.timeline(runtime.store.find_ticket("zendesk", "35436")))
+    [step] = list(runtime.store.tickets.timeline(runtime.store.tickets.find_ticket(TicketRef("zendesk", "35436"))))
     assert step["action"] == "answer" and "retrieval_score >= 0.475" in step["reason"]
 
 
@@ -83,7 +84,7 @@ def test_repeated_delivery_is_answered_200_and_processed_once(app, helpdesk):
 def test_bad_signatures_get_401_and_store_nothing(app, headers, why):
     response = app.test_client().post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=headers(CUSTOMER_COMMENT))
     assert response.status_code == 401 and why in response.json["error"].lower()
-    assert app.extensions["vigil"].store.pending_deliveries() == []
+    assert app.extensions["vigil"].store.inbox.pending_deliveries() == []
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[]", json.dumps({"type": "zen:event-type:ticket.comment_added"}).encode()])
@@ -110,7 +111,7 @@ def test_plugin_own_note_does_not_loop(app, helpdesk):
     assert app.test_client().post("/webhooks/zendesk", data=own, headers=signed(own, invocation="inv-own")).status_code == 202
     runtime = app.extensions["vigil"]
     runtime.worker.drain()
-    assert helpdesk.requests == [] and runtime.store.list_notes() == []
+    assert helpdesk.requests == [] and runtime.store.notes.list_notes() == []
 
 
 def test_accepted_delivery_survives_a_crash(app, settings, helpdesk):
@@ -129,7 +130,7 @@ def test_accepted_delivery_survives_a_crash(app, settings, helpdesk):
 
 def test_a_delivery_the_database_cannot_store_gets_503_never_2xx(app):
     from sqlalchemy import text
-    with app.extensions["vigil"].store.engine.begin() as conn:
+    with app.extensions["vigil"].store.db.engine.begin() as conn:
         conn.execute(text("DROP TABLE deliveries"))  # the database refuses every write to the inbox
     response = app.test_client().post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT))
     assert response.status_code == 503 and "retry" in response.json["error"]
@@ -150,6 +151,6 @@ def test_a_flood_from_one_source_gets_429_and_does_not_starve_the_other(settings
         assert [a.status_code for a in answers][:3] == [202, 202, 202]
         assert answers[-1].status_code == 429 and answers[-1].headers["Retry-After"] == "1"
         assert "more than 3 zendesk webhooks a second" in answers[-1].json["error"]
-        assert len(app.extensions["vigil"].store.pending_deliveries()) == 3  # the refused were not stored
+        assert len(app.extensions["vigil"].store.inbox.pending_deliveries()) == 3  # the refused were not stored
     finally:
         app.extensions["vigil"].close()

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from connectors.events import TicketRef
 from plugin.web.app import create_app
 
 from .conftest import FIXTURES
@@ -41,8 +42,8 @@ def test_captured_issue_is_stored_decided_and_explained(app):
     assert client.post("/webhooks/jira", data=CREATED, headers=signed(CREATED)).status_code == 200  # a retry
     runtime = app.extensions["vigil"]
     runtime.worker.drain()
-    ticket = runtime.store.find_ticket("jira", "TES-41")
-    [step] = list(runtime.store.timeline(ticket))
+    ticket = runtime.store.tickets.find_ticket(TicketRef("jira", "TES-41"))
+    [step] = list(runtime.store.tickets.timeline(ticket))
     assert step["event"] == "created" and step["action"] == "silent"
     assert "nearest was" in step["reason"]  # silence is explained too
 
@@ -63,4 +64,4 @@ def test_a_jira_note_goes_out_internal(app, jira):
     sent = post.json()
     assert sent["properties"] == [{"key": "sd.public.comment", "value": {"internal": True}}]
     assert "knowledge/account/reset-password.md" in sent["body"]
-    assert runtime.store.list_notes("SUP-9")[0]["status"] == "delivered"
+    assert runtime.store.notes.list_notes(TicketRef("jira", "SUP-9"))[0]["status"] == "delivered"

@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 
 from .fakehttp import FakeServer, Reply
 from .test_dashboard import CONVERSATIONS, PUT, TOKEN, delivered, make_app, replay
+from connectors.events import TicketRef
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -87,7 +88,7 @@ def test_operator_signs_in_reads_a_decision_and_retries_a_failed_note(browser, s
     from selenium.webdriver.support.ui import WebDriverWait
 
     base, runtime = served
-    [failed] = [n for n in runtime.store.list_notes() if n["status"] == "failed"]
+    [failed] = [n for n in runtime.store.notes.list_notes() if n["status"] == "failed"]
     assert failed["ticket_id"] == "101"
 
     browser.get(f"{base}/dashboard?token={TOKEN}")
@@ -105,5 +106,5 @@ def test_operator_signs_in_reads_a_decision_and_retries_a_failed_note(browser, s
     status = browser.find_element(By.CSS_SELECTOR, f"#note-{failed['id']} .status").text
     assert status == "delivered"
     assert not browser.find_elements(By.ID, f"failed-{failed['id']}")
-    assert runtime.store.list_notes("101")[0]["status"] == "delivered"
+    assert runtime.store.notes.list_notes(TicketRef("zendesk", "101"))[0]["status"] == "delivered"
     browser.save_screenshot(str(tmp_path / "dashboard.png"))  # kept with pytest's tmp dirs, to look at

@@ -105,3 +105,18 @@ def test_the_example_configuration_documents_every_setting_and_loads():
     missing = [f.name for f in dataclasses.fields(Settings) if f"\n{f.name} = " not in text]
     assert missing == []
     assert load_settings(example, environ={}) == Settings()  # the example is the defaults
+
+
+def test_a_ticket_id_two_helpdesks_share_must_be_named_with_its_helpdesk(vigil, tmp_path):
+    conversation = {"subject": "Login", "status": "open", "tags": [], "messages": [
+        {"author_role": "customer", "public": True, "body": "How do I reset my password?",
+         "created_at": "2026-11-02T09:00:00+00:00"}]}
+    recorded = tmp_path / "two.jsonl"
+    recorded.write_text("".join(json.dumps({**conversation, "source": source, "ticket_id": "7"}) + "\n"
+                                for source in ("zendesk", "jira")))
+    vigil("replay", str(recorded))
+    ambiguous = vigil("explain", "7", code=1)
+    assert "2 helpdesks have a ticket '7'" in ambiguous and "jira:7 or zendesk:7" in ambiguous
+    assert lines(vigil("explain", "jira:7", "--json"))  # named with its helpdesk, it is found
+    assert {n["source"] for n in lines(vigil("notes", "--ticket", "zendesk:7", "--json"))} == {"zendesk"}
+    assert "no ticket jira:8" in vigil("explain", "jira:8", code=1)

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from connectors.events import TicketRef
 from plugin.web.app import create_app
 from plugin.web.dashboard import acceptance, answer_threshold, knowledge_gaps
 from plugin.replay import events_for, validated
@@ -151,7 +152,7 @@ def test_notes_show_delivery_status_and_feedback(seeded):
 
 def test_knowledge_gaps_group_the_unanswered_questions_by_topic(seeded):
     runtime = seeded.extensions["vigil"]
-    gaps = knowledge_gaps(runtime.store.customer_messages_decided(), answer_threshold(runtime.engine.rules))
+    gaps = knowledge_gaps(runtime.store.operator.customer_messages_decided(), answer_threshold(runtime.engine.rules))
     assert [(set(g["terms"][:2]), g["count"], g["tickets"]) for g in gaps] == [
         ({"invoices", "export"}, 2, 2), ({"gift", "balance"}, 1, 1)]
     assert {e["ticket_id"] for e in gaps[0]["examples"]} == {"102", "103"}
@@ -205,11 +206,11 @@ def test_proposals_open_and_merged_and_their_rate(seeded):
     store = seeded.extensions["vigil"].store
     for branch, path in (("learn/a", "knowledge/billing/export.md"), ("learn/b", "knowledge/gift/balance.md"),
                          ("learn/c", "knowledge/x.md")):
-        store.record_proposals(SimpleNamespace(branch=branch, backend="git", url=None, number=None),
+        store.learning.record_proposals(SimpleNamespace(branch=branch, backend="git", url=None, number=None),
                                [SimpleNamespace(kind="new", path=path, tickets=("102",))],
                                datetime(2026, 11, 24, tzinfo=timezone.utc))
-    store.set_proposal_state("learn/b", "merged")
-    store.set_proposal_state("learn/c", "closed")
+    store.learning.set_proposal_state("learn/b", "merged")
+    store.learning.set_proposal_state("learn/c", "closed")
     text = page(seeded)
     assert "Open (1)" in text and "knowledge/billing/export.md" in text
     assert "Merged (1)" in text and "knowledge/gift/balance.md" in text
@@ -228,7 +229,7 @@ def test_retry_needs_the_csrf_token_then_requeues_and_delivers(app, helpdesk):
     helpdesk.script("PUT", PUT.format("101"), Reply(404, {"error": "RecordNotFound"}))
     replay(runtime, CONVERSATIONS[:1])
     runtime.worker.drain()
-    [note] = runtime.store.list_notes("101")
+    [note] = runtime.store.notes.list_notes(TicketRef("zendesk", "101"))
     assert note["status"] == "failed"
     text = page(app)
     assert f'id="failed-{note["id"]}"' in text
@@ -238,14 +239,14 @@ def test_retry_needs_the_csrf_token_then_requeues_and_delivers(app, helpdesk):
     for form in ({}, {"csrf": "0" * 64}):
         refused = client.post(url, data=form, headers=bearer())
         assert refused.status_code == 403 and "CSRF" in refused.text
-    assert runtime.store.list_notes("101")[0]["status"] == "failed"
+    assert runtime.store.notes.list_notes(TicketRef("zendesk", "101"))[0]["status"] == "failed"
     assert len(helpdesk.received("PUT", PUT.format("101"))) == 1
 
     helpdesk.script("PUT", PUT.format("101"), delivered("101"))
     response = client.post(url, data={"csrf": csrf_of(text)}, headers=bearer())
     assert response.status_code == 303 and response.headers["Location"].startswith(
         f"/dashboard?note={note['id']}&retry=queued")
-    assert runtime.store.list_notes("101")[0]["status"] == "delivered"
+    assert runtime.store.notes.list_notes(TicketRef("zendesk", "101"))[0]["status"] == "delivered"
     assert len(helpdesk.received("PUT", PUT.format("101"))) == 2
     after = client.get(response.headers["Location"], headers=bearer()).text
     assert "was queued again and delivered" in after and f'id="failed-{note["id"]}"' not in after

@@ -188,6 +188,6 @@ def test_model_budget_per_ticket_then_offline_and_tokens_recorded(runtime, model
     second = runtime.pipeline.handle(msg_event("How long does a refund take to reach my card?", minutes=30))
     assert first[0].note.drafter == "model" and second[0].note.drafter == "extractive"
     assert len(model.received("POST", "/v1/chat/completions")) == 1
-    with runtime.store.engine.connect() as conn:
+    with runtime.store.db.engine.connect() as conn:
         [row] = conn.execute(select(model_calls)).all()
     assert (row.prompt_tokens, row.completion_tokens, row.outcome, row.model) == (10, 5, "used", "test-model")

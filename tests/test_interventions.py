@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from connectors.events import Event
+from connectors.events import Event, TicketRef
 
 from .test_pipeline import T0, actions, msg_event
 
@@ -99,7 +99,7 @@ def test_feedback_is_recorded_against_the_last_note(runtime):
     runtime.pipeline.handle(msg_event("How do I reset my password?"))
     [outcome] = runtime.pipeline.handle(msg_event("@vigil wrong", role="analyst", public=False, minutes=3))
     assert (outcome.decision.action, outcome.note) == ("record_feedback", None)
-    [note] = runtime.store.list_notes("42")
+    [note] = runtime.store.notes.list_notes(TicketRef("zendesk", "42"))
     assert note["feedback"] == "wrong"
 
 
@@ -107,4 +107,4 @@ def test_a_note_that_repeats_an_earlier_one_is_not_posted(runtime):
     runtime.pipeline.handle(msg_event("@vigil summary", role="analyst", public=False))
     [again] = runtime.pipeline.handle(msg_event("@vigil summary", role="analyst", public=False, minutes=1))
     assert again.decision.action == "silent" and "repeat an earlier one" in again.decision.reason
-    assert len(runtime.store.list_notes("42")) == 1
+    assert len(runtime.store.notes.list_notes(TicketRef("zendesk", "42"))) == 1

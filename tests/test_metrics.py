@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from connectors.events import TicketRef
 from plugin.web.app import create_app
 from plugin.model import ModelCall, utcnow
 
@@ -76,9 +77,9 @@ def test_metric_families_count_what_happened(app, helpdesk):
     assert before["vigil_queue_depth"] == {(("queue", "deliveries"),): 1, (("queue", "notes"),): 0}
 
     runtime.worker.drain()
-    ticket = runtime.store.find_ticket("zendesk", "35436")
+    ticket = runtime.store.tickets.find_ticket(TicketRef("zendesk", "35436"))
     for seconds, outcome in ((0.8, "used"), (3.0, "used"), (25.0, "failed")):
-        runtime.store.record_model_call(ticket, utcnow(), ModelCall("gpt-test", "v1", 100, 20, seconds, outcome))
+        runtime.store.notes.record_model_call(ticket, utcnow(), ModelCall("gpt-test", "v1", 100, 20, seconds, outcome))
     m = scrape(app)
 
     assert m["vigil_webhooks_total"] == {

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
-from connectors.events import NOTE_MARKER, Event, Message
+from connectors.events import NOTE_MARKER, Event, Message, TicketRef
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -22,7 +22,7 @@ def test_answerable_question_gets_a_drafted_note(runtime):
     [outcome] = runtime.pipeline.handle(msg_event("How do I reset my password?"))
     assert outcome.decision.action == "answer"
     assert outcome.note.sources[0] == "account/reset-password"
-    [note] = runtime.store.list_notes("42")
+    [note] = runtime.store.notes.list_notes(TicketRef("zendesk", "42"))
     assert note["status"] == "drafted" and note["public"] is False
     assert note["rule"] == "answer-customer-question"
 
@@ -30,15 +30,15 @@ def test_answerable_question_gets_a_drafted_note(runtime):
 def test_shadow_mode_records_but_never_queues(runtime):
     runtime.pipeline.settings = runtime.settings.replace(shadow=True)
     runtime.pipeline.handle(msg_event("How do I reset my password?"))
-    [note] = runtime.store.list_notes("42")
+    [note] = runtime.store.notes.list_notes(TicketRef("zendesk", "42"))
     assert note["status"] == "shadow"
     from plugin.model import utcnow
-    assert runtime.store.notes_due(utcnow()) == []
+    assert runtime.store.notes.notes_due(utcnow()) == []
 
 
 def test_every_decision_is_stored_silent_ones_too(runtime):
     runtime.pipeline.handle(msg_event("Thanks a lot, have a nice day!"))
-    [step] = list(runtime.store.timeline(runtime.store.find_ticket("zendesk", "42")))
+    [step] = list(runtime.store.tickets.timeline(runtime.store.tickets.find_ticket(TicketRef("zendesk", "42"))))
     assert step["action"] == "silent" and step["rule"] is None
     assert "nearest was" in step["reason"] and step["considered"]
 
@@ -47,14 +47,14 @@ def test_repeated_comment_is_processed_once(runtime):
     event = msg_event("How do I reset my password?", mid="c-1")
     assert len(runtime.pipeline.handle(event)) == 1
     assert runtime.pipeline.handle(event) == []
-    assert len(runtime.store.list_notes("42")) == 1
+    assert len(runtime.store.notes.list_notes(TicketRef("zendesk", "42"))) == 1
 
 
 def test_own_notes_are_never_acted_on(runtime):
     [outcome] = runtime.pipeline.handle(msg_event(f"{NOTE_MARKER} how do I reset my password?",
                                                   role="plugin", public=False))
     assert outcome.decision.action == "silent" and "loop guard" in outcome.decision.reason
-    assert runtime.store.list_notes("42") == []
+    assert runtime.store.notes.list_notes(TicketRef("zendesk", "42")) == []
 
 
 def test_never_the_same_answer_twice_on_a_ticket(runtime):
@@ -95,5 +95,5 @@ def test_a_time_with_an_offset_is_stored_as_the_same_moment(runtime):
     event = msg_event("How do I reset my password?")
     runtime.pipeline.handle(Event(event.source, event.ticket_id, "message", pacific, subject="Help",
                                   status="open", message=Message("customer", True, "Hello?", pacific, "m-tz")))
-    [message] = runtime.store.conversation(runtime.store.find_ticket("zendesk", "42"))
+    [message] = runtime.store.tickets.conversation(runtime.store.tickets.find_ticket(TicketRef("zendesk", "42")))
     assert message.created_at == T0 and message.created_at.utcoffset() == timedelta(0)

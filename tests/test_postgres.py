@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from connectors.events import Delivery, Event
+from connectors.events import Delivery, Event, TicketRef
 
 from plugin.model import Decision, utcnow
 from plugin.runtime import build_runtime
@@ -30,15 +30,15 @@ def pg_runtime(settings, pg_url):
 def test_a_plain_postgresql_url_works_and_settings_redact_it(settings, pg_url):
     assert pg_url.startswith("postgresql://")
     store = Store(pg_url)
-    assert store.engine.dialect.name == "postgresql"
+    assert store.db.engine.dialect.name == "postgresql"
     assert settings.replace(database_url="postgresql://u:pw@db/x").redacted()["database_url"] == "***"
 
 
 def test_deliveries_are_stored_once(pg_runtime):
     delivery = Delivery("zendesk", "inv-1", (msg_event("How do I reset my password?"),))
-    assert pg_runtime.store.accept(delivery) is True
-    assert pg_runtime.store.accept(delivery) is False
-    [(pk, done, [event])] = pg_runtime.store.pending_deliveries()
+    assert pg_runtime.store.inbox.accept(delivery) is True
+    assert pg_runtime.store.inbox.accept(delivery) is False
+    [(pk, done, [event])] = pg_runtime.store.inbox.pending_deliveries()
     assert done == 0
     assert event == delivery.events[0]
 
@@ -49,31 +49,31 @@ def test_the_pipeline_on_postgresql(pg_runtime):
     assert pg_runtime.pipeline.handle(msg_event("How do I reset my password?", mid="c-1")) == []
     later = pg_runtime.pipeline.handle(msg_event("Password reset: how do I do it again?", minutes=60))
     assert "answer_repeats == false (is True)" in later[0].decision.reason  # facts read back from JSON
-    [note] = pg_runtime.store.list_notes("42")
+    [note] = pg_runtime.store.notes.list_notes(TicketRef("zendesk", "42"))
     assert note["status"] == "drafted" and note["public"] is False
-    steps = list(pg_runtime.store.timeline(pg_runtime.store.find_ticket("zendesk", "42")))
+    steps = list(pg_runtime.store.tickets.timeline(pg_runtime.store.tickets.find_ticket(TicketRef("zendesk", "42"))))
     assert [s["action"] for s in steps] == ["answer", "silent"]
 
 
 def test_one_note_per_decision_is_a_database_constraint(pg_runtime):
     store = pg_runtime.store
     event = msg_event("hello")
-    ticket = store.upsert_ticket(event)
-    pk = store.record_decision(ticket, event, None, Decision("answer", "r", "why"))
-    assert store.add_note(pk, ticket, "answer", "r", "body", (), "extractive", "drafted", at=utcnow())
-    assert store.add_note(pk, ticket, "answer", "r", "body", (), "extractive", "drafted", at=utcnow()) is None
+    ticket = store.tickets.upsert_ticket(event)
+    pk = store.tickets.record_decision(ticket, event, None, Decision("answer", "r", "why"))
+    assert store.notes.add_note(pk, ticket, "answer", "r", "body", (), "extractive", "drafted", at=utcnow())
+    assert store.notes.add_note(pk, ticket, "answer", "r", "body", (), "extractive", "drafted", at=utcnow()) is None
 
 
 def test_two_processes_never_claim_one_note(pg_runtime, pg_url):
     pg_runtime.pipeline.handle(msg_event("How do I reset my password?"))
-    [note] = pg_runtime.store.list_notes("42")
+    [note] = pg_runtime.store.notes.list_notes(TicketRef("zendesk", "42"))
     stores = [Store(pg_url) for _ in range(4)]  # as if four worker processes
     wins = []
     barrier = threading.Barrier(len(stores))
 
     def claim(store: Store) -> None:
         barrier.wait()
-        wins.append(store.claim_note(note["id"], utcnow()))
+        wins.append(store.notes.claim_note(note["id"], utcnow()))
 
     threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
     for t in threads:
@@ -81,7 +81,7 @@ def test_two_processes_never_claim_one_note(pg_runtime, pg_url):
     for t in threads:
         t.join()
     assert sorted(wins) == [False, False, False, True]
-    assert stores[0].claim_note(note["id"], utcnow() + timedelta(minutes=5))  # the lease expires
+    assert stores[0].notes.claim_note(note["id"], utcnow() + timedelta(minutes=5))  # the lease expires
 
 
 def test_status_events_and_sweep_on_postgresql(pg_runtime):
@@ -90,7 +90,7 @@ def test_status_events_and_sweep_on_postgresql(pg_runtime):
     assert nudge.decision.rule == "nudge-customer-waiting"
     solved = Event("zendesk", "42", "status_changed", utcnow(), status="solved", previous_status="open")
     pg_runtime.pipeline.handle(solved)
-    assert pg_runtime.store.waiting_tickets() == []
+    assert pg_runtime.store.tickets.waiting_tickets() == []
 
 
 # --- schema migrations: `vigil db upgrade` ----------------------------------------------------

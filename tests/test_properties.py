@@ -205,7 +205,7 @@ def app(tmp_path_factory):
 
 
 def _empty_tables(app) -> None:
-    engine = app.extensions["vigil"].store.engine
+    engine = app.extensions["vigil"].store.db.engine
     tables = MetaData()
     tables.reflect(engine)
     with engine.begin() as conn:
@@ -251,7 +251,7 @@ def column_widths(engine) -> dict[tuple[str, str], int]:
 
 def assert_storable_on_postgres(app, events: list[dict]) -> None:
     """Every id fits its column and no text carries NUL, which PostgreSQL text cannot hold."""
-    widths = column_widths(app.extensions["vigil"].store.engine)
+    widths = column_widths(app.extensions["vigil"].store.db.engine)
     for stored in events:
         message = stored.get("message") or {}
         for table, column, value in [("tickets", "ticket_id", stored["ticket_id"]),
@@ -274,7 +274,7 @@ def deliver(app, source: str, body: bytes, delivery_id: str | None) -> None:
     if response.status_code != 202:
         return
     runtime = app.extensions["vigil"]
-    engine = runtime.store.engine
+    engine = runtime.store.db.engine
     with engine.connect() as conn:
         [(stored_id, events)] = conn.execute(text("SELECT delivery_id, events FROM deliveries")).all()
     assert stored_id == payload["delivery_id"]
@@ -370,7 +370,7 @@ def test_a_wrong_or_missing_signature_is_401_and_stores_nothing(app, source_and_
     _empty_tables(app)
     response = app.test_client().post(f"/webhooks/{source}", data=body, headers=headers)
     assert_clear_answer(response, {401})
-    with app.extensions["vigil"].store.engine.connect() as conn:
+    with app.extensions["vigil"].store.db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one() == 0
 
 

@@ -255,7 +255,7 @@ def worker_posts_notes(runtime) -> None:
     runtime.worker.drain()
     for hours in (1, 2, 3):
         runtime.worker.deliver_notes(now=utcnow() + timedelta(hours=hours))
-    notes = {n["source"]: (n["status"], n["last_error"]) for n in runtime.store.list_notes()}
+    notes = {n["source"]: (n["status"], n["last_error"]) for n in runtime.store.notes.list_notes()}
     assert notes["zendesk"][0] == "failed" and "401" in notes["zendesk"][1], notes
     assert notes["jira"][0] == "failed" and "401" in notes["jira"][1], notes
 
@@ -276,16 +276,16 @@ def admin_pages(client: Client) -> None:
 def database_down(client: Client, runtime) -> None:
     """A PostgreSQL URL with a password that cannot connect: 503 for a webhook and /metrics, 500 page."""
     bearer = {"Authorization": f"Bearer {SECRETS['admin_token']}"}
-    sqlite_engine = runtime.store.engine
-    runtime.store.engine = create_engine(driver_url(PG_URL), pool_pre_ping=True)
+    sqlite_engine = runtime.store.db.engine
+    runtime.store.db.engine = create_engine(driver_url(PG_URL), pool_pre_ping=True)
     try:
         assert client.open("POST", "/webhooks/zendesk", data=ZENDESK_BODY,
                            headers=zendesk_signed(ZENDESK_BODY, invocation="inv-db")).status_code == 503
         assert client.open("GET", "/metrics", headers=bearer).status_code == 503
         assert client.open("GET", "/dashboard", headers=bearer).status_code == 500
     finally:
-        runtime.store.engine.dispose()
-        runtime.store.engine = sqlite_engine
+        runtime.store.db.engine.dispose()
+        runtime.store.db.engine = sqlite_engine
 
 
 def redis_down(client: Client, runtime) -> None:

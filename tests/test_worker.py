@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
+from connectors.events import TicketRef
 from plugin.cli import main
 from plugin.model import utcnow
 from plugin.runtime import build_runtime
@@ -48,7 +49,7 @@ def draft_one(rt, text="How do I reset my password?", minutes=0, ticket="42"):
 
 
 def note(rt):
-    [n] = rt.store.list_notes("42")
+    [n] = rt.store.notes.list_notes(TicketRef("zendesk", "42"))
     return n
 
 
@@ -58,7 +59,7 @@ def test_429_waits_for_retry_after_then_posts(rt, helpdesk):
     before = utcnow()
     rt.worker.deliver_notes()
     assert note(rt)["status"] == "drafted" and "429" in note(rt)["last_error"]
-    [due] = rt.store.notes_due(before + timedelta(hours=1))
+    [due] = rt.store.notes.notes_due(before + timedelta(hours=1))
     assert timedelta(seconds=115) <= due.next_attempt_at - before <= timedelta(seconds=130)
     rt.worker.deliver_notes(now=before + timedelta(seconds=60))  # not due yet: nothing sent
     assert len(helpdesk.received("PUT", PUT)) == 1
@@ -95,7 +96,7 @@ def test_a_waiting_note_holds_back_later_notes_of_its_ticket(rt, helpdesk):
     helpdesk.script("PUT", PUT, Reply(429, {}, headers={"Retry-After": "600"}), ok())
     draft_one(rt)
     draft_one(rt, "How long does a refund take to reach my card?", minutes=30)
-    assert [n["status"] for n in rt.store.list_notes("42")] == ["drafted", "drafted"]
+    assert [n["status"] for n in rt.store.notes.list_notes(TicketRef("zendesk", "42"))] == ["drafted", "drafted"]
     rt.worker.deliver_notes()
     rt.worker.deliver_notes()
     assert len(helpdesk.received("PUT", PUT)) == 1  # the second note did not overtake the first
@@ -150,15 +151,15 @@ def test_the_helpdesk_down_for_minutes_backs_off_keeps_order_then_fails_retryabl
     assert len(helpdesk.received("PUT", PUT)) == 3 and len(helpdesk.received("PUT", other)) == 3
     attempts = [r for r in helpdesk.requests if r.method == "PUT"]
     assert all("reset" in r.json()["ticket"]["comment"]["html_body"].lower() for r in attempts)
-    assert [n["status"] for n in rt.store.list_notes()] == ["failed"] * 3
-    assert [n["last_error"][:35] for n in rt.store.list_notes("42")] == [
+    assert [n["status"] for n in rt.store.notes.list_notes()] == ["failed"] * 3
+    assert [n["last_error"][:35] for n in rt.store.notes.list_notes(TicketRef("zendesk", "42"))] == [
         "Zendesk answered 503 to the note on", "kept back behind note 1, which fail"]
     for route in (PUT, other):
         helpdesk.script("PUT", route, ok())
-    assert rt.store.retry_failed_notes() == 3  # the helpdesk is back: `vigil notes retry`
+    assert rt.store.notes.retry_failed_notes() == 3  # the helpdesk is back: `vigil notes retry`
     for _ in range(3):
         rt.worker.deliver_notes()
-    assert [n["status"] for n in rt.store.list_notes()] == ["delivered"] * 3
+    assert [n["status"] for n in rt.store.notes.list_notes()] == ["delivered"] * 3
     bodies = [r.json()["ticket"]["comment"]["html_body"] for r in helpdesk.received("PUT", PUT)[3:]]
     assert "reset" in bodies[0].lower() and "refund" in bodies[1].lower()  # in order
 
@@ -167,31 +168,31 @@ def test_the_helpdesk_down_for_minutes_backs_off_keeps_order_then_fails_retryabl
 
 def stored_delivery(rt, *events):
     from connectors.events import Delivery
-    assert rt.store.accept(Delivery("zendesk", f"d-{events[0].message.message_id}", events))
-    [(pk, done, stored)] = rt.store.pending_deliveries()
+    assert rt.store.inbox.accept(Delivery("zendesk", f"d-{events[0].message.message_id}", events))
+    [(pk, done, stored)] = rt.store.inbox.pending_deliveries()
     return pk, done, stored
 
 
 def counts(rt):
-    with rt.store.engine.connect() as conn:
+    with rt.store.db.engine.connect() as conn:
         return tuple(conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in ("messages", "decisions", "notes"))
 
 
 def test_an_event_interrupted_before_its_commit_leaves_nothing_and_runs_again_once(rt, monkeypatch):
     pk, done, events = stored_delivery(rt, msg_event("How do I reset my password?"))
-    real = rt.store.add_note
+    real = rt.store.notes.add_note
 
     def killed(*args, **kwargs):
         real(*args, **kwargs)
         raise KeyboardInterrupt  # the process dies after writing the note, before the commit
-    monkeypatch.setattr(rt.store, "add_note", killed)
+    monkeypatch.setattr(rt.store.notes, "add_note", killed)
     with pytest.raises(KeyboardInterrupt):
         rt.worker.run_delivery(pk, done, events)
     assert counts(rt) == (0, 0, 0)  # rolled back: as if the event had never been looked at
-    monkeypatch.setattr(rt.store, "add_note", real)
+    monkeypatch.setattr(rt.store.notes, "add_note", real)
     rt.worker.drain()
     assert counts(rt) == (1, 1, 1)
-    assert rt.store.pending_deliveries() == []
+    assert rt.store.inbox.pending_deliveries() == []
 
 
 def test_two_workers_handling_one_delivery_take_effect_once(rt, settings):
@@ -204,7 +205,7 @@ def test_two_workers_handling_one_delivery_take_effect_once(rt, settings):
         second.worker.run_delivery(pk, done, events)  # it read the delivery before the first finished
         assert once[:2] == (2, 2) and once[2] >= 1
         assert counts(rt) == once
-        assert rt.store.pending_deliveries() == []
+        assert rt.store.inbox.pending_deliveries() == []
     finally:
         second.close()
 
@@ -213,14 +214,14 @@ def test_a_ticket_held_by_another_worker_waits_for_it_until_its_lease_expires(rt
     second = build_runtime(settings.replace(lease_seconds=0.3))
     try:
         stored_delivery(rt, msg_event("How do I reset my password?"))
-        assert rt.store.take_lease("ticket:zendesk:42", "a-worker-that-died", 0.3)
+        assert rt.store.inbox.take_lease("ticket:zendesk:42", "a-worker-that-died", 0.3)
         second.worker.drain()
         assert counts(rt)[1] == 0  # not its turn: the other holder may be mid-event
         import time
         time.sleep(0.35)
         second.worker.drain()
         assert counts(rt)[1] == 1  # the holder's lease ran out: the ticket is taken over
-        assert second.store.take_lease("ticket:zendesk:42", "someone", 10)  # and released after
+        assert second.store.inbox.take_lease("ticket:zendesk:42", "someone", 10)  # and released after
     finally:
         second.close()
 
@@ -232,13 +233,13 @@ def test_events_of_one_ticket_are_decided_in_order_by_racing_workers(rt, setting
         from connectors.events import Delivery
         texts = [f"Question number {i}: how do I reset my password?" for i in range(12)]
         for i, text in enumerate(texts):
-            rt.store.accept(Delivery("zendesk", f"d{i}", (msg_event(text, minutes=i, mid=f"c{i}"),)))
+            rt.store.inbox.accept(Delivery("zendesk", f"d{i}", (msg_event(text, minutes=i, mid=f"c{i}"),)))
         threads = [threading.Thread(target=o.worker.drain) for o in others]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        conversation = rt.store.conversation(rt.store.find_ticket("zendesk", "42"))
+        conversation = rt.store.tickets.conversation(rt.store.tickets.find_ticket(TicketRef("zendesk", "42")))
         assert [m.body for m in conversation] == texts
         assert counts(rt)[1] == 12
     finally:
@@ -272,7 +273,7 @@ def test_a_5xx_after_zendesk_stored_the_note_does_not_post_it_twice(rt, helpdesk
     rt.worker.deliver_notes(now=utcnow() + timedelta(hours=1))
     assert len(helpdesk.received("PUT", PUT)) == 1  # found, not posted again
     assert (note(rt)["status"], note(rt)["attempts"]) == ("delivered", 2)
-    [(remote_id,)] = rt.store.engine.connect().exec_driver_sql("SELECT remote_id FROM notes").all()
+    [(remote_id,)] = rt.store.db.engine.connect().exec_driver_sql("SELECT remote_id FROM notes").all()
     assert remote_id == "701"
 
 
@@ -300,8 +301,8 @@ def test_a_poster_that_died_mid_post_is_found_out_by_the_next_one(settings, help
     try:
         helpdesk.script("PUT", PUT, ok())
         draft_one(rt)
-        [due] = rt.store.notes_due(utcnow())
-        assert rt.store.claim_note(due.id, utcnow(), 0.2)  # a poster claims it, posts, is SIGKILLed
+        [due] = rt.store.notes.notes_due(utcnow())
+        assert rt.store.notes.claim_note(due.id, utcnow(), 0.2)  # a poster claims it, posts, is SIGKILLed
         rt.worker.deliver_notes()
         assert helpdesk.received("PUT", PUT) == []  # the claim holds while it lasts
         time.sleep(0.25)
@@ -339,4 +340,4 @@ def test_a_failed_delivery_is_kept_listed_and_decided_again_from_the_event_that_
     result = CliRunner().invoke(main, ["deliveries", "retry"])
     assert result.exit_code == 0 and "1 failed deliveries queued again" in result.output, result.output
     assert counts(rt)[:2] == (2, 2)  # the second event decided once; the first not again
-    assert rt.store.failed_deliveries() == [] and rt.store.pending_deliveries() == []
+    assert rt.store.inbox.failed_deliveries() == [] and rt.store.inbox.pending_deliveries() == []

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from connectors.events import TicketRef
 from plugin.cli import emit, load_or_fail, main, open_runtime
 from plugin.replay import ReplayError, events_for, read_conversations
+
+if TYPE_CHECKING:
+    from plugin.runtime import Runtime
+    from plugin.store import TicketRow
 
 
 @main.command()
@@ -22,7 +28,7 @@ def replay(file: Path, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from None
     with open_runtime(load_or_fail()) as runtime:
         for conversation in conversations:
-            runtime.store.forget_ticket(conversation["source"], conversation["ticket_id"])
+            runtime.store.tickets.forget_ticket(TicketRef(conversation["source"], conversation["ticket_id"]))
             for event in events_for(conversation):
                 for outcome in runtime.pipeline.handle(event, shadow=True):
                     if outcome.message_index is None and outcome.decision.action == "silent":
@@ -37,12 +43,20 @@ def replay(file: Path, as_json: bool) -> None:
                           + (f"\n{_indent(note.body)}" if note else ""))
 
 
+def _ticket(runtime: Runtime, text: str) -> TicketRow:
+    """The ticket named on the command line ("zendesk:42", or "42" if one helpdesk has it)."""
+    try:
+        return runtime.store.tickets.resolve(text)
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(f"{exc} in {runtime.settings.home}") from None
+
+
 def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
 @main.group(invoke_without_command=True)
-@click.option("--ticket", help="Only this ticket's notes.")
+@click.option("--ticket", help="Only this ticket's notes: zendesk:42, or 42 if one helpdesk has it.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def notes(ctx: click.Context, ticket: str | None, as_json: bool) -> None:
@@ -50,7 +64,7 @@ def notes(ctx: click.Context, ticket: str | None, as_json: bool) -> None:
     if ctx.invoked_subcommand:
         return
     with open_runtime(load_or_fail()) as runtime:
-        for note in runtime.store.list_notes(ticket):
+        for note in runtime.store.notes.list_notes(_ticket(runtime, ticket).ref if ticket else None):
             emit(note, as_json, f"[{note['status']}] {note['source']} {note['ticket_id']} "
                   f"({note['rule']}): {note['body'].splitlines()[0]}")
 
@@ -60,10 +74,11 @@ def notes(ctx: click.Context, ticket: str | None, as_json: bool) -> None:
 def notes_retry(ticket: str | None) -> None:
     """Queue failed notes again and try to post them now."""
     with open_runtime(load_or_fail(), with_connectors=True) as runtime:
-        count = runtime.store.retry_failed_notes(ticket)
+        ref = _ticket(runtime, ticket).ref if ticket else None
+        count = runtime.store.notes.retry_failed_notes(ref)
         runtime.worker.deliver_notes()
         click.echo(f"{count} failed note(s) queued again")
-        for note in runtime.store.list_notes(ticket):
+        for note in runtime.store.notes.list_notes(ref):
             if note["status"] == "failed":
                 click.echo(f"still failing: note {note['id']} on {note['ticket_id']}: {note['last_error']}")
 
@@ -76,7 +91,7 @@ def deliveries(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand:
         return
     with open_runtime(load_or_fail()) as runtime:
-        for d in runtime.store.failed_deliveries():
+        for d in runtime.store.inbox.failed_deliveries():
             emit(d, as_json, f"[failed] delivery {d['id']} ({d['source']} {d['delivery_id']}, ticket "
                  f"{d['ticket']}, {d['handled']}/{d['events']} events handled): {d['error']}")
 
@@ -86,10 +101,10 @@ def deliveries(ctx: click.Context, as_json: bool) -> None:
 def deliveries_retry(pk: int | None) -> None:
     """Decide failed deliveries again (after a fix), from the event that failed."""
     with open_runtime(load_or_fail(), with_connectors=True) as runtime:
-        count = runtime.store.retry_failed_deliveries(pk)
+        count = runtime.store.inbox.retry_failed_deliveries(pk)
         runtime.worker.drain()  # under the tickets' leases: safe beside running workers
         click.echo(f"{count} failed deliveries queued again")
-        for d in runtime.store.failed_deliveries():
+        for d in runtime.store.inbox.failed_deliveries():
             click.echo(f"still failing: delivery {d['id']}: {d['error']}")
 
 
@@ -99,10 +114,8 @@ def deliveries_retry(pk: int | None) -> None:
 def explain(ticket_id: str, as_json: bool) -> None:
     """Show a ticket's timeline: each decision, the rules considered, the notes."""
     with open_runtime(load_or_fail()) as runtime:
-        ticket = runtime.store.find_ticket(None, ticket_id)
-        if ticket is None:
-            raise click.ClickException(f"no ticket {ticket_id!r} in {runtime.settings.home}")
-        for step in runtime.store.timeline(ticket):
+        ticket = _ticket(runtime, ticket_id)
+        for step in runtime.store.tickets.timeline(ticket):
             if as_json:
                 click.echo(json.dumps(step, ensure_ascii=False))
                 continue

@@ -55,9 +55,9 @@ class Pipeline:
         the caller's bookkeeping (`also`): a process killed mid-event leaves no trace, so the
         rerun decides the event once more, exactly once; and no lock is held while a model drafts.
         """
-        stored = self.store.find_ticket(event.source, event.ticket_id)
+        stored = self.store.tickets.find_ticket(event.ticket)
         ticket = stored.after(event) if stored else TicketRow.new(event)
-        conversation = self.store.conversation(stored) if stored else []
+        conversation = self.store.tickets.conversation(stored) if stored else []
         message = event.message
         if message and message.message_id is not None \
                 and any(m.message_id == message.message_id for m in conversation):
@@ -87,21 +87,21 @@ class Pipeline:
         outcomes = []
         with self.store.unit():
             if event is not None:
-                ticket = self.store.upsert_ticket(event)
-                position = self.store.add_message(ticket, event.message) if event.message else None
+                ticket = self.store.tickets.upsert_ticket(event)
+                position = self.store.tickets.add_message(ticket, event.message) if event.message else None
                 if event.message and position is None:
                     planned = []  # stored by another writer since we looked: it decided this comment
                 if self.settings.learn_on_resolve and event.kind == "status_changed" \
                         and ticket.status in RESOLVED_STATUSES:
-                    self.store.queue_learning(ticket, event.occurred_at)
+                    self.store.learning.queue_learning(ticket, event.occurred_at)
                 for decision, note in planned:
                     if note and note.model_call:
-                        self.store.record_model_call(ticket, event.occurred_at, note.model_call)
-                    pk = self.store.record_decision(ticket, event, position, decision)
+                        self.store.notes.record_model_call(ticket, event.occurred_at, note.model_call)
+                    pk = self.store.tickets.record_decision(ticket, event, position, decision)
                     if decision.action == "record_feedback":
-                        self.store.record_feedback(ticket, facts["command"], event.occurred_at)
+                        self.store.notes.record_feedback(ticket, facts["command"], event.occurred_at)
                     if note and decision.action != "silent":
-                        self.store.add_note(pk, ticket, decision.action, decision.rule, note.body, note.sources,
+                        self.store.notes.add_note(pk, ticket, decision.action, decision.rule, note.body, note.sources,
                                             note.drafter, "shadow" if shadow else "drafted", at=event.occurred_at)
                     else:
                         note = None
@@ -114,12 +114,12 @@ class Pipeline:
         """Within the model budgets: calls per ticket, and calls per hour across tickets."""
         if not self.settings.model_configured:
             return False
-        on_ticket, last_hour = self.store.model_calls_made(ticket, event.occurred_at - timedelta(hours=1))
+        on_ticket, last_hour = self.store.notes.model_calls_made(ticket, event.occurred_at - timedelta(hours=1))
         return on_ticket < self.settings.llm_calls_per_ticket and last_hour < self.settings.llm_calls_per_hour
 
     def sweep(self, now: datetime, shadow: bool | None = None) -> list[Outcome]:
         """Offer every ticket that is not solved to the rules, to catch those left waiting."""
-        return [o for ticket in self.store.waiting_tickets() for o in self.sweep_ticket(ticket, now, shadow)]
+        return [o for ticket in self.store.tickets.waiting_tickets() for o in self.sweep_ticket(ticket, now, shadow)]
 
     def sweep_ticket(self, ticket: TicketRow, now: datetime, shadow: bool | None = None) -> list[Outcome]:
         """The time-based trigger for one ticket: the actions taken (silence left out)."""
@@ -132,7 +132,7 @@ class Pipeline:
             return replace(decision, action="silent", reason=f"{decision.reason}; nothing worth a note")
         if decision.action not in REPEAT_CHECKED:
             return decision
-        for earlier in self.store.note_bodies(ticket):
+        for earlier in self.store.notes.note_bodies(ticket):
             score = similarity(note.body, earlier)
             if score >= REPEAT_SIMILARITY:
                 return replace(decision, action="silent",
@@ -147,7 +147,7 @@ class Pipeline:
         message = event.message
         text = message.body if message else ""
         role = message.author_role if message else "none"
-        notes, last_note_at, cited = self.store.ticket_note_stats(ticket)
+        notes, last_note_at, cited = self.store.notes.ticket_note_stats(ticket)
         asks = bool(message) and signals.is_question(text, problems_count=role == "customer")
         kind = _event_kind(event, before)
         if asks:
@@ -182,7 +182,7 @@ class Pipeline:
             "minutes_silent": thread.minutes_silent(conversation, now),
             "promised_update": thread.promised_update(conversation),
             # Only a sweep can follow a nudge without a message in between: skip the query otherwise.
-            "already_nudged": kind == "sweep" and bool(self.store.recent_facts(ticket, "nudge", last_message_at)),
+            "already_nudged": kind == "sweep" and bool(self.store.tickets.recent_facts(ticket, "nudge", last_message_at)),
             "messages_on_ticket": len(conversation),
         }
         return facts, hits
@@ -208,10 +208,10 @@ class Pipeline:
         A VIP tag is a property of the ticket, not news in a message: it is flagged once.
         """
         since = now - timedelta(hours=self.settings.flag_window_hours)
-        flagged = {kind for facts in self.store.recent_facts(ticket, "flag", since)
+        flagged = {kind for facts in self.store.tickets.recent_facts(ticket, "flag", since)
                    for kind in facts.get("new_risks", ())}
         if "vip" in ticket.tags and "vip" not in flagged:
-            ever = self.store.recent_facts(ticket, "flag", datetime.min.replace(tzinfo=now.tzinfo))
+            ever = self.store.tickets.recent_facts(ticket, "flag", datetime.min.replace(tzinfo=now.tzinfo))
             flagged |= {"vip"} & {k for facts in ever for k in facts.get("new_risks", ())}
         return flagged
 

@@ -231,11 +231,11 @@ def helpdesk_suite(cases: list[Case], settings: Settings, progress: bool = False
 
 
 def _cost(runtime: Any, settings: Settings, tickets: int) -> dict[str, Any]:
-    stats = runtime.store.model_call_stats(())  # per model and outcome
+    stats = runtime.store.operator.model_call_stats(())  # per model and outcome
     calls = sum(row.calls for row in stats)
     prompt = sum(row.prompt_tokens for row in stats)
     completion = sum(row.completion_tokens for row in stats)
-    outcomes = {outcome: n for (outcome,), n in runtime.store.counts("model_calls", "outcome").items()}
+    outcomes = {outcome: n for (outcome,), n in runtime.store.operator.counts("model_calls", "outcome").items()}
 
     def per_100(n: int) -> float:
         return round(100 * n / tickets, 1) if tickets else 0.0

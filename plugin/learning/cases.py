@@ -57,5 +57,5 @@ def cases_from_file(path: Path) -> list[Case]:
 def case_from_store(store: Store, ticket: TicketRow) -> Case:
     """A ticket the plugin followed, with its notes, their sources and the feedback on them."""
     notes = tuple(PastNote(n["body"], tuple(n["sources"]), n["feedback"])
-                  for n in store.list_notes(ticket.ticket_id) if n["source"] == ticket.source)
-    return Case(ticket.source, ticket.ticket_id, ticket.subject, tuple(store.conversation(ticket)), notes)
+                  for n in store.notes.list_notes(ticket.ref))
+    return Case(ticket.source, ticket.ticket_id, ticket.subject, tuple(store.tickets.conversation(ticket)), notes)

@@ -70,7 +70,7 @@ def learn(cases: list[Case], settings: Settings, repo: Path, store: Store, now: 
     publisher = publisher or publisher_for(settings, repo)
     for number, batch in enumerate(_batches(report.proposals, settings.learn_batch), 1):
         published = publisher.publish(_batch(batch, now, number))
-        store.record_proposals(published, batch, now)
+        store.learning.record_proposals(published, batch, now)
         report.published.append(published)
     return report
 
@@ -121,11 +121,11 @@ def _batch(proposals: list[Proposal], now: datetime, number: int) -> Batch:
 def refresh_states(store: Store, settings: Settings, repo: Path) -> list[dict]:
     """Ask the git host what became of each open proposal; return all proposals."""
     publisher = publisher_for(settings, repo)
-    open_ = {row["branch"]: row for row in store.list_proposals() if row["state"] == "open"}
+    open_ = {row["branch"]: row for row in store.learning.list_proposals() if row["state"] == "open"}
     for branch, row in open_.items():  # one question per pull request, not per file
         try:
-            store.set_proposal_state(branch, publisher.state(
+            store.learning.set_proposal_state(branch, publisher.state(
                 Published(row["backend"], branch, row["url"], row["number"])))
         except PublishError as exc:
             log.warning("cannot check %s: %s", branch, exc)
-    return store.list_proposals()
+    return store.learning.list_proposals()

@@ -1,8 +1,13 @@
-"""The durable state: one Store with the queries each part of the plugin needs.
+"""The durable state: one Database, and the queries each part of the plugin needs, by concern.
 
-Uniqueness that matters for correctness is a constraint in plugin/store/tables.py, not a check
-in Python; `Store.unit()` makes an event's writes land together or not at all.
+Uniqueness that matters for correctness is a constraint in plugin/store/tables.py, not a
+check in Python; `Store.unit()` makes an event's writes land together or not at all.
 """
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
 
 from plugin.store.database import Database, driver_url
 from plugin.store.inbox import AlreadyHandled, InboxQueries, ticket_key, ticket_lease
@@ -12,8 +17,20 @@ from plugin.store.operator import OperatorQueries
 from plugin.store.tickets import TicketQueries, TicketRow
 
 
-class Store(Database, InboxQueries, TicketQueries, NoteQueries, LearningQueries, OperatorQueries):
-    """The queries the rest of the plugin needs, and nothing else."""
+class Store:
+    """The database and its queries: `store.inbox`, `.tickets`, `.notes`, `.learning`, `.operator`."""
+
+    def __init__(self, url: str, **engine_options: Any):
+        self.db = Database(url, **engine_options)
+        self.inbox = InboxQueries(self.db)
+        self.tickets = TicketQueries(self.db)
+        self.notes = NoteQueries(self.db)
+        self.learning = LearningQueries(self.db)
+        self.operator = OperatorQueries(self.db)
+
+    def unit(self) -> AbstractContextManager[None]:
+        """Everything written inside lands in one transaction, or nothing does."""
+        return self.db.unit()
 
 
 __all__ = ["AlreadyHandled", "Store", "TicketRow", "backoff_until", "driver_url", "ticket_key", "ticket_lease"]

@@ -1,7 +1,7 @@
 """The connection to the database: SQLite by default, PostgreSQL for several processes.
 
 `unit()` groups writes into one transaction, so an event's effects land together or not at
-all; the query mixins read and write through `_read()` and `_write()`.
+all; the queries (plugin/store/*.py) read and write through `read()` and `write()`.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Database:
                 self._unit.reset(token)
 
     @contextmanager
-    def _write(self, savepoint: bool = False) -> Iterator[Connection]:
+    def write(self, savepoint: bool = False) -> Iterator[Connection]:
         """A transaction of its own, or the unit's; with savepoint, a write that may meet a
         constraint (caught by the caller) undoes only itself, not the unit."""
         conn = self._unit.get()
@@ -88,7 +88,7 @@ class Database:
             yield conn
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def read(self) -> Iterator[Connection]:
         conn = self._unit.get()
         if conn is None:
             with self.engine.connect() as conn:

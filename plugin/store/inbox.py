@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from connectors.events import Delivery, Event
+from connectors.events import Delivery, Event, TicketRef
 
 from plugin.model import utcnow
+from plugin.store.database import Database
 from plugin.store.tables import deliveries, leases
 
 
@@ -27,13 +28,16 @@ def ticket_lease(key: str) -> str:
 
 
 def ticket_key(delivery: Delivery) -> str:
-    """The ticket a delivery is about, as "source:ticket_id" (its first event's ticket)."""
+    """The ticket a delivery is about, as its TicketRef key (its first event's ticket)."""
     first = delivery.events[0].ticket_id if delivery.events else ""
-    return f"{delivery.source}:{first}"
+    return TicketRef(delivery.source, first).key
 
 
 class InboxQueries:
     """Deliveries in, events handed out one ticket at a time, exactly once."""
+
+    def __init__(self, db: Database):
+        self.db = db
 
     def accept(self, delivery: Delivery) -> bool:
         """Store a delivery durably; return False if it was already stored (a retry)."""
@@ -42,7 +46,7 @@ class InboxQueries:
                "ticket_key": ticket_key(delivery), "progress": 0,
                "events": json.dumps([e.to_dict() for e in delivery.events])}
         try:
-            with self._write(savepoint=True) as conn:
+            with self.db.write(savepoint=True) as conn:
                 conn.execute(insert(deliveries).values(**row))
         except IntegrityError:
             return False
@@ -58,7 +62,7 @@ class InboxQueries:
         if unheld_at is not None:
             query = query.where(~select(leases.c.name).where(
                 leases.c.name == TICKET_LEASE + deliveries.c.ticket_key, leases.c.expires_at >= unheld_at).exists())
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(query.group_by(deliveries.c.ticket_key)
                                 .order_by(func.min(deliveries.c.id))).scalars()
             return list(rows)
@@ -69,7 +73,7 @@ class InboxQueries:
             deliveries.c.state == "pending")
         if key is not None:
             query = query.where(deliveries.c.ticket_key == key)
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(query.order_by(deliveries.c.id).limit(limit)).all()
         return [(pk, done, [Event.from_dict(e) for e in json.loads(raw)]) for pk, done, raw in rows]
 
@@ -79,7 +83,7 @@ class InboxQueries:
         Conditional on the progress before it, so if two workers ever handle the same event,
         the second one's unit fails here and rolls back: each event takes effect exactly once.
         """
-        with self._write() as conn:
+        with self.db.write() as conn:
             changed = conn.execute(update(deliveries).where(
                 deliveries.c.id == pk, deliveries.c.progress == done - 1, deliveries.c.state == "pending",
             ).values(progress=done, state="done" if done == total else "pending")).rowcount
@@ -87,7 +91,7 @@ class InboxQueries:
             raise AlreadyHandled(f"delivery {pk} event {done} was handled by another worker")
 
     def failed_deliveries(self) -> list[dict[str, Any]]:
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(select(deliveries).where(deliveries.c.state == "failed")
                                 .order_by(deliveries.c.id)).all()
         return [{"id": r.id, "source": r.source, "delivery_id": r.delivery_id, "ticket": r.ticket_key,
@@ -99,30 +103,30 @@ class InboxQueries:
         query = update(deliveries).where(deliveries.c.state == "failed")
         if pk is not None:
             query = query.where(deliveries.c.id == pk)
-        with self._write() as conn:
+        with self.db.write() as conn:
             return conn.execute(query.values(state="pending", error=None)).rowcount
 
     def fail_delivery(self, pk: int, error: str) -> None:
-        with self._write() as conn:
+        with self.db.write() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == pk).values(state="failed", error=error))
 
     def take_lease(self, name: str, holder: str, seconds: float, now: datetime | None = None) -> bool:
         """Take (or renew) a lease; False while another holder's has not expired."""
         now = now or utcnow()
         until = now + timedelta(seconds=seconds)
-        with self._write() as conn:
+        with self.db.write() as conn:
             taken = conn.execute(update(leases).where(
                 leases.c.name == name, (leases.c.holder == holder) | (leases.c.expires_at < now),
             ).values(holder=holder, expires_at=until)).rowcount
         if taken:
             return True
         try:
-            with self._write(savepoint=True) as conn:
+            with self.db.write(savepoint=True) as conn:
                 conn.execute(insert(leases).values(name=name, holder=holder, expires_at=until))
         except IntegrityError:
             return False  # held by someone else
         return True
 
     def release_lease(self, name: str, holder: str) -> None:
-        with self._write() as conn:
+        with self.db.write() as conn:
             conn.execute(leases.delete().where(leases.c.name == name, leases.c.holder == holder))

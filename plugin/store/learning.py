@@ -10,34 +10,38 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from plugin.store.tickets import TicketRow, row_ticket
+from plugin.store.database import Database
 from plugin.store.tables import learning_queue, proposals, tickets
 
 
 class LearningQueries:
     """Resolved tickets waiting to be learned from; the pull requests made of them."""
 
+    def __init__(self, db: Database):
+        self.db = db
+
     def queue_learning(self, ticket: TicketRow, at: datetime) -> None:
         """Remember a resolved ticket for the next learning run."""
         try:
-            with self._write(savepoint=True) as conn:
+            with self.db.write(savepoint=True) as conn:
                 conn.execute(insert(learning_queue).values(ticket=ticket.pk, queued_at=at))
         except IntegrityError:
             pass  # already queued
 
     def queued_for_learning(self) -> list[tuple[TicketRow, datetime]]:
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(select(tickets, learning_queue.c.queued_at)
                                 .join(learning_queue, learning_queue.c.ticket == tickets.c.id)
                                 .order_by(learning_queue.c.queued_at)).all()
         return [(row_ticket(r), r.queued_at) for r in rows]
 
     def unqueue_learning(self, ticket_pks: list[int]) -> None:
-        with self._write() as conn:
+        with self.db.write() as conn:
             conn.execute(learning_queue.delete().where(learning_queue.c.ticket.in_(ticket_pks)))
 
     def record_proposals(self, published: Any, batch: list[Any], at: datetime) -> None:
         """Remember what was proposed, in which pull request, for the acceptance rate."""
-        with self._write() as conn:
+        with self.db.write() as conn:
             for p in batch:
                 conn.execute(insert(proposals).values(
                     branch=published.branch, backend=published.backend, url=published.url,
@@ -45,12 +49,12 @@ class LearningQueries:
                     state="open", created_at=at))
 
     def list_proposals(self) -> list[dict[str, Any]]:
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(select(proposals).order_by(proposals.c.id)).all()
         return [{"branch": r.branch, "backend": r.backend, "url": r.url, "number": r.number, "kind": r.kind,
                  "path": r.path, "tickets": json.loads(r.tickets), "state": r.state,
                  "created_at": r.created_at.isoformat()} for r in rows]
 
     def set_proposal_state(self, branch: str, state: str) -> None:
-        with self._write() as conn:
+        with self.db.write() as conn:
             conn.execute(update(proposals).where(proposals.c.branch == branch).values(state=state))

@@ -9,21 +9,25 @@ from typing import Any
 from sqlalchemy import case, func, insert, select
 
 from plugin.model import utcnow
+from plugin.store.database import Database
 from plugin.store.tables import decisions, messages, metadata, model_calls, notes, tickets, webhook_results
 
 
 class OperatorQueries:
     """Counts and recent rows for /dashboard and /metrics."""
 
+    def __init__(self, db: Database):
+        self.db = db
+
     def record_webhook(self, source: str, result: str) -> None:
-        with self._write() as conn:
+        with self.db.write() as conn:
             conn.execute(insert(webhook_results).values(at=utcnow(), source=source, result=result))
 
     def counts(self, table: str, *columns: str) -> dict[tuple, int]:
         """Rows per distinct value of the columns of one of the tables, e.g. notes by status."""
         t = metadata.tables[table]
         cols = [t.c[c] for c in columns]
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(select(*cols, func.count()).group_by(*cols)).all()
         return {tuple(r[:-1]): r[-1] for r in rows}
 
@@ -31,7 +35,7 @@ class OperatorQueries:
         """Per model and outcome: calls, tokens, total seconds, and calls at or under each bucket."""
         c = model_calls.c
         under = [func.sum(case((c.seconds <= b, 1), else_=0)).label(f"le{i}") for i, b in enumerate(buckets)]
-        with self._read() as conn:
+        with self.db.read() as conn:
             return conn.execute(select(c.model, c.outcome, func.count().label("calls"),
                                        func.sum(c.prompt_tokens).label("prompt_tokens"),
                                        func.sum(c.completion_tokens).label("completion_tokens"),
@@ -47,7 +51,7 @@ class OperatorQueries:
             query = query.where(decisions.c.action != "silent")
         elif silent == "only":
             query = query.where(decisions.c.action == "silent")
-        with self._read() as conn:
+        with self.db.read() as conn:
             return conn.execute(query).all()
 
     def recent_notes(self, limit: int = 50, status: str | None = None, pk: int | None = None) -> list[Any]:
@@ -58,19 +62,19 @@ class OperatorQueries:
             query = query.where(notes.c.status == status)
         if pk is not None:
             query = query.where(notes.c.id == pk)
-        with self._read() as conn:
+        with self.db.read() as conn:
             return conn.execute(query).all()
 
     def feedback_history(self) -> list[tuple[datetime, str]]:
         """(when, useful or wrong) for every note an analyst judged."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             return [tuple(r) for r in conn.execute(select(notes.c.feedback_at, notes.c.feedback)
                                                    .where(notes.c.feedback.is_not(None))).all()]
 
     def citation_counts(self) -> dict[str, int]:
         """Knowledge entry id -> how many notes cited it."""
         counted: dict[str, int] = {}
-        with self._read() as conn:
+        with self.db.read() as conn:
             for raw in conn.execute(select(notes.c.sources)).scalars():
                 for entry in set(json.loads(raw)):
                     counted[entry] = counted.get(entry, 0) + 1
@@ -79,7 +83,7 @@ class OperatorQueries:
     def customer_messages_decided(self, limit: int = 5000) -> list[Any]:
         """The latest decisions taken on a customer's comment, with its text and the facts."""
         m = messages.c
-        with self._read() as conn:
+        with self.db.read() as conn:
             return conn.execute(
                 select(decisions.c.id, decisions.c.action, decisions.c.facts, decisions.c.created_at,
                        decisions.c.ticket, decisions.c.message_position, tickets.c.source, tickets.c.ticket_id,

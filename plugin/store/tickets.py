@@ -10,9 +10,10 @@ from typing import Any, Iterator
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from connectors.events import Event, Message
+from connectors.events import Event, Message, TicketRef
 
 from plugin.model import Decision
+from plugin.store.database import Database
 from plugin.store.tables import decisions, messages, notes, tickets
 
 
@@ -25,6 +26,10 @@ class TicketRow:
     status: str
     tags: tuple[str, ...]
     assignee: str | None
+
+    @property
+    def ref(self) -> TicketRef:
+        return TicketRef(self.source, self.ticket_id)
 
     @classmethod
     def new(cls, event: Event) -> "TicketRow":
@@ -40,6 +45,9 @@ class TicketRow:
 class TicketQueries:
     """What the pipeline knows of a ticket, and what it decided."""
 
+    def __init__(self, db: Database):
+        self.db = db
+
     def upsert_ticket(self, event: Event) -> TicketRow:
         """Create the ticket or bring its subject, status, tags and assignee up to date."""
         changes: dict[str, Any] = {"updated_at": event.occurred_at}
@@ -52,7 +60,7 @@ class TicketQueries:
         if event.assignee is not None:
             changes["assignee"] = event.assignee
         key = (tickets.c.source == event.source) & (tickets.c.ticket_id == event.ticket_id)
-        with self._write() as conn:
+        with self.db.write() as conn:
             if conn.execute(update(tickets).where(key).values(**changes)).rowcount == 0:
                 try:
                     with conn.begin_nested():
@@ -63,27 +71,43 @@ class TicketQueries:
             row = conn.execute(select(tickets).where(key)).one()
         return row_ticket(row)
 
-    def find_ticket(self, source: str | None, ticket_id: str) -> TicketRow | None:
-        query = select(tickets).where(tickets.c.ticket_id == ticket_id)
-        if source:
-            query = query.where(tickets.c.source == source)
-        with self._read() as conn:
-            row = conn.execute(query.order_by(tickets.c.id)).first()
+    def find_ticket(self, ref: TicketRef) -> TicketRow | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(tickets).where(tickets.c.source == ref.source,
+                                                     tickets.c.ticket_id == ref.ticket_id)).first()
         return row_ticket(row) if row else None
 
-    def forget_ticket(self, source: str, ticket_id: str) -> None:
+    def resolve(self, text: str) -> TicketRow:
+        """The ticket someone typed: "zendesk:42", or a bare id that only one helpdesk has.
+
+        Raise LookupError saying why when no ticket, or more than one, has that name."""
+        if ":" in text:
+            found = self.find_ticket(TicketRef.parse(text))
+            if found is None:
+                raise LookupError(f"no ticket {text}")
+            return found
+        with self.db.read() as conn:
+            rows = conn.execute(select(tickets).where(tickets.c.ticket_id == text)).all()
+        if not rows:
+            raise LookupError(f"no ticket {text!r}")
+        if len(rows) > 1:
+            raise LookupError(f"{len(rows)} helpdesks have a ticket {text!r}: name one, as "
+                              + " or ".join(sorted(f"{r.source}:{text}" for r in rows)))
+        return row_ticket(rows[0])
+
+    def forget_ticket(self, ref: TicketRef) -> None:
         """Delete a ticket and all it holds (replaying a recorded ticket starts afresh)."""
-        ticket = self.find_ticket(source, ticket_id)
+        ticket = self.find_ticket(ref)
         if ticket is None:
             return
-        with self._write() as conn:
+        with self.db.write() as conn:
             for table in (notes, decisions, messages):
                 conn.execute(table.delete().where(table.c.ticket == ticket.pk))
             conn.execute(tickets.delete().where(tickets.c.id == ticket.pk))
 
     def add_message(self, ticket: TicketRow, message: Message) -> int | None:
         """Append a comment; return its position, or None if this comment id is known."""
-        with self._write() as conn:
+        with self.db.write() as conn:
             position = conn.execute(select(func.count()).select_from(messages)
                                     .where(messages.c.ticket == ticket.pk)).scalar_one()
             try:
@@ -97,7 +121,7 @@ class TicketQueries:
         return position
 
     def conversation(self, ticket: TicketRow) -> list[Message]:
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(select(messages).where(messages.c.ticket == ticket.pk)
                                 .order_by(messages.c.position)).all()
         return [Message(r.author_role, r.public, r.body, r.created_at, r.message_id, r.author_id)
@@ -105,7 +129,7 @@ class TicketQueries:
 
     def recent_facts(self, ticket: TicketRow, action: str, since: datetime) -> list[dict[str, Any]]:
         """The facts of the decisions that took `action` on this ticket since a moment."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(select(decisions.c.facts).where(
                 decisions.c.ticket == ticket.pk, decisions.c.action == action,
                 decisions.c.created_at >= since)).scalars()
@@ -113,7 +137,7 @@ class TicketQueries:
 
     def record_decision(self, ticket: TicketRow, event: Event, position: int | None,
                         decision: Decision) -> int:
-        with self._write() as conn:
+        with self.db.write() as conn:
             return conn.execute(insert(decisions).values(
                 ticket=ticket.pk, event_kind=event.kind, message_position=position,
                 action=decision.action, rule=decision.rule, reason=decision.reason,
@@ -123,13 +147,13 @@ class TicketQueries:
 
     def waiting_tickets(self) -> list[TicketRow]:
         """Tickets not yet solved, for the periodic check of who is waiting."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(select(tickets).where(tickets.c.status.in_(("new", "open", "pending")))).all()
         return [row_ticket(r) for r in rows]
 
     def timeline(self, ticket: TicketRow) -> Iterator[dict[str, Any]]:
         """Every decision on a ticket, oldest first, with the note it produced if any."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(decisions, notes.c.status.label("note_status"),
                        notes.c.body.label("note_body"), notes.c.sources.label("note_sources"))

@@ -51,7 +51,7 @@ def _runtime() -> Runtime:
 def _record(source: str, result: str) -> None:
     """Count a webhook for /metrics; a failure to count never changes the answer."""
     try:
-        _runtime().store.record_webhook(source, result)
+        _runtime().store.operator.record_webhook(source, result)
     except SQLAlchemyError:
         log.warning("could not record a %s webhook (%s) for the metrics", source, result)
 
@@ -79,7 +79,7 @@ def webhook(source: str):
         _record(source, "unauthorized" if exc.status == 401 else "invalid")
         return jsonify(error=str(exc)), exc.status
     try:
-        stored = runtime.store.accept(delivery)
+        stored = runtime.store.inbox.accept(delivery)
     except SQLAlchemyError:
         # Not stored, so never 2xx: the helpdesk keeps the delivery and retries it.
         log.exception("could not store %s delivery %s", source, delivery.delivery_id)

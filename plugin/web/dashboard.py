@@ -102,25 +102,25 @@ def dashboard():
     store = runtime.store
     silent = request.args.get("silent", "show")
     silent = silent if silent in SILENT_FILTERS else "show"
-    proposals = store.list_proposals()
+    proposals = store.learning.list_proposals()
     threshold = answer_threshold(runtime.engine.rules)
-    notes_by_status = {s: n for (s,), n in store.counts("notes", "status").items()}
+    notes_by_status = {s: n for (s,), n in store.operator.counts("notes", "status").items()}
     chart, rates = acceptance(
-        [(at, verdict == "useful") for at, verdict in store.feedback_history() if at],
+        [(at, verdict == "useful") for at, verdict in store.operator.feedback_history() if at],
         [(datetime.fromisoformat(p["created_at"]), p["state"] == "merged")
          for p in proposals if p["state"] in ("merged", "closed")])
     return render_template(
         "dashboard.html", settings=runtime.settings, silent=silent, flash=_flash(store),
         csrf=_csrf(runtime.settings.admin_token),
-        decisions=store.recent_decisions(RECENT, silent), notes=store.recent_notes(RECENT),
-        failed=store.recent_notes(200, status="failed"), notes_by_status=notes_by_status,
-        pending=store.counts("deliveries", "state").get(("pending",), 0),
+        decisions=store.operator.recent_decisions(RECENT, silent), notes=store.operator.recent_notes(RECENT),
+        failed=store.operator.recent_notes(200, status="failed"), notes_by_status=notes_by_status,
+        pending=store.operator.counts("deliveries", "state").get(("pending",), 0),
         open_proposals=[p for p in proposals if p["state"] == "open"],
         merged_proposals=[p for p in proposals if p["state"] == "merged"],
         chart=chart, rates=rates[-12:],  # the table: the latest periods; the chart has them all
-        top_entries=Counter(store.citation_counts()).most_common(15),
+        top_entries=Counter(store.operator.citation_counts()).most_common(15),
         threshold=threshold, gap_window=GAP_WINDOW,
-        gaps=knowledge_gaps(store.customer_messages_decided(GAP_WINDOW), threshold))
+        gaps=knowledge_gaps(store.operator.customer_messages_decided(GAP_WINDOW), threshold))
 
 
 @bp.post("/dashboard/notes/<int:note_id>/retry")
@@ -128,7 +128,7 @@ def retry(note_id: int):
     runtime = current_app.extensions["vigil"]
     if not _same(request.form.get("csrf", ""), _csrf(runtime.settings.admin_token)):
         return _plain("Missing or wrong CSRF token: reload the dashboard and press the button again.", 403)
-    queued = runtime.store.retry_failed_notes(pk=note_id) == 1
+    queued = runtime.store.notes.retry_failed_notes(pk=note_id) == 1
     if queued:
         runtime.worker.deliver_notes()  # try now, so the page shows the outcome
     return redirect(url_for(".dashboard", note=note_id, retry="queued" if queued else "stale"), 303)
@@ -139,7 +139,7 @@ def _flash(store) -> tuple[str, str] | None:
     note_id = request.args.get("note", type=int)
     if note_id is None:
         return None
-    found = store.recent_notes(1, pk=note_id)
+    found = store.operator.recent_notes(1, pk=note_id)
     note = found[0] if found else None
     if note is None:
         return "error", f"There is no note {note_id}."

@@ -27,7 +27,7 @@ class StoreCollector:
         self.store = store
 
     def collect(self):
-        counts = self.store.counts
+        counts = self.store.operator.counts
         webhooks = CounterMetricFamily("vigil_webhooks", "Webhook requests by helpdesk and how they ended.",
                                        labels=["source", "result"])
         ended = counts("webhook_results", "source", "result")
@@ -71,7 +71,7 @@ class StoreCollector:
                                      labels=["model", "kind"])
         latency = HistogramMetricFamily("vigil_model_call_seconds", "How long model calls took.", labels=["model"])
         per_model: dict[str, dict] = {}
-        for row in self.store.model_call_stats(LATENCY_BUCKETS):
+        for row in self.store.operator.model_call_stats(LATENCY_BUCKETS):
             calls.add_metric([row.model, row.outcome], row.calls)
             m = per_model.setdefault(row.model, {"prompt": 0, "completion": 0, "seconds": 0.0, "calls": 0,
                                                  "under": [0] * len(LATENCY_BUCKETS)})

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from connectors.base import Connector, DeliveryError
-from connectors.events import Event
+from connectors.events import Event, TicketRef
 from plugin.model import utcnow
 from plugin.decision.pipeline import Pipeline
 from plugin.store import AlreadyHandled, Store, backoff_until, ticket_lease
@@ -63,11 +63,11 @@ class Worker:
             yield held
         finally:
             if held:
-                self.store.release_lease(ticket_lease(key), self.holder)
+                self.store.inbox.release_lease(ticket_lease(key), self.holder)
 
     def _take_ticket(self, key: str) -> bool:
         """Take or renew the lease on a ticket; False while another worker holds it."""
-        return self.store.take_lease(ticket_lease(key), self.holder, self.pipeline.settings.lease_seconds)
+        return self.store.inbox.take_lease(ticket_lease(key), self.holder, self.pipeline.settings.lease_seconds)
 
     def process_ticket(self, key: str) -> None:
         """Decide a ticket's waiting deliveries in order, then post its due notes.
@@ -76,12 +76,12 @@ class Worker:
         check after the release closes the gap where one arrives just as that loop ends.
         """
         renew_every = self.pipeline.settings.lease_seconds / 3  # a long backlog keeps its ticket
-        while self.store.pending_deliveries(key, limit=1):
+        while self.store.inbox.pending_deliveries(key, limit=1):
             with self.holding(key) as held:
                 if not held:
                     return
                 renewed = time.monotonic()
-                while not self._stop.is_set() and (batch := self.store.pending_deliveries(key)):
+                while not self._stop.is_set() and (batch := self.store.inbox.pending_deliveries(key)):
                     for pk, done, events in batch:
                         self.run_delivery(pk, done, events)
                         if time.monotonic() - renewed > renew_every:
@@ -96,19 +96,19 @@ class Worker:
         for number in range(done + 1, len(events) + 1):
             try:
                 self.pipeline.handle(events[number - 1],
-                                     also=lambda n=number: self.store.advance_delivery(pk, n, len(events)))
+                                     also=lambda n=number: self.store.inbox.advance_delivery(pk, n, len(events)))
             except AlreadyHandled:
                 return
             except (OperationalError, InterfaceError):
                 raise  # the database is away: the delivery stays pending for a later pass
             except Exception as exc:  # kept as failed with its error; the worker goes on
                 log.exception("delivery %s failed", pk)
-                self.store.fail_delivery(pk, f"{type(exc).__name__}: {exc}")
+                self.store.inbox.fail_delivery(pk, f"{type(exc).__name__}: {exc}")
                 return
 
     def drain(self, now: datetime | None = None) -> None:
         """Process every waiting ticket's deliveries, then post every note that is due."""
-        for key in self.store.pending_tickets():
+        for key in self.store.inbox.pending_tickets():
             if self._stop.is_set():
                 return
             self.process_ticket(key)
@@ -119,13 +119,13 @@ class Worker:
     def deliver_notes(self, now: datetime | None = None, key: str | None = None) -> None:
         """Post due notes, oldest first; a ticket whose note is waiting holds back its later ones."""
         settings = self.pipeline.settings
-        for note in self.store.notes_due(now or utcnow(), key):
+        for note in self.store.notes.notes_due(now or utcnow(), TicketRef.parse(key) if key else None):
             if self._stop.is_set():
                 return
             # Set on a note not being posted: an earlier try may have landed (the poster died,
             # or the helpdesk did not answer). Then look for it before posting it again.
             unsure = note.claimed_until is not None
-            if not self.store.claim_note(note.id, utcnow(), settings.lease_seconds):
+            if not self.store.notes.claim_note(note.id, utcnow(), settings.lease_seconds):
                 continue  # another thread or process is posting it right now
             connector = self.connectors.get(note.source)
             attempts = note.attempts + 1
@@ -141,7 +141,7 @@ class Worker:
                              note.ticket_id, remote_id)
             except DeliveryError as exc:
                 retry = exc.retryable and attempts < settings.delivery_max_attempts
-                self.store.mark_note(
+                self.store.notes.mark_note(
                     note.id, attempts=attempts, last_error=str(exc),
                     status="drafted" if retry else "failed",
                     claimed_until=utcnow() if exc.unsure or unsure else None,
@@ -150,12 +150,12 @@ class Worker:
                 log.warning("note %s on %s %s: %s (%s)", note.id, note.source, note.ticket_id, exc,
                             "will retry" if retry else "failed")
                 if exc.retryable and not retry:  # an outage outlasted the tries: keep the order
-                    held = self.store.hold_back_later_notes(note.id, note.ticket)
+                    held = self.store.notes.hold_back_later_notes(note.id, note.ticket)
                     if held:
                         log.warning("%d later note(s) on %s %s kept back behind it", held, note.source,
                                     note.ticket_id)
             else:
-                self.store.mark_note(note.id, attempts=attempts, status="delivered",
+                self.store.notes.mark_note(note.id, attempts=attempts, status="delivered",
                                      remote_id=str(remote_id), delivered_at=utcnow(),
                                      last_error=None, next_attempt_at=None)
 
@@ -163,7 +163,7 @@ class Worker:
 
     def sweep(self, now: datetime) -> None:
         """Offer every waiting ticket to the rules (stalled-ticket nudges), each under its lease."""
-        for ticket in self.store.waiting_tickets():
+        for ticket in self.store.tickets.waiting_tickets():
             with self.holding(f"{ticket.source}:{ticket.ticket_id}") as held:
                 if held:
                     self.pipeline.sweep_ticket(ticket, now)
@@ -173,7 +173,7 @@ class Worker:
         from plugin.learning.cases import case_from_store
         from plugin.learning.loop import learn, repo_of
         settings = self.pipeline.settings
-        queued = self.store.queued_for_learning()
+        queued = self.store.learning.queued_for_learning()
         policy = settings.learn_batch
         due = queued and (policy == "ticket" or (policy.isdigit() and len(queued) >= int(policy))
                           or (policy == "day" and now - queued[0][1] >= timedelta(days=1)))
@@ -181,14 +181,14 @@ class Worker:
             return
         cases = [case_from_store(self.store, ticket) for ticket, _ in queued]
         report = learn(cases, settings, repo_of(settings.knowledge_dir), self.store, now)
-        self.store.unqueue_learning([ticket.pk for ticket, _ in queued])
+        self.store.learning.unqueue_learning([ticket.pk for ticket, _ in queued])
         log.info("learned from %d tickets: %d proposals on %s", len(cases), len(report.proposals),
                  ", ".join(p.branch for p in report.published) or "no branch")
 
     def requeue_stale(self, now: datetime) -> None:
         """Queue again the tickets whose deliveries wait with nobody holding them."""
         stale = now - timedelta(seconds=self.pipeline.settings.lease_seconds / 4)
-        for key in self.store.pending_tickets(received_before=stale, unheld_at=now):
+        for key in self.store.inbox.pending_tickets(received_before=stale, unheld_at=now):
             self.requeue(key)
 
     def request_knowledge_pull(self) -> None:
@@ -220,7 +220,7 @@ class Worker:
         if self._thread:
             self._thread.join(timeout)
         try:  # let another process keep house now rather than when the lease runs out
-            self.store.release_lease(HOUSEKEEPER, self.holder)
+            self.store.inbox.release_lease(HOUSEKEEPER, self.holder)
         except SQLAlchemyError:
             log.warning("could not release the housekeeper lease; it runs out by itself")
 
@@ -231,7 +231,7 @@ class Worker:
         while not self._stop.is_set():
             try:
                 if time.monotonic() >= next_keep:  # renewed well before it runs out, not every pass
-                    keeper = self.store.take_lease(HOUSEKEEPER, self.holder, settings.lease_seconds)
+                    keeper = self.store.inbox.take_lease(HOUSEKEEPER, self.holder, settings.lease_seconds)
                     next_keep = time.monotonic() + settings.lease_seconds / 3
                 self.sync_knowledge(write=keeper)
                 if time.monotonic() >= next_refresh:  # pick up changed knowledge without a restart

@@ -109,7 +109,7 @@ def test_learn_proposes_on_a_branch_and_leaves_main_alone(repo, settings):
     assert findings(new_text.split("learned:")[0] + entry.body) == []
     updated = git(repo, "show", f"{published.branch}:knowledge/account/reset-password.md")
     assert "Asked as:" in updated and "https://acme.zendesk.com/agent/tickets/102" in updated
-    [row, _] = store.list_proposals()
+    [row, _] = store.learning.list_proposals()
     assert row["state"] == "open" and row["branch"] == published.branch
 
 
@@ -196,10 +196,10 @@ def test_resolved_tickets_are_queued_and_learned_by_the_worker(repo, settings):
                                                           message.created_at, f"m{i}")))
         runtime.pipeline.handle(Event("zendesk", "101", "status_changed", at(30), status="solved",
                                       previous_status="open"))
-        assert [t.ticket_id for t, _ in runtime.store.queued_for_learning()] == ["101"]
+        assert [t.ticket_id for t, _ in runtime.store.learning.queued_for_learning()] == ["101"]
         runtime.worker.learn_queued(NOW)
-        assert runtime.store.queued_for_learning() == []
-        [proposal] = runtime.store.list_proposals()
+        assert runtime.store.learning.queued_for_learning() == []
+        [proposal] = runtime.store.learning.list_proposals()
         assert proposal["kind"] == "new" and proposal["tickets"] == ["zendesk:101"]
         assert proposal["branch"] in git(repo, "branch", "--list", "vigil/*")
     finally:
