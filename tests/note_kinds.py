@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from connectors.events import Event
+from connectors.events import Event, TicketRef
 
 from .test_action_notes import FURIOUS
 from .test_answer_layout import said, shipped
@@ -20,7 +20,7 @@ def notes_of_every_kind(runtime) -> dict[str, str]:
     [flag] = handle(msg_event(FURIOUS, ticket="2"))
     out["flag"] = flag.note.body
     handle(msg_event("My jacket arrived torn, what now? The order was $120.", ticket="3"))
-    [nudge] = runtime.pipeline.sweep_ticket(runtime.store.find_ticket("zendesk", "3"), T0 + timedelta(hours=5))
+    [nudge] = runtime.pipeline.sweep_ticket(runtime.store.tickets.find_ticket(TicketRef("zendesk", "3")), T0 + timedelta(hours=5))
     out["nudge"] = nudge.note.body
     handle(msg_event("How long does a refund take to reach my card?", ticket="4"))
     handle(msg_event("I've refunded the order; it takes 5 to 7 business days.", role="analyst", minutes=20, ticket="4"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from connectors.events import Event
+from connectors.events import Event, TicketRef
 
 from .test_pipeline import T0, actions, msg_event
 
@@ -38,7 +38,7 @@ def test_a_flag_on_a_furious_customer_names_the_money_the_deadline_and_a_next_st
     assert "Why you see this: The customer describes impact on their business" in body
     assert_plain(body)
     assert "FURIOUS" not in body and "lost $4,200 in sales" not in body  # facts, not the message quoted back
-    [stored] = runtime.store.list_notes("42")
+    [stored] = runtime.store.notes.list_notes(TicketRef("zendesk", "42"))
     assert_plain(stored["body"])
 
 
