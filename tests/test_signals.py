@@ -102,3 +102,61 @@ def test_signals_read_every_real_message():
         assert isinstance(signals.in_scope(m["body"]), bool)
         assert set(signals.risks(m["body"], m["tags"])) <= {"business_impact", "widespread", "security",
                                                              "negative_emotion", "vip"}
+
+
+@pytest.mark.parametrize("text", [
+    "Exporting my contacts to a spreadsheet.",  # a need written as a heading, no verb of asking
+    "I'm looking for a way to share one calendar with my whole family",
+    "I need help with my account, the reset link never comes",
+    "lost my authenticator when I switched phones",  # a problem, stated
+    "the app keeps crashing when I open the camera",
+    "Hi team,\n\nWe moved offices last week and since then the printer won't connect.\n"
+    "Kindly advise.\n\nRegards,\nSam",  # e-mail style: greeting, story, ask, signature
+    "pls help cant sign in to my acount",  # misspelt, no question mark
+    "Whats the fastest way to close my account",
+    "Does the free plan support two users",
+    "dears, kindly update",  # a chase: a request, though not one knowledge answers
+])
+def test_asks_without_a_question_mark(text):
+    assert signals.is_question(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Thanks, that worked!",
+    "Here is the log you asked for.",
+    "Happy new year from all of us",
+])
+def test_statements_are_not_asks(text):
+    assert not signals.is_question(text)
+
+
+def test_asking_the_team_to_act_is_a_request_but_not_for_knowledge():
+    text = "dears, kindly change the status of the account below to approved"
+    assert signals.is_question(text) and not signals.in_scope(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Prices went up during this virus, the sellers are profiteering",  # the pandemic, not malware
+    "The stream keeps buffering. Everyone's home tonight, but still!",  # everyone at home, not affected
+    "My sister's wedding is next week and the dress still hasn't shipped",  # personal, not a business
+    "i suggest we install the production environment on the test area first",  # production, nothing failing
+    "we need an update on this and a fix asap",  # urgency alone is not business impact
+    "I told my friend a joke about your ads",
+    "The report says critical_path_length: 3",
+])
+def test_risk_words_in_another_sense_are_not_risks(text):
+    assert signals.risks(text) == []
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("the issue exists with all users since this morning", "widespread"),
+    ("when customers try to scan the code it returns invalid", "widespread"),
+    ("we are receiving daily complaints about missing branches", "widespread"),
+    ("transfer to the new iPod is a total clusterfuck", "negative_emotion"),
+    ("I had to reinstall and lose everything", "security"),
+    ("no session on production since the restart", "business_impact"),
+    ("please provide a resolution date before end of the month", "business_impact"),
+    ("urgent: tellers in three branches cannot post transactions", "business_impact"),
+])
+def test_risks_said_in_real_ways(text, kind):
+    assert kind in signals.risks(text)

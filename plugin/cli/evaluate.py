@@ -24,10 +24,14 @@ from plugin.decision.rulebook import RuleFileError
               help="hit@1 / hit@3 and correct silence on the customer-care conversations in data/.")
 @click.option("--learning", is_flag=True,
               help="What the learning loop proposes from the real tickets in data/, and whether it helps.")
+@click.option("--real", "real", type=click.Choice(["all", "stackfaq", "customer_care"]),
+              help="Answers and silence on the real public sets in data/ (dev and report parts).")
+@click.option("--reading", is_flag=True,
+              help="Question and risk reading on the labelled real messages (tests/eval/reading/real_messages.jsonl).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run every suite on the full data and write report.html, figures.json and the plots here.")
 def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, grounding: bool,
-              learning: bool, out: Path | None) -> None:
+              learning: bool, real: str | None, reading: bool, out: Path | None) -> None:
     """Precision and recall of the decisions on a labelled set."""
     from plugin.evaluation.labelled import calibrate as calibrate_, evaluate
     if out:
@@ -39,6 +43,26 @@ def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, gr
         click.echo(f"report: {written.html} (figures: {written.figures_json}; "
                    f"{len(written.plots)} plots; {written.figures['run']['runtime_seconds']} s)")
         for line in written.summary:
+            click.echo(line)
+        return
+    if real:
+        from plugin.evaluation import realsets
+        results = [realsets.run_set(realsets.SETS[name](), load_or_fail())
+                   for name in (realsets.SETS if real == "all" else [real])]
+        if as_json:
+            click.echo(json.dumps([{k: v for k, v in r.items() if k != "rows"} for r in results]))
+            return
+        for result in results:
+            for line in realsets.lines(result):
+                click.echo(line)
+        return
+    if reading:
+        from plugin.evaluation import reading as reading_
+        figures = reading_.measure(reading_.load())
+        if as_json:
+            click.echo(json.dumps(figures))
+            return
+        for line in reading_.lines(figures):
             click.echo(line)
         return
     if learning:

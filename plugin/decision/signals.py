@@ -24,7 +24,8 @@ _INTERROGATIVE = _phrases(
     r"wondering", r"not sure (?:how|what|why|if|whether)",
     r"(?:did|was|am|have|will|would) (?:i|you|we|my|it)\b", r"is (?:my|this|that|it|there)\b",
     r"are (?:you|my|these|there)\b", r"has (?:my|it|the)\b", r"anything (?:i|we) can",
-    r"what (?:should|can|do) (?:i|we)", r"w(?:h)?at am i doing")
+    r"what (?:should|can|do) (?:i|we)", r"w(?:h)?at am i doing", r"what'?s (?:the|a|an)\b",
+    r"do(?:es)? (?:\w+ ){0,3}(?:support|allow|have|offer|let|provide)\b", r"how (?:\w+ )?(?:i|we) (?:can|could|do)\b")
 # A sentence that opens with a question word or an auxiliary verb: "Is search broken?"
 _OPENS_QUESTION = re.compile(
     r"(?:^|[.!?\n]\s*|,\s*|\b(?:and|but|so)\s+)(?:how|what|why|where|when|which|who|is|are|am|do|does|did|"
@@ -35,13 +36,41 @@ _PROBLEM = _phrases(
     r"isn'?t working", r"is not working", r"not working", r"won'?t (?:let|load|accept|work)",
     r"keeps? (?:failing|crashing|saying|showing|giving)", r"error", r"fail(?:s|ed|ing)?\b",
     r"broken", r"stuck", r"issue with", r"problem with", r"trouble", r"never (?:arrived|received|got)",
-    r"didn'?t (?:receive|get|arrive)", r"haven'?t (?:received|got)", r"wrong (?:item|size|color|colour|charge|amount)",
+    r"didn'?t (?:receive|get|arrive|work)", r"(?:doesn|don|didn|isn|wasn|hasn|haven|won|can)[’']?t (?:\w+ )?"
+    r"(?:work|load|open|start|show|let|accept|connect|sync|play|log|sign|find|see|get|receive|download|install|"
+    r"update|recover|access|change|redeem|join|cancel|unenroll)", r"(?:it'?s|its|is) (?:gone|missing|not there)",
+    r"(?:crash|freez|lag|disconnect)(?:es|ed|ing|s)?\b", r"\bbug\b", r"hasn'?t been working", r"stopped working",
+    r"(?:still )?(?:got|get|getting) charged", r"(?:never|didn'?t) (?:got|get) (?:the|my)", r"haven'?t (?:received|got)", r"wrong (?:item|size|color|colour|charge|amount)",
     r"nothing (?:happens|is happen|happened)", r"stays? (?:at|empty|blank)", r"doing (?:something )?wron",
     r"(?:so|really|very|too) slow", r"lost (?:my|the|access)", r"i(?:'ve| have)? lost\b",
     r"(?:got|was|been|were|am|is) (?:\w+ )?(?:banned|suspended|terminated|locked out|blocked|disabled|"
     r"charged twice|double charged)", r"locked out", r"not (?:receiving|getting|loading|showing)")
 _REQUEST = _phrases(r"i (?:want|need|would like|'d like) to", r"please (?:help|advise|tell|let me know|explain)",
                     r"help me", r"how to ")
+# Needs said without a question: "I'm looking for a site that ...", "I need help with my
+# account", "kindly assist", "Can y'all please fix it", "HELP!". Misspelt and texting forms too.
+_NEED = _phrases(
+    r"i(?:'m| am) (?:looking|searching) for", r"looking for (?:a|an|some|the) (?:way|site|app|tool|option|setting)",
+    r"i (?:really )?need (?:a |an |some |your |to |help|assistance|support)", r"need (?:help|assistance|support)\b",
+r"(?:i|we)(?:'d| would) like (?:to|a|an)", r"i want (?:to|a|an|my)",
+    r"(?:please|pls|plz|kindly) (?:\w+ )?(?:help|assist|advise|advice|explain|tell)",
+    r"(?:can|could|would) (?:u|you|y'?all|someone|somebody|anyone) (?:please |pls |plz )?(?:help|tell|explain|advise)",
+    r"help\s*!", r"help (?:pls|please|plz)", r"any (?:suggestions?|advice|help|tips|ideas?)\b",
+    r"(?:anyone|anybody|somebody|someone) (?:know|knows|have|has|can|could|else)\b",
+    r"(?:is|are|i's) there (?:a|an|any|some)\b", r"what'?s the (?:best|fastest|easiest|quickest|right) way",
+    r"the (?:best|fastest|easiest|quickest) way to", r"is it possible", r"trying to (?:\w+)")
+# Asking the support team to do something for this customer: a request, but one for the
+# analyst to carry out ("kindly change the status", "we need your support to delete ..."),
+# not one that knowledge answers.
+_ASK_TO_ACT = _phrases(
+    r"(?:please|pls|plz|kindly) (?:\w+ )?(?:fix|check|remove|delete|change|add|set|reset|restore|give|send|update|"
+    r"share|confirm|provide|correct|arrange|let|look|expedite|call|dm|contact|unban|unlock|refund|cancel)",
+    r"(?:can|could|would) (?:u|you|y'?all|someone|somebody|anyone) (?:please |pls |plz )?\w+",
+    r"(?:need|want) (?:your|you) (?:\w+ )?(?:support|help|assistance) to", r"(?:any|need|kindly|please) update")
+# A need written as a title: "Forwarding several emails at once in gmail." (a short message
+# that opens with a verb in -ing, the way a subject line or an FAQ heading names a task).
+_TITLE = re.compile(r"^\W*(?!(?:thanks|thank|good|morning|evening|nothing|everything|something|anything|"
+                    r"bring|king|spring|ring|thing|during|sing|string)\b)[A-Za-z]{3,}ing\b[^.!?\n]*[.!]?\s*$", re.I)
 # Asking about one specific thing's progress is for the analyst to look up, not knowledge.
 _STATUS_ONLY = _phrases(r"any (?:update|news)", r"still waiting", r"status of (?:my|the|ticket)",
                         r"eta\b", r"following up", r"just checking")
@@ -62,18 +91,25 @@ _RISKS = {
         r"revenue", r"losing (?:money|sales|customers|business)", r"lost (?:sales|revenue|business)",
         r"production\b.{0,40}\b(?:down|crash|fail|stopp|not working)",
         r"(?:down|crash(?:ed)?|failed|not working)\b.{0,30}\bproduction\b", r"prod(?:uction)? outage", r"outage",
-        r"business[- ]critical", r"deadline", r"go[- ]live", r"launch (?:is|tomorrow|today)",
-        r"can'?t (?:sell|operate|ship|work)", r"blocking (?:our|the|all)", r"critical", r"urgent(?:ly)?",
-        r"asap", r"severely impact", r"(?:system|server|site|integration|service|module|platform|portal|"
+        r"business[- ]critical", r"deadline", r"go[- ]live (?:is|on|date|tomorrow|today|this|next)",
+        r"launch (?:is|tomorrow|today)", r"can'?t (?:sell|operate|ship)", r"blocking (?:our|the|all)",
+        r"critical (?:issue|incident|problem|system|outage|failure|bug)", r"(?:very |extremely )?urgent(?:ly)?\b.{0,60}"
+        r"\b(?:business|customers|clients|production|branches|tellers|transactions|payments|sales)",
+        r"(?:affecting|impacting|affects|impacts) (?:the |our )?business",
+        r"\b(?:business|customers|clients|production|branches|tellers|transactions|payments|sales)\b.{0,80}\burgent",
+        r"(?:resolution|fix|solution|delivery)(?: date)? (?:before|by) (?:the )?end of",
+        r"no (?:session|connection|access) (?:on|to) (?:the )?production", r"severely impact", r"(?:system|server|site|integration|service|module|platform|portal|"
         r"application|checkout|payments?)s? (?:is |are |has |have )?"
         r"(?:down|failed|crashed|stopped)", r"all (?:\w+ ){0,2}(?:failed|down|stopped)", r"from tomorrow",
         r"(?:transactions?|payments?|orders?|transfers?|integrations?) (?:are |is )?not (?:being )?"
-        r"(?:processed|going through|working)", r"\b(?:on|in) production\b", r"production (?:environment|server|system)",
-        r"(?:opens?|opening|launch(?:es|ing)?|event|wedding) (?:is |on )?(?:this|next) (?:monday|tuesday|wednesday|"
+        r"(?:processed|going through|working)",
+        r"(?:on|in) production\b.{0,40}\b(?:error|fail|issue|problem|not working|stuck|crash)",
+        r"(?:opens?|opening|launch(?:es|ing)?|event) (?:is |on )?(?:this|next) (?:monday|tuesday|wednesday|"
         r"thursday|friday|saturday|sunday|week)", r"turning (?:\w+ )?away", r"losing (?:clients|participants|members)"),
     "widespread": _phrases(
         r"all (?:of )?(?:our|my) (?:users|customers|staff|employees|stores|orders|branches|offices)",
-        r"every(?:one| customer| user| branch| store)", r"anyone else (?:experienc|hav|see|gett)",
+        r"every(?:one|body)(?: else)? (?:is |are |has |have )?(?:having|getting|seeing|facing|reporting|experiencing|"
+        r"affected|complaining)", r"every (?:customer|user|branch|store)", r"anyone else (?:experienc|hav|see|gett)",
         r"(?:multiple|several|many|a bunch of|lots of|a lot of) (?:customers|users|accounts|regions|sites|"
         r"locations|people|branches|offices|stores)", r"more than (?:one|1|\d+) (?:branch|site|store|office|"
         r"region|location|user|customer)", r"whole (?:team|company|office)", r"nobody can", r"no one can",
@@ -86,7 +122,10 @@ _RISKS = {
         r"employees|staff|agents|participants)\b.{0,40}\b(?:can'?t|cannot|couldn'?t|unable|fail|getting|having|seeing)",
         r"(?:customers|users|clients) (?:couldn'?t|can'?t|cannot|are unable|were unable)",
         r"(?:me|i) and (?:\d+|two|three|four|five|several|my) (?:other )?(?:coworkers|colleagues|friends|people|users)",
-        r"for all (?:the )?(?:customers|users|clients)", r"\b\d+\s+(?:customers|users|coworkers|colleagues|stores|branches)\b"),
+        r"for all (?:the )?(?:customers|users|clients)",
+        r"(?:with|for|affects?|affecting|to|on) all (?:the |our )?(?:users|customers|clients|branches|agents|tellers)",
+        r"when (?:our |the )?(?:customers|users|clients|members) (?:try|tries|tried|are trying|attempt)",
+        r"(?:daily|many|several|lots of) complaints", r"\b\d+\s+(?:customers|users|coworkers|colleagues|stores|branches)\b"),
     "security": _phrases(
         r"hack(?:ed|er|ing)", r"unauthori[sz]ed", r"fraud(?:ulent)?", r"stolen", r"breach",
         r"(?:data|information|details|password)s? (?:was |were |got )?leak", r"leaked (?:my |our |the )?(?:data|information|details|passwords?)",
@@ -97,17 +136,19 @@ _RISKS = {
         r"\b(?:didn'?t|did not|never) (?:placed?|made|make|order(?:ed)?|buy|bought|authori[sz]ed?|purchased?) "
         r"(?:these|this|those|that|it|a|an|the)\b",
         r"(?:wasn'?t|not) me\b", r"lost (?:my |our |all )?(?:photos|files|data|documents|work|pictures)",
+        r"los(?:e|t|ing) (?:everything|all (?:of )?(?:my|our) (?:\w+ )?(?:files|data|work|photos|documents))",
         r"someone else'?s (?:order|data|details|information|address|name|account)", r"privacy (?:problem|issue|breach)",
-        r"identity theft", r"malware", r"virus", r"data loss", r"lost (?:all )?(?:my |our )?data"),
+        r"identity theft", r"malware", r"(?<!corona)(?<!corona )virus(?:es)? (?:on|in)\b", r"infected (?:with|by)",
+        r"data loss", r"lost (?:all )?(?:my |our )?data"),
     "negative_emotion": _phrases(
         r"furious", r"unacceptable", r"outrageous", r"disgust(?:ed|ing)", r"worst",
         r"lawyer", r"legal action", r"\bsue\b", r"scam", r"angry", r"terrible", r"horrible", r"pathetic",
-        r"fuck", r"shit", r"wtf", r"(?:so|i'?m|im) done with", r"so done\b", r"flip (?:the \w+ )?out",
+        r"\w*fuck", r"shit", r"wtf", r"(?:so|i'?m|im) done with", r"so done\b", r"flip (?:the \w+ )?out",
         r"fed up", r"sick of", r"never (?:again|shop(?:ping)? (?:here|with you)|buy(?:ing)? from you)",
         r"(?:close|cancel) my account", r"done with (?:you|y'?all|y’all|this company)",
         r"tak(?:e|ing) (?:my|our) business elsewhere", r"cancel everything", r"seriously\?", r"are you (?:kidding|serious)",
         r"unbelievable", r"switch(?:ing)? to (?:a )?competitor", r"complain(?:t)? to",
-        r"waste of (?:time|money)", r"incompetent", r"joke"),
+        r"waste of (?:time|money)", r"incompetent", r"(?:is|what|such) (?:a |an )?(?:total |complete |absolute )?joke\b"),
 }
 _VIP_TAGS = frozenset({"vip", "enterprise", "key_account", "strategic"})
 _TEST_ENV = _phrases(r"test(?:ing)? environment", r"staging", r"sandbox", r"just (?:a )?test(?:ing)?",
@@ -120,8 +161,8 @@ _COMMAND_NAMES = {"summary": "summary", "summarise": "summary", "summarize": "su
 def is_question(text: str, problems_count: bool = True) -> bool:
     """The message asks for something: a question, a request for help, or (from a customer)
     a reported problem. An analyst's "not a store error" is a statement, not a question."""
-    return "?" in text or bool(_INTERROGATIVE.search(text) or _REQUEST.search(text)
-                               or (problems_count and _PROBLEM.search(text)))
+    return "?" in text or bool(_INTERROGATIVE.search(text) or _REQUEST.search(text) or _NEED.search(text)
+                               or _ASK_TO_ACT.search(text) or _TITLE.match(text) or (problems_count and _PROBLEM.search(text)))
 
 
 def in_scope(text: str) -> bool:
@@ -131,7 +172,7 @@ def in_scope(text: str) -> bool:
     can answer. A short chase ("still failing, any update?") is about this ticket only.
     """
     if not (_INTERROGATIVE.search(text) or _OPENS_QUESTION.search(text) or _PROBLEM.search(text)
-            or _REQUEST.search(text)):
+            or _REQUEST.search(text) or _NEED.search(text) or _TITLE.match(text)):
         return False
     if _LOOKUP.search(text):
         return False
