@@ -65,11 +65,14 @@ _CODE = re.compile(r"\b([A-Za-z]{1,5})-(\d{2,6})\b")
 # Things in a message that say nothing about the problem: e-mail addresses, links, masked
 # names, who is writing ("my name is Ann Lee"), the signature after "regards,", and every
 # token with a digit that is not an error code (order and ticket numbers, dates, times).
+# Every branch that repeats a character class starts only where a run of that class starts
+# (the look-behinds): started inside a run, it would rescan the rest of the run from every
+# position, and one long word of a comment would take quadratic time (issue 11).
 _NOISE = re.compile(
-    r"\S+@\S+|https?://\S+|\bph_\w+\b|\bmy name is(?: [A-Z][\w'-]+){1,3}"
-    r"|\n\s*(?:(?:kind|best|warm|many)\s+)?(?:regards|wishes|thanks|cheers|sincerely|best)[\s,.!]*"
-    r"(?:\n[^\n]*){0,4}$"
-    r"|\b(?![A-Za-z]{1,5}\d{2,6}\b|0x[0-9a-fA-F]{4,}\b)[\w-]*\d[\w-]*\b", re.I)
+    r"(?<!\S)\S+@\S+|https?://\S+|\bph_\w+\b|\bmy name is(?: [A-Z][\w'-]+){1,3}"
+    r"|(?<!\s)[^\S\n]*\n\s*(?:(?:kind|best|warm|many)\s+)?(?:regards|wishes|thanks|cheers|sincerely|best)"
+    r"[\s,.!]*(?:\n[^\n]*){0,4}$"
+    r"|(?<![\w-])-*\b(?![A-Za-z]{1,5}\d{2,6}\b|0x[0-9a-fA-F]{4,}\b)[\w-]*\d[\w-]*\b", re.I)
 
 
 def searchable(text: str) -> str:
