@@ -1,5 +1,7 @@
 """Configuration: defaults <- vigil.toml <- VIGIL_* environment (the environment wins).
 
+Any setting can also come from a file: VIGIL_<NAME>_FILE=/run/secrets/name.
+
 Secrets are read like any other setting but never printed: `Settings.redacted()` is what
 logs and error messages show.
 """
@@ -139,6 +141,34 @@ def _coerce(name: str, kind: Any, raw: Any) -> Any:
         raise SettingsError(f"{name}: expected {kind.__name__}, got {raw!r}") from None
 
 
+def _from_environment(names: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings the environment gives: VIGIL_<NAME>, or VIGIL_<NAME>_FILE naming a file
+    that holds the value (how container platforms mount secrets; one trailing newline and
+    surrounding spaces are not part of it)."""
+    values = {}
+    for name in names:
+        env_name = _ENV_ALIASES.get(name, f"VIGIL_{name.upper()}")
+        file_name = f"VIGIL_{name.upper()}_FILE"
+        if env_name in environ and file_name in environ:
+            raise SettingsError(f"{name}: both {env_name} and {file_name} are set; keep one")
+        if file_name in environ:
+            path = Path(environ[file_name])
+            # The error says why, never what the file holds: it holds a secret.
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(f"{name}: {file_name} names {path}, which cannot be read "
+                                    f"({exc.strerror})") from None
+            except UnicodeDecodeError:
+                raise SettingsError(f"{name}: {file_name} names {path}, which is not UTF-8 text") from None
+            if not value:
+                raise SettingsError(f"{name}: {file_name} names {path}, which is empty")
+            values[name] = value
+        elif env_name in environ:
+            values[name] = environ[env_name]
+    return values
+
+
 def load_settings(config_file: str | os.PathLike | None = None,
                   environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build Settings from defaults, then vigil.toml (or VIGIL_CONFIG), then the environment."""
@@ -154,10 +184,7 @@ def load_settings(config_file: str | os.PathLike | None = None,
     unknown = set(values) - set(known)
     if unknown:
         raise SettingsError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
-    for name in known:
-        env_name = _ENV_ALIASES.get(name, f"VIGIL_{name.upper()}")
-        if env_name in environ:
-            values[name] = environ[env_name]
+    values.update(_from_environment(known, environ))
     values.update(overrides)
     settings = Settings(**{name: _coerce(name, known[name], value) for name, value in values.items()})
     policy = settings.learn_batch

@@ -1,0 +1,57 @@
+"""Settings from the environment, including secrets mounted as files (VIGIL_<NAME>_FILE)."""
+
+from __future__ import annotations
+
+import pytest
+
+from plugin.settings import SettingsError, load_settings
+
+
+@pytest.fixture
+def no_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no stray vigil.toml
+    return tmp_path
+
+
+def test_a_secret_is_read_from_the_file_its_variable_names(no_config):
+    secret = no_config / "zendesk_token"
+    secret.write_text("s3cr3t-token\n")  # as `docker secret` and Kubernetes write them
+    key = no_config / "openai"
+    key.write_text("  sk-test \r\n")
+    workers = no_config / "workers"
+    workers.write_text("3")
+    settings = load_settings(environ={"VIGIL_ZENDESK_TOKEN_FILE": str(secret),
+                                      "VIGIL_OPENAI_API_KEY_FILE": str(key),
+                                      "VIGIL_WEB_WORKERS_FILE": str(workers)})
+    assert settings.zendesk_token == "s3cr3t-token"
+    assert settings.openai_api_key == "sk-test"
+    assert settings.web_workers == 3  # any setting, coerced like its variable
+
+
+def test_the_file_wins_over_vigil_toml(no_config):
+    (no_config / "vigil.toml").write_text('[vigil]\njira_token = "from-toml"\n')
+    (no_config / "token").write_text("from-file")
+    assert load_settings(environ={"VIGIL_JIRA_TOKEN_FILE": str(no_config / "token")}).jira_token == "from-file"
+
+
+@pytest.mark.parametrize("content, error", [
+    (None, "VIGIL_JIRA_TOKEN_FILE names {path}, which cannot be read (No such file or directory)"),
+    ("\n", "VIGIL_JIRA_TOKEN_FILE names {path}, which is empty"),
+    (b"\xff\xfe-not-text", "VIGIL_JIRA_TOKEN_FILE names {path}, which is not UTF-8 text"),
+])
+def test_a_file_that_cannot_give_a_value_is_a_clear_error(no_config, content, error):
+    path = no_config / "token"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ={"VIGIL_JIRA_TOKEN_FILE": str(path)})
+    assert str(raised.value) == "jira_token: " + error.format(path=path)
+
+
+def test_the_variable_and_its_file_together_are_refused(no_config):
+    (no_config / "token").write_text("from-file")
+    with pytest.raises(SettingsError, match="both VIGIL_JIRA_TOKEN and VIGIL_JIRA_TOKEN_FILE are set"):
+        load_settings(environ={"VIGIL_JIRA_TOKEN": "x", "VIGIL_JIRA_TOKEN_FILE": str(no_config / "token")})
+
