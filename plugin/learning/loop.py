@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from connectors.events import TicketRef
 from plugin.learning.cases import Case
 from plugin.learning.extract import Lesson, extract
 from plugin.learning.gates import gate
@@ -68,11 +69,22 @@ def learn(cases: list[Case], settings: Settings, repo: Path, store: Store, now: 
     report.proposals, report.refused = plan_and_gate(lessons, cases, settings.knowledge_dir, settings.index_dir,
                                                      repo, settings.rules_dir, now, ticket_link(settings))
     publisher = publisher or publisher_for(settings, repo)
-    for number, batch in enumerate(_batches(report.proposals, settings.learn_batch), 1):
+    batches = _batches(report.proposals, settings.learn_batch)
+    for number, batch in enumerate(batches, 1):
         published = publisher.publish(_batch(batch, now, number))
         store.learning.record_proposals(published, batch, now)
         report.published.append(published)
+        # Off the learning queue as soon as published: if a later batch fails, the next run
+        # must not publish this one again. A ticket with proposals still to come stays queued.
+        later = {t for b in batches[number:] for p in b for t in p.tickets}
+        _unqueue(store, {t for p in batch for t in p.tickets} - later)
     return report
+
+
+def _unqueue(store: Store, refs: set[str]) -> None:
+    """Take tickets named as `source:id` off the learning queue (those the store follows)."""
+    found = [store.tickets.find_ticket(TicketRef.parse(ref)) for ref in sorted(refs)]
+    store.learning.unqueue_learning([ticket.pk for ticket in found if ticket is not None])
 
 
 def plan_and_gate(lessons: list[Lesson], cases: list[Case], knowledge_dir: Path, index_dir: Path, repo: Path,

@@ -287,3 +287,35 @@ def test_lessons_by_model_go_through_the_real_client_redacted_and_are_checked():
         assert ticket[0]["role"] == "customer" and "ann@example.com" not in json.dumps(ticket)
         # A model lesson with personal data is not used: the offline extractor's is.
         assert extract(GIFT, settings).extractor == "offline"
+
+
+def test_a_failing_batch_leaves_the_batches_published_before_it_off_the_queue(repo, settings):
+    """Defect 9: batch N keeps failing; batches 1..N-1 are not published again at the next run."""
+    from connectors.events import Event
+    from plugin.learning.publish import LocalGit, PublishError
+
+    class FailsFromSecond(LocalGit):
+        def __init__(self, repo):
+            super().__init__(repo)
+            self.branches: list[str] = []
+
+        def publish(self, batch):
+            if self.branches:
+                raise PublishError("the git host is down")
+            self.branches.append(batch.branch)
+            return super().publish(batch)
+
+    settings = settings.replace(learn_batch="ticket")  # one pull request per ticket: two batches
+    settings.home.mkdir(parents=True)
+    store = Store(f"sqlite:///{settings.home}/v.db")
+    for c in (GIFT, RESET):
+        store.learning.queue_learning(store.tickets.upsert_ticket(Event("zendesk", c.ticket_id, "status_changed",
+                                                                        NOW, status="solved")), NOW)
+    publisher = FailsFromSecond(repo)
+    with pytest.raises(PublishError):
+        learn([GIFT, RESET], settings, repo, store, NOW, publisher)
+    [published] = publisher.branches
+    [(left, _)] = store.learning.queued_for_learning()  # the published batch's ticket is off the queue
+    assert left.ticket_id in {"101", "102"}
+    [row] = store.learning.list_proposals()
+    assert row["branch"] == published and f"zendesk:{left.ticket_id}" not in row["tickets"]
