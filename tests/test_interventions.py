@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from connectors.events import Event, TicketRef
@@ -108,3 +109,14 @@ def test_a_note_that_repeats_an_earlier_one_is_not_posted(runtime):
     [again] = runtime.pipeline.handle(msg_event("@vigil summary", role="analyst", public=False, minutes=1))
     assert again.decision.action == "silent" and "repeat an earlier one" in again.decision.reason
     assert len(runtime.store.notes.list_notes(TicketRef("zendesk", "42"))) == 1
+
+
+def test_a_vip_flag_with_a_positive_utc_offset_is_decided(runtime):
+    """Issue 11 defect 6: "VIP once" looked back to datetime.min in the event's own offset,
+    which overflows when converted to UTC, so the delivery failed."""
+    from datetime import timezone
+    event = msg_event("Someone hacked my account!", tags=("vip",))
+    event = dataclasses.replace(event, occurred_at=event.occurred_at.astimezone(timezone(timedelta(hours=2))))
+    outcomes = runtime.pipeline.handle(event)
+    assert [o.decision.action for o in outcomes] == ["flag"]
+    assert "vip" in outcomes[0].decision.reason or "vip" in outcomes[0].note.body.lower()

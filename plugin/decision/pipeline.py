@@ -211,7 +211,7 @@ class Pipeline:
         flagged = {kind for facts in self.store.tickets.recent_facts(ticket, "flag", since)
                    for kind in facts.get("new_risks", ())}
         if "vip" in ticket.tags and "vip" not in flagged:
-            ever = self.store.tickets.recent_facts(ticket, "flag", datetime.min.replace(tzinfo=now.tzinfo))
+            ever = self.store.tickets.recent_facts(ticket, "flag", None)
             flagged |= {"vip"} & {k for facts in ever for k in facts.get("new_risks", ())}
         return flagged
 

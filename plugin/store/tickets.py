@@ -127,13 +127,13 @@ class TicketQueries:
         return [Message(r.author_role, r.public, r.body, r.created_at, r.message_id, r.author_id)
                 for r in rows]
 
-    def recent_facts(self, ticket: TicketRow, action: str, since: datetime) -> list[dict[str, Any]]:
-        """The facts of the decisions that took `action` on this ticket since a moment."""
+    def recent_facts(self, ticket: TicketRow, action: str, since: datetime | None) -> list[dict[str, Any]]:
+        """The facts of the decisions that took `action` on this ticket since a moment (None: ever)."""
+        query = select(decisions.c.facts).where(decisions.c.ticket == ticket.pk, decisions.c.action == action)
+        if since is not None:
+            query = query.where(decisions.c.created_at >= since)
         with self.db.read() as conn:
-            rows = conn.execute(select(decisions.c.facts).where(
-                decisions.c.ticket == ticket.pk, decisions.c.action == action,
-                decisions.c.created_at >= since)).scalars()
-            return [json.loads(r) for r in rows]
+            return [json.loads(r) for r in conn.execute(query).scalars()]
 
     def record_decision(self, ticket: TicketRow, event: Event, position: int | None,
                         decision: Decision) -> int:
