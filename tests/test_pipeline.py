@@ -97,3 +97,21 @@ def test_a_time_with_an_offset_is_stored_as_the_same_moment(runtime):
                                   status="open", message=Message("customer", True, "Hello?", pacific, "m-tz")))
     [message] = runtime.store.tickets.conversation(runtime.store.tickets.find_ticket(TicketRef("zendesk", "42")))
     assert message.created_at == T0 and message.created_at.utcoffset() == timedelta(0)
+
+
+def test_forgetting_a_ticket_removes_its_model_calls_and_learning_queue_entry(runtime):
+    """Issue 11 defect 7: forget_ticket left model_calls and learning_queue rows, so the
+    ticket's rows could not be deleted (foreign keys) and `vigil replay` failed the second time."""
+    from plugin.model import ModelCall
+    from plugin.store.tables import learning_queue, model_calls
+    from sqlalchemy import func, select
+    runtime.pipeline.handle(msg_event("How do I reset my password?"))
+    ticket = runtime.store.tickets.find_ticket(TicketRef("zendesk", "42"))
+    runtime.store.notes.record_model_call(ticket, T0, ModelCall("m", "1", 10, 5, 0.1, "ok"))
+    runtime.store.learning.queue_learning(ticket, T0)
+    runtime.store.tickets.forget_ticket(TicketRef("zendesk", "42"))
+    with runtime.store.db.read() as conn:
+        left = [conn.execute(select(func.count()).select_from(t)).scalar_one() for t in (model_calls, learning_queue)]
+    assert left == [0, 0]
+    assert runtime.store.tickets.find_ticket(TicketRef("zendesk", "42")) is None
+    assert len(runtime.pipeline.handle(msg_event("How do I reset my password?"))) == 1  # decided afresh

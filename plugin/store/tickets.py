@@ -14,7 +14,7 @@ from connectors.events import Event, Message, TicketRef
 
 from plugin.model import Decision
 from plugin.store.database import Database
-from plugin.store.tables import decisions, messages, notes, tickets
+from plugin.store.tables import decisions, learning_queue, messages, model_calls, notes, tickets
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class TicketQueries:
         if ticket is None:
             return
         with self.db.write() as conn:
-            for table in (notes, decisions, messages):
+            for table in (notes, decisions, messages, model_calls, learning_queue):
                 conn.execute(table.delete().where(table.c.ticket == ticket.pk))
             conn.execute(tickets.delete().where(tickets.c.id == ticket.pk))
 
