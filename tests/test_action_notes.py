@@ -37,7 +37,9 @@ def test_a_flag_on_a_furious_customer_names_the_money_the_deadline_and_a_next_st
         assert rules[name].params["next_step"] in body  # each kind's next step, from the rule's data
     assert "Why you see this: The customer describes impact on their business" in body
     assert_plain(body)
-    assert "FURIOUS" not in body and "lost $4,200 in sales" not in body  # facts, not the message quoted back
+    assert "Seen in the customer's latest message: business impact (\u201claunch is\u201d)" in body  # the cue words
+    quoted = [FURIOUS[i:i + 30] for i in range(len(FURIOUS) - 30) if FURIOUS[i:i + 30] in body]
+    assert quoted == []  # facts and cue words, never the message quoted back
     [stored] = runtime.store.notes.list_notes(TicketRef("zendesk", "42"))
     assert_plain(stored["body"])
 

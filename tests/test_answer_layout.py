@@ -138,3 +138,10 @@ def test_every_shipped_entry_keeps_its_whole_procedure(settings):
         assert "The procedure goes on" not in note.body, entry.id
         for step in parts.steps:
             assert step.text[:60] in note.body, (entry.id, step.text)
+
+
+def test_a_lead_that_only_repeats_the_title_is_left_out(settings):
+    note = draft_answer(said("How do I change the name on my account?"), [shipped("manage-account/change-name")],
+                        "why", settings)
+    assert note.body.split("\n\n")[0].endswith("**Change the name on the account.**")
+    assert "To change the name on the account" not in note.body

@@ -65,11 +65,12 @@ def to_html(markdown: str) -> str:
     blocks = []
     for block in re.split(r"\n\s*\n", markdown.strip()):
         lines = block.splitlines()
-        items = [_ITEM.fullmatch(line) for line in lines]
-        if items and all(items) and not len(items[0].group(1)):
-            blocks.append(_list(items))  # type: ignore[arg-type]
-        elif len(lines) > 1 and all(items[1:]) and not len(items[1].group(1)):  # a heading line, then a list
-            blocks.append(f"<p>{_inline(lines[0])}</p>" + _list(items[1:]))  # type: ignore[arg-type]
+        items = [m for m in map(_ITEM.fullmatch, lines) if m]
+        if len(items) == len(lines) and not items[0].group(1):
+            blocks.append(_list(items))
+        elif len(lines) > 1 and len(items) == len(lines) - 1 and not _ITEM.fullmatch(lines[0]) \
+                and not items[0].group(1):  # a heading line, then a list
+            blocks.append(f"<p>{_inline(lines[0])}</p>" + _list(items))
         else:
             blocks.append("<p>" + "<br>".join(_inline(line) for line in lines) + "</p>")
     return "".join(blocks)

@@ -195,6 +195,16 @@ def risks(text: str, tags: tuple[str, ...] | list[str] = ()) -> list[str]:
     return found
 
 
+def risk_cue(kind: str, text: str) -> str:
+    """The words that showed a risk kind ("hacked", "all our stores"): a flag note names them."""
+    if kind == "vip":
+        return "a VIP tag on the ticket"
+    found = _RISKS[kind].search(text) if kind in _RISKS else None
+    if found:
+        return found.group(0)
+    return "a message mostly in capitals" if kind == "negative_emotion" and _shouting(text) else ""
+
+
 def _shouting(text: str) -> bool:
     words = [w for w in re.findall(r"[A-Za-z]{3,}", text)]
     return len(words) >= 4 and sum(w.isupper() for w in words) / len(words) > 0.6

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from plugin.decision import thread
+from plugin.decision import signals, thread
 from plugin.decision.rulebook import Rule
 from connectors.events import Message
 from plugin.model import Decision, Hit, Note
@@ -28,6 +28,7 @@ from plugin.settings import Settings
 
 SIMILAR_CASE_SCORE = 0.45  # a resolved case is worth citing in a brief from this evidence up
 RECENT_MESSAGES = 6  # the customer messages whose facts a note states
+MAX_CUE_TEXT = 20_000  # characters searched for the words that showed a risk (as the signals read)
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,10 @@ class Context:
 
     def facts_block(self) -> str:
         customer = [m.body for m in reversed(self.conversation) if m.author_role == "customer"]
-        facts = key_facts(customer[:RECENT_MESSAGES], self.products)
-        return titled_list("Key facts from the conversation:", [str(f) for f in facts])
+        facts = [str(f) for f in key_facts(customer[:RECENT_MESSAGES], self.products)]
+        if self.subject.strip():  # what the ticket is about, in the customer's own short words
+            facts.insert(0, f"Subject: {excerpt(self.subject, 120)}")
+        return titled_list("Key facts from the conversation:", facts)
 
     def next_step(self, *extra: Rule | None) -> str:
         steps = [r.params.get("next_step", "") for r in (self.rule, *extra) if r]
@@ -102,7 +105,10 @@ def flag(ctx: Context) -> Note:
     labels = [_kind_label(by_kind.get(k), k) for k in kinds]
     others = [by_kind.get(k) for k in kinds if by_kind.get(k) is not ctx.rule]
     blocks = [ctx.facts_block(), ctx.next_step(*others)]
-    why = ctx.why(f"Seen in the customer's latest message: {', '.join(labels)}.")
+    latest = ctx.conversation[-1].body[:MAX_CUE_TEXT] if ctx.conversation else ""
+    seen = [f"{label} ({excerpt(cue, 40)})" if (cue := signals.risk_cue(k, latest)) else label
+            for k, label in zip(kinds, labels)]
+    why = ctx.why(f"Seen in the customer's latest message: {', '.join(seen)}.")
     return Note(render(f"{severity} risk on this ticket: {', '.join(labels)}.", blocks, [], why), (), "rules")
 
 
@@ -133,7 +139,8 @@ def brief(ctx: Context) -> Note:
     count = ctx.decision.facts.get("messages_on_ticket", len(ctx.conversation))
     why = ctx.why(f"{count} messages on the ticket so far.")
     sources = [source_of(h, ctx.settings.knowledge_url) for h in similar]
-    return Note(render(headline, blocks, sources, why), tuple(h.entry_id for h in similar),
+    return Note(render(headline, blocks, sources, why, "A similar case in the knowledge base:"),
+                tuple(h.entry_id for h in similar),
                 "model" if call and call.outcome == "used" else "rules", call)
 
 

@@ -14,7 +14,7 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from importlib import resources
-from typing import Any
+from typing import Any, Sequence
 
 from plugin.decision import thread
 from connectors.events import Message
@@ -76,11 +76,12 @@ def digest(conversation: list[Message], subject: str, settings: Settings,
     """The ticket's digest, by the model when allowed and its reply passes, else extractive."""
     if not (settings.model_configured and use_model):
         return extractive(conversation, subject), None
-    payload = {"SUBJECT": redact(subject), "CONVERSATION": as_data(conversation[-20:])}
+    thread_data = as_data(conversation[-20:])
+    payload = {"SUBJECT": redact(subject), "CONVERSATION": thread_data}
     content, call = chat(settings, PROMPT, PROMPT_VERSION, DIGEST_SCHEMA, payload)
     if content is None:
         return extractive(conversation, subject), call
-    known = " ".join([payload["SUBJECT"], *(m["text"] for m in payload["CONVERSATION"])])
+    known = " ".join([redact(subject), *(m["text"] for m in thread_data)])
     drafted, why = judge(content, known, secrets_of(settings))
     if drafted is None:
         log.warning("model digest not used (%s); falling back to the extractive reading", why)
@@ -95,7 +96,7 @@ def extractive(conversation: list[Message], subject: str) -> Digest:
                   tuple((owner, excerpt(s)) for owner, s in thread.next_steps(conversation)[-3:]))
 
 
-def judge(content: str, conversation_text: str, secrets: list[str] = ()) -> tuple[Digest | None, str]:
+def judge(content: str, conversation_text: str, secrets: Sequence[str] = ()) -> tuple[Digest | None, str]:
     """The model's digest if it is complete, within budget, clean and grounded; else why not."""
     try:
         data: Any = json.loads(content)
@@ -125,8 +126,8 @@ def _lines(data: Any) -> tuple[str, list[str], list[str], list[tuple[str, str]]]
     if not isinstance(data, dict):
         return None
     problem, done, open_, steps = (data.get(k) for k in ("problem", "done", "open", "next_steps"))
-    if not isinstance(problem, str) or not all(isinstance(v, list) and all(isinstance(s, str) for s in v)
-                                               for v in (done, open_)):
+    if not isinstance(problem, str) or not isinstance(done, list) or not isinstance(open_, list) \
+            or not all(isinstance(s, str) for s in [*done, *open_]):
         return None
     if not isinstance(steps, list) or not all(isinstance(s, dict) and s.get("owner") in OWNERS
                                               and isinstance(s.get("text"), str) for s in steps):

@@ -18,7 +18,7 @@ import re
 import time
 from dataclasses import dataclass, replace
 from importlib import resources
-from typing import Any
+from typing import Any, Sequence
 
 import openai
 
@@ -129,12 +129,12 @@ def chat(settings: Settings, prompt: str, version: str, schema: dict[str, Any],
     """
     client = model_client(settings)
     started = time.monotonic()
+    response_format: Any = {"type": "json_schema", "json_schema": schema}
+    messages: Any = [{"role": "system", "content": prompt},
+                     {"role": "user", "content": json.dumps(payload, ensure_ascii=False)}]
     try:
-        response = client.chat.completions.create(
-            model=settings.llm_model, temperature=0,
-            response_format={"type": "json_schema", "json_schema": schema},
-            messages=[{"role": "system", "content": prompt},
-                      {"role": "user", "content": json.dumps(payload, ensure_ascii=False)}])
+        response = client.chat.completions.create(model=settings.llm_model, temperature=0,
+                                                  response_format=response_format, messages=messages)
         content = response.choices[0].message.content or ""
     except (openai.OpenAIError, IndexError) as exc:
         log.warning("model call failed: %s", type(exc).__name__)
@@ -161,7 +161,7 @@ def secrets_of(settings: Settings) -> list[str]:
     return [v for name in SECRET_FIELDS if len(v := str(getattr(settings, name) or "")) >= 6]
 
 
-def judge(content: str, allowed_ids: set[str], secrets: list[str] = ()) -> _Verdict:
+def judge(content: str, allowed_ids: set[str], secrets: Sequence[str] = ()) -> _Verdict:
     """Accept the model's JSON only if it is complete, grounded, safe and within budget."""
     try:
         data: Any = json.loads(content)

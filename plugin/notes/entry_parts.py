@@ -19,7 +19,7 @@ _HEADING = re.compile(r"#{1,6}\s+(.*)")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"(])")
 _WORD = re.compile(r"[a-z0-9]+")
 # Words too common to tell one case from another ("in", "or" in "In Transit or Delivered").
-_STOP = frozenset("a an and or the of to in on for with by at is are be it its this that".split())
+STOP_WORDS = frozenset("a an and or the of to in on for with by at is are be it its this that when".split())
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def names(item: Item, said: set[str]) -> bool:
     if not item.label:
         return False
     for alternative in re.split(r",|/|\bor\b|\band\b", item.label, flags=re.I):
-        wanted = words(alternative) - _STOP
+        wanted = words(alternative) - STOP_WORDS
         if wanted and wanted <= said:
             return True
     return False

@@ -9,7 +9,7 @@ end with a pointer to the rest, never in the middle of a step.
 from __future__ import annotations
 
 from plugin.model import Hit
-from plugin.notes.entry_parts import EntryParts, Item, first_named, parse, words
+from plugin.notes.entry_parts import STOP_WORDS, EntryParts, Item, first_named, parse, words
 
 MAX_LINES = 16  # lines a note spends on an entry's cases, steps and notes
 MAX_ITEM_CHARS = 400  # an item longer than this is cut at a sentence's end
@@ -47,7 +47,12 @@ def answer_blocks(hit: Hit, said: str, where: str) -> tuple[str, list[str]]:
             break
         blocks.append(_short(note))
         budget -= 1
-    return parts.lead, blocks
+    return ("" if _only_the_title(parts.lead, hit.title) else parts.lead), blocks
+
+
+def _only_the_title(lead: str, title: str) -> bool:
+    """ "To change the name on the account." under the title "Change the name on the account"."""
+    return words(lead) - STOP_WORDS <= words(title)
 
 
 def _steps(parts: EntryParts, heard: set[str]) -> list[tuple[str, int]]:

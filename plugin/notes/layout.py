@@ -38,11 +38,12 @@ def source_of(hit: Hit, base_url: str = "") -> Source:
     return Source(hit.title, f"knowledge/{path}", url)
 
 
-def render(headline: str, blocks: list[str], sources: list[Source], why: str) -> str:
+def render(headline: str, blocks: list[str], sources: list[Source], why: str,
+           sources_title: str = "Sources:") -> str:
     """Lay out a note: the headline, its blocks, the sources, why, and the feedback marker."""
     parts = [f"**Vigil:** {headline}", *[b for b in blocks if b.strip()]]
     if sources:
-        parts.append("Sources:\n" + "\n".join(f"- {s.markdown}" for s in sources))
+        parts.append(f"{sources_title}\n" + "\n".join(f"- {s.markdown}" for s in sources))
     parts.append(f"Why you see this: {why}")
     parts.append(FEEDBACK)
     return "\n\n".join(parts)
