@@ -62,6 +62,17 @@ class Context:
             facts.insert(0, f"Subject: {excerpt(self.subject, 120)}")
         return titled_list("Key facts from the conversation:", facts)
 
+    def standing(self) -> str:
+        """Where the ticket stands: who wrote last in public, how long ago, and what."""
+        public = thread.public_exchange(self.conversation)
+        if not public:
+            return ""
+        last, ago = public[-1], _hours(float(self.decision.facts.get("minutes_silent", 0.0)))
+        who = "the customer" if last.author_role == "customer" else "an analyst"
+        if any(q in last.body for q in thread.open_questions(self.conversation)):
+            return f"Last public message: {who}, {ago} ago, asking what is still open above."
+        return f"Last public message: {who}, {ago} ago: {excerpt(last.body)}"
+
     def next_step(self, *extra: Rule | None) -> str:
         steps = [r.params.get("next_step", "") for r in (self.rule, *extra) if r]
         steps = [s.strip() for s in dict.fromkeys(steps) if s and s.strip()]
@@ -135,7 +146,7 @@ def brief(ctx: Context) -> Note:
     headline = "Hand-over brief: this ticket was reopened." if reopened else \
         "Hand-over brief: this ticket has a new owner."
     content, call = digest.digest(ctx.conversation, ctx.subject, ctx.settings, ctx.use_model)
-    blocks = [*content.blocks(), ctx.facts_block(), ctx.next_step()]
+    blocks = [*content.blocks(), ctx.standing(), ctx.facts_block(), ctx.next_step()]
     count = ctx.decision.facts.get("messages_on_ticket", len(ctx.conversation))
     why = ctx.why(f"{count} messages on the ticket so far.")
     sources = [source_of(h, ctx.settings.knowledge_url) for h in similar]
@@ -146,7 +157,7 @@ def brief(ctx: Context) -> Note:
 
 def summarize(ctx: Context) -> Note:
     content, call = digest.digest(ctx.conversation, ctx.subject, ctx.settings, ctx.use_model)
-    blocks = [*content.blocks(with_owners=True), ctx.facts_block()]
+    blocks = [*content.blocks(with_owners=True), ctx.standing(), ctx.facts_block()]
     return Note(render("Summary of this ticket, as asked.", blocks, [], ctx.why()), (),
                 "model" if call and call.outcome == "used" else "rules", call)
 
