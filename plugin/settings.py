@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 import typing
 from dataclasses import dataclass, fields
@@ -73,6 +74,11 @@ class Settings:
     # Learning: proposals go to a branch and a pull request, never to the default branch.
     learn_batch: str = "day"  # one pull request per "ticket", per "day" (per run), or per N proposals
     learn_on_resolve: bool = False  # learn from each ticket the worker sees solved (else: vigil learn)
+    # The desk's own help-document domains, "help.example.com=Brand, example.com/help": the only
+    # links a learned answer keeps (never one the customer sent); the brand scopes the entry.
+    learn_help_domains: str = ""
+    learn_max_entries: int = 10  # at most this many entries per pull request
+    learn_min_confidence: float = 0.3  # proposals a reviewer would likely close are dropped
     github_token: str = ""  # with github_repo: pull requests on GitHub; else branches in the local repo
     github_repo: str = ""  # owner/name
     github_base: str = "main"
@@ -191,4 +197,17 @@ def load_settings(config_file: str | os.PathLike | None = None,
     if not (policy in ("ticket", "day") or (policy.isdigit() and int(policy) > 0)):
         # Anything else would never come due in the worker: resolved tickets would pile up.
         raise SettingsError(f"learn_batch: expected ticket, day or a number of proposals, got {policy!r}")
+    _check_learning(settings)
     return settings
+
+
+def _check_learning(settings: Settings) -> None:
+    """Learning settings that would silently keep no link, or publish nothing, are refused."""
+    for item in filter(None, (part.strip() for part in settings.learn_help_domains.split(","))):
+        if not re.fullmatch(r"(?:https?://)?[\w-]+(?:\.[\w-]+)+(?:/[^\s=]*)?(?:\s*=\s*[^,=]+)?", item):
+            raise SettingsError(f"learn_help_domains: {item!r} is not a domain, optionally with a path and "
+                                "=Brand (e.g. help.example.com=Example)")
+    if settings.learn_max_entries < 1:
+        raise SettingsError(f"learn_max_entries: expected at least 1 entry per pull request, got {settings.learn_max_entries}")
+    if not 0 <= settings.learn_min_confidence < 1:
+        raise SettingsError(f"learn_min_confidence: expected a number from 0 to below 1, got {settings.learn_min_confidence}")

@@ -83,8 +83,11 @@ def learn(from_file: Path | None, since, repo: Path | None, as_json: bool) -> No
                   f"{p.kind:<7} {p.path}  ({', '.join(p.tickets)})")
         for p, why in report.refused:
             emit({"refused": p.path, "kind": p.kind, "why": why}, as_json, f"refused {p.path}: {why}")
+        for ticket, why in report.skipped:  # every case that taught nothing says why
+            emit({"skipped": ticket, "why": why}, as_json, f"skipped {ticket}: {why}")
         summary = {"cases": report.cases, "lessons": report.lessons, "proposals": len(report.proposals),
-                   "refused": len(report.refused), "branch": [p.branch for p in report.published],
+                   "refused": len(report.refused), "skipped": len(report.skipped),
+                   "branch": [p.branch for p in report.published],
                    "pull_request": [p.url for p in report.published if p.url]}
         emit(summary, as_json, f"{report.cases} resolved cases, {report.lessons} lessons, "
               f"{len(report.proposals)} proposals on {', '.join(summary['branch']) or 'no branch'}"

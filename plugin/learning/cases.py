@@ -28,6 +28,7 @@ class Case:
     messages: tuple[Message, ...]
     notes: tuple[PastNote, ...] = ()
     product: str = ""  # the brand or product the ticket belongs to, when the helpdesk says
+    tags: tuple[str, ...] = ()  # the ticket's tags: one may name the brand
 
     @property
     def ref(self) -> str:
@@ -45,7 +46,9 @@ def cases_from_conversations(conversations: list[dict[str, Any]]) -> list[Case]:
                          for m in c["messages"])
         notes = tuple(PastNote(n.get("body", ""), tuple(n.get("sources", ())), n.get("feedback"))
                       for n in c.get("notes", ()) if isinstance(n, dict))
-        cases.append(Case(c["source"], c["ticket_id"], c.get("subject", ""), messages, notes))
+        brand = c.get("brand") if isinstance(c.get("brand"), str) else ""
+        cases.append(Case(c["source"], c["ticket_id"], c.get("subject", ""), messages, notes, brand,
+                          tuple(t for t in c.get("tags", ()) if isinstance(t, str))))
     return cases
 
 
@@ -58,4 +61,5 @@ def case_from_store(store: Store, ticket: TicketRow) -> Case:
     """A ticket the plugin followed, with its notes, their sources and the feedback on them."""
     notes = tuple(PastNote(n["body"], tuple(n["sources"]), n["feedback"])
                   for n in store.notes.list_notes(ticket.ref))
-    return Case(ticket.source, ticket.ticket_id, ticket.subject, tuple(store.tickets.conversation(ticket)), notes)
+    return Case(ticket.source, ticket.ticket_id, ticket.subject, tuple(store.tickets.conversation(ticket)), notes,
+                tags=tuple(ticket.tags))

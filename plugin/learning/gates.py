@@ -17,7 +17,8 @@ from plugin.redaction import findings
 from plugin.decision.rulebook import check_rules
 from plugin.decision.ruletest import run_examples
 
-MIN_WORDS = 12  # a new entry shorter than this is not knowledge yet
+MIN_WORDS = 12  # a new entry shorter than this is not knowledge yet...
+MIN_WORDS_WITH_DOCUMENT = 6  # ...unless it points to a help document, which holds the substance
 _LEARNED_BLOCK = re.compile(r"^learned:\n(?:  .*\n)+", re.M)  # our own provenance metadata
 
 
@@ -61,8 +62,9 @@ def _problem(proposal: Proposal, existing: list, knowledge_dir: Path, repo: Path
         return f"invalid front matter: {exc}"
     if proposal.kind == "new":
         answer = entry.body.split("\nAsked as:\n")[0]  # the phrasings are not the substance
-        if len(answer.split()) < MIN_WORDS:
-            return f"too little substance ({len(answer.split())} words of answer, at least {MIN_WORDS})"
+        least = MIN_WORDS_WITH_DOCUMENT if "https://" in answer else MIN_WORDS
+        if len(answer.split()) < least:
+            return f"too little substance ({len(answer.split())} words of answer, at least {least})"
         twin = next((e for e in existing if near_duplicates(entry.title, entry.body, e.title, e.body)), None)
         if twin:
             return f"near-duplicate of {twin.id}"

@@ -20,7 +20,10 @@ import yaml
 
 from plugin.knowledge.entries import parse_entry, similarity
 from plugin.learning.cases import Case
+from plugin.learning.confidence import calibrate, evidence_score
 from plugin.learning.extract import Lesson
+from plugin.learning.screening import shared
+from plugin.learning.extract import answer_terms
 from plugin.knowledge.retrieval import KnowledgeIndex, query_terms
 from plugin.decision.rulebook import RuleFileError, load_rules
 
@@ -33,6 +36,11 @@ ANSWER_AGREES = 0.1  # ...if the humans' answer also shares words with the entry
 SAME_QUESTION = 0.5  # word overlap from which two new lessons ask the same thing...
 SAME_ANSWER = 0.6  # ...or were given the same answer (one entry, several phrasings)
 _LINK = re.compile(r"https?://[^\s)]+")
+# Words that survive the stop list but say nothing about the subject: never a tag.
+_NOT_TAGS = frozenset("""try tried trying because into out new gives give gave currently cannot anymore nothing seeing
+    using when able keep keeps every always never since even really one thing things way lot time times day days
+    someone something anyone anything said says told going seems seem wondering without anyway back
+    """.split())
 LEARNED_DIR = "learned"  # new entries go to knowledge/learned/, where reviewers expect them
 
 
@@ -46,6 +54,13 @@ class Proposal:
     tickets: tuple[str, ...]
     evidence: tuple[str, ...]
     why: str
+    # What the reviewer reads in the pull request (knowledge entries only):
+    question: str = ""
+    answer: str = ""
+    product: str = ""
+    nearest: tuple[str, float] | None = None  # the closest existing entry and its retrieval score
+    confidence: float | None = None  # calibrated chance a reviewer accepts it (confidence.py)
+    links: tuple[str, ...] = ()  # ticket links, for provenance a reviewer can open
 
 
 @dataclass
@@ -57,11 +72,14 @@ class _Draft:
     also_asked: list[str] = field(default_factory=list)
     lessons: list[Lesson] = field(default_factory=list)
     correction: list[str] = field(default_factory=list)
+    nearest: tuple[str, float] | None = None
 
 
 def plan(lessons: list[Lesson], cases: list[Case], index: KnowledgeIndex, knowledge_dir: Path,
-         repo: Path, now: datetime, ticket_link=lambda ref: ref, rules_dir: Path | None = None) -> list[Proposal]:
-    """Turn lessons and analysts' verdicts into proposals, one per file touched."""
+         repo: Path, now: datetime, ticket_link=lambda ref: ref, rules_dir: Path | None = None,
+         history: list[tuple[float | None, str]] = ()) -> list[Proposal]:
+    """Turn lessons and analysts' verdicts into proposals, one per file touched; `history` holds
+    past proposals' (confidence, outcome), which calibrate the new ones' confidence."""
     prefix = repo_relative(knowledge_dir, repo)
     updates: dict[str, _Draft] = {}
     new: list[_Draft] = []
@@ -72,21 +90,23 @@ def plan(lessons: list[Lesson], cases: list[Case], index: KnowledgeIndex, knowle
         agrees = similarity(" ".join(lesson.steps), top.body) if top else 0.0
         if top and agrees >= HUMANS_USED_IT:
             misses.append((lesson, top.score))
-        if top and top.score >= UPDATE_FROM and agrees >= ANSWER_AGREES:
+        if top and top.score >= UPDATE_FROM and agrees >= ANSWER_AGREES and _same_brand(lesson, top.entry_id, knowledge_dir):
             draft = _update(updates, knowledge_dir, top.entry_id)
         else:
             draft = next((d for d in new if _same(d.lessons[0], lesson)), None)
             if draft is None:
-                draft = _Draft({"title": _title(lesson.question), "tags": _tags(lesson)}, _numbered(lesson.steps))
+                draft = _Draft({"title": lesson.question, "tags": []}, _numbered(lesson.steps))
                 new.append(draft)
+        if top and (draft.nearest is None or top.score > draft.nearest[1]):
+            draft.nearest = (top.entry_id, round(top.score, 3))
         # Every phrasing goes in the body: the title is cut short, and future questions
         # are found by the words customers actually used.
         draft.also_asked.append(lesson.question)
         draft.lessons.append(lesson)
     retired = _verdicts(cases, lessons, updates, knowledge_dir)
-    proposals = [_proposal("update", f"{prefix}/{entry_id}.md", draft, now, ticket_link)
+    proposals = [_proposal("update", f"{prefix}/{entry_id}.md", draft, now, ticket_link, history)
                  for entry_id, draft in updates.items() if entry_id not in retired]
-    proposals += [_proposal("new", f"{prefix}/{LEARNED_DIR}/{_slug(d.meta['title'])}.md", d, now, ticket_link)
+    proposals += [_proposal("new", f"{prefix}/{LEARNED_DIR}/{_slug(d.meta['title'])}.md", d, now, ticket_link, history)
                   for d in new]
     proposals += [Proposal("retire", f"{prefix}/{entry_id}.md", None, tuple(refs), (),
                            f"analysts marked notes citing {entry_id} wrong, and no case showed a fix")
@@ -163,20 +183,26 @@ def _update(updates: dict[str, _Draft], knowledge_dir: Path, entry_id: str) -> _
     return updates[entry_id]
 
 
-def _proposal(kind: str, path: str, draft: _Draft, now: datetime, ticket_link) -> Proposal:
+def _proposal(kind: str, path: str, draft: _Draft, now: datetime, ticket_link,
+              history: list[tuple[float | None, str]]) -> Proposal:
     refs = tuple(dict.fromkeys(lesson.case.ref for lesson in draft.lessons))
     meta = dict(draft.meta)
-    products = sorted({lesson.case.product for lesson in draft.lessons if lesson.case.product})
-    if kind == "new" and products:  # a multi-brand desk searches one brand's entries
-        meta["products"] = products
-    meta["sources"] = list(dict.fromkeys([*meta.get("sources", []), *map(ticket_link, refs)]))
-    meta["learned"] = {"at": now.strftime("%d %b %Y"), "tickets": list(refs),
+    products = sorted({lesson.product for lesson in draft.lessons if lesson.product})
+    if kind == "new":
+        meta["tags"] = tags(draft.lessons)
+        if products:  # a multi-brand desk searches one brand's entries
+            meta["products"] = products
+    confidence = calibrate(_evidence_score(draft.lessons), history)
+    meta["sources"] = list(dict.fromkeys([*meta.get("sources", []), *map(ticket_link, refs),
+                                          *(link for lesson in draft.lessons for link in lesson.links)]))
+    meta["learned"] = {"at": now.strftime("%d %b %Y"), "tickets": list(map(ticket_link, refs)),
                        "extractor": sorted({lesson.extractor for lesson in draft.lessons}),
-                       "confidence": round(min(lesson.confidence for lesson in draft.lessons), 2)}
+                       "confidence": confidence}
     body = draft.body
     if draft.correction:
         body += "\n\n## Correction (from a resolved ticket; check the text above)\n\n" + _numbered(draft.correction)
-    asked = [q for q in dict.fromkeys(draft.also_asked) if q.lower() not in body.lower()]
+    asked = [q for q in dict.fromkeys(draft.also_asked)
+             if q.lower() not in body.lower() and q.lower() != str(meta.get("title", "")).lower()]
     if asked:  # one "Also asked as" list per entry, grown by each update
         body += ("\n" if "\nAsked as:\n" in body else "\n\nAsked as:\n") + "\n".join(f"- {q}" for q in asked)
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
@@ -184,7 +210,19 @@ def _proposal(kind: str, path: str, draft: _Draft, now: datetime, ticket_link) -
     why = {"new": "no entry answers this yet", "update": "the base answers this; adds a phrasing and a source"}[kind]
     if draft.correction:
         why = "analysts marked a note citing this entry wrong; the resolution is added for review"
-    return Proposal(kind, path, f"---\n{front}---\n{body.strip()}\n", refs, evidence, why)
+    first = draft.lessons[0]
+    return Proposal(kind, path, f"---\n{front}---\n{body.strip()}\n", refs, evidence, why,
+                    question=str(meta.get("title", first.question)), answer=draft.body if kind == "new" else
+                    _numbered(draft.correction or first.steps), product=", ".join(products),
+                    nearest=draft.nearest, confidence=confidence, links=tuple(map(ticket_link, refs)))
+
+
+def _evidence_score(lessons: list[Lesson]) -> float:
+    """The prior for an entry: its best-supported lesson, and how many tickets asked it."""
+    return max(evidence_score(lesson.confirmed, len(lesson.links),
+                              len(shared(lesson, answer_terms(lesson.steps, lesson.links))),
+                              len({le.case.ref for le in lessons}), len(lesson.answer.split()))
+               for lesson in lessons)
 
 
 def _numbered(steps: list[str] | tuple[str, ...]) -> str:
@@ -192,20 +230,33 @@ def _numbered(steps: list[str] | tuple[str, ...]) -> str:
 
 
 def _same(a: Lesson, b: Lesson) -> bool:
-    """Two lessons make one entry: same question, same answer, or the same help document."""
-    links_a, links_b = (set(_LINK.findall(" ".join(x.steps))) for x in (a, b))
+    """Two lessons of one brand make one entry: same question, same answer, or the same help document."""
+    if a.product and b.product and a.product != b.product:
+        return False
+    links_a, links_b = (set(a.links) or set(_LINK.findall(a.answer)), set(b.links) or set(_LINK.findall(b.answer)))
     return (similarity(a.question, b.question) >= SAME_QUESTION or bool(links_a & links_b)
-            or similarity(" ".join(a.steps), " ".join(b.steps)) >= SAME_ANSWER)
+            or similarity(a.answer, b.answer) >= SAME_ANSWER)
 
 
-def _title(question: str) -> str:
-    first = re.split(r"(?<=[?.!])\s", question.strip())[0].rstrip("?.! ")
-    return (first[:1].upper() + first[1:])[:90] or "Learned answer"
+def _same_brand(lesson: Lesson, entry_id: str, knowledge_dir: Path) -> bool:
+    """An entry scoped to other brands is not updated with this brand's answer."""
+    path = Path(knowledge_dir) / f"{entry_id}.md"
+    scoped = parse_entry(entry_id, path.read_text(encoding="utf-8")).products if path.exists() else ()
+    return not (lesson.product and scoped and lesson.product.lower() not in {p.lower() for p in scoped})
 
 
-def _tags(lesson: Lesson) -> list[str]:
-    return query_terms(lesson.question)[:6]
+def tags(lessons: list[Lesson]) -> list[str]:
+    """Words from the questions, as written (not stems): first those the answer shares, then the rest."""
+    found: dict[str, tuple[int, int]] = {}
+    for lesson in lessons:
+        answer = answer_terms(lesson.steps, lesson.links)
+        for position, word in enumerate(re.findall(r"[A-Za-z][A-Za-z0-9+-]*[A-Za-z0-9]", lesson.question)):
+            stems = query_terms(word)
+            if stems and word.lower() not in _NOT_TAGS and (len(word) >= 3 or re.search(r"\d", word)):
+                found.setdefault(word.lower(), (0 if stems[0] in answer else 1, position))
+    return sorted(found, key=found.__getitem__)[:5]
 
 
 def _slug(title: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "learned"
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return (slug[:60].rsplit("-", 1)[0] if len(slug) > 60 else slug) or "learned"

@@ -153,6 +153,13 @@ class LocalGit:
                 return "merged"
         return "open" if branch_tip else "closed"
 
+    def edited(self, published: Published, path: str, blob: str | None) -> bool:
+        """Whether the reviewer changed the proposed file before or after merging: the base's
+        file differs from the one published (read from the commit Vigil made, not `blob`)."""
+        proposed = self._run("rev-parse", "--verify", "--quiet", f"{PUBLISHED_REFS}/{published.branch}:{path}")
+        merged = self._run("rev-parse", "--verify", "--quiet", f"refs/heads/{self.base}:{path}")
+        return proposed.returncode != 0 or merged.returncode != 0 or proposed.stdout != merged.stdout
+
     def _tip(self, ref: str) -> str | None:
         """The commit a ref points to, or None if there is no such ref."""
         found = self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
@@ -281,6 +288,17 @@ class GitHub:
             if pull.merged:
                 return "merged"
             return "closed" if pull.state == "closed" else "open"
+
+    def edited(self, published: Published, path: str, blob: str | None) -> bool:
+        """Whether the base's file differs from the text Vigil proposed (git blob ids compared)."""
+        if blob is None:
+            return False  # a deletion: nothing to edit
+        with self._doing(f"read {path!r} on {self.base!r}"):
+            try:
+                found = self._repo().get_contents(path, ref=self.base)
+            except UnknownObjectException:
+                return True  # the reviewer removed it
+        return isinstance(found, list) or found.sha != blob
 
     def _repo(self) -> Repository:
         """The repository, asked of GitHub the first time only."""

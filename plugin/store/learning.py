@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from typing import Any
@@ -46,15 +47,31 @@ class LearningQueries:
                 conn.execute(insert(proposals).values(
                     branch=published.branch, backend=published.backend, url=published.url,
                     number=published.number, kind=p.kind, path=p.path, tickets=json.dumps(list(p.tickets)),
-                    state="open", created_at=at))
+                    state="open", created_at=at, confidence=p.confidence,
+                    blob=None if p.content is None else blob_id(p.content)))
 
     def list_proposals(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
             rows = conn.execute(select(proposals).order_by(proposals.c.id)).all()
         return [{"branch": r.branch, "backend": r.backend, "url": r.url, "number": r.number, "kind": r.kind,
                  "path": r.path, "tickets": json.loads(r.tickets), "state": r.state,
-                 "created_at": r.created_at.isoformat()} for r in rows]
+                 "created_at": r.created_at.isoformat(), "confidence": r.confidence, "blob": r.blob} for r in rows]
 
-    def set_proposal_state(self, branch: str, state: str) -> None:
+    def proposal_history(self) -> list[tuple[float | None, str]]:
+        """(confidence given, outcome) of every proposal: what calibrates the next ones."""
+        with self.db.read() as conn:
+            return [(r.confidence, r.state) for r in conn.execute(select(proposals.c.confidence, proposals.c.state))]
+
+    def set_proposal_state(self, branch: str, state: str, path: str | None = None) -> None:
+        """The outcome of a pull request's proposals, or of one file's (merged after edits)."""
+        where = proposals.c.branch == branch
+        if path is not None:
+            where &= proposals.c.path == path
         with self.db.write() as conn:
-            conn.execute(update(proposals).where(proposals.c.branch == branch).values(state=state))
+            conn.execute(update(proposals).where(where).values(state=state))
+
+
+def blob_id(text: str) -> str:
+    """The id git (and GitHub) give a file with this text: how an edit by the reviewer shows."""
+    data = text.encode("utf-8")
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()

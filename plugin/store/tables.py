@@ -139,8 +139,10 @@ proposals = Table(
     Column("kind", String(10), nullable=False),  # new, update, retire, rule
     Column("path", Text, nullable=False),
     Column("tickets", Text, nullable=False),
-    Column("state", String(10), nullable=False),  # open, merged, closed
+    Column("state", String(10), nullable=False),  # open, merged, edited (merged after changes), closed
     Column("created_at", UTC, nullable=False),
+    Column("confidence", Float),  # what Vigil gave it: outcomes calibrate the next ones
+    Column("blob", String(64)),  # git blob id of the proposed text: merged as proposed, or edited
 )
 
 

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from plugin.cli import main
 from plugin.knowledge.entries import parse_entry
 from plugin.learning.cases import Case, PastNote, cases_from_conversations
-from plugin.learning.extract import extract_offline, generalize
+from plugin.learning.extract import Skipped, extract_offline
+from plugin.learning.wording import question_candidates
 from plugin.learning.gates import gate
 from plugin.learning.loop import learn
 from plugin.learning.plan import Proposal
@@ -70,23 +71,24 @@ RESET = case("102", "How do I reset my password? I forgot it on Monday.",
              "reset link arrives within five minutes.")
 
 
-def test_generalize_strips_what_belongs_to_one_ticket():
-    text = generalize("Hi Ann, order #4471923055 from ann@example.com on Monday at 10:30 am, call +1 415 555 0199")
+def test_questions_are_stripped_of_what_belongs_to_one_ticket():
+    [text] = question_candidates("Hi Ann, order #4471923055 from ann@example.com on Monday at 10:30 am, "
+                                 "call +1 415 555 0199")
     assert findings(text) == [] and "4471923055" not in text and "Monday" not in text and "Ann" not in text
 
 
 def test_extract_keeps_the_confirmed_answer_and_drops_one_offs():
     lesson = extract_offline(GIFT)
-    assert lesson.question.startswith("Can I add gift wrapping to order")
+    assert lesson.question == "Can I add gift wrapping to order?"
     assert any("open the order page" in s for s in lesson.steps)
-    assert not any("exception" in s or "waived" in s for s in lesson.steps)
-    assert lesson.confidence == 0.8 and lesson.extractor == "offline"
+    assert not any("exception" in s or "waived" in s or "Ann" in s for s in lesson.steps)
+    assert lesson.confirmed and lesson.extractor == "offline"
     assert findings(" ".join([lesson.question, *lesson.steps])) == []
 
 
 def test_nothing_to_learn_without_an_answer():
     silent = Case("zendesk", "103", "x", (Message("customer", True, "How do I return shoes?", at(0)),))
-    assert extract_offline(silent) is None
+    assert extract_offline(silent) == Skipped(silent, "no analyst reply")
 
 
 def test_learn_proposes_on_a_branch_and_leaves_main_alone(repo, settings):
@@ -262,31 +264,46 @@ def test_a_threshold_change_is_proposed_with_its_examples_and_gated(repo, settin
     assert {c.value for r in load_rules(proposed) for c in r.conditions if c.fact == "retrieval_score"} == {0.4}
 
 
-def test_lessons_by_model_go_through_the_real_client_redacted_and_are_checked():
+def test_lessons_by_model_go_through_the_real_client_redacted_and_are_judged():
     """The model path of extraction: a loopback chat-completions server, the real openai client."""
     from tests.fakehttp import FakeServer, Reply
 
-    from plugin.learning.extract import extract
+    from plugin.learning.extract import Skipped, extract
 
-    def completion(answer: dict) -> Reply:
+    def completion(answer: dict | str) -> Reply:
+        content = answer if isinstance(answer, str) else json.dumps(answer)
         return Reply(200, {"id": "c1", "object": "chat.completion", "created": 0, "model": "m",
                            "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                               "role": "assistant", "content": json.dumps(answer)}}],
+                               "role": "assistant", "content": content}}],
                            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
-    good = {"question": "Can I add gift wrapping to an order?", "cause": "",
-            "steps": ["Open the order page.", "Choose Add gift wrap."], "confidence": 0.8}
-    leaky = dict(good, steps=["Write to ann@example.com about it."])
+    doc = "https://help.acme.com/gift-wrap"
+    linked = case("107", "Hi, I'm Ann Lee (ann@example.com). Can I add gift wrapping? See https://evil.example/x",
+                  f"Hi Ann! Open the order page and choose Add gift wrap, as {doc} shows. ^CG")
+    good = {"question": "Can I add gift wrapping to an order?", "cause": "", "links": [doc],
+            "steps": ["Open the order page.", "Choose Add gift wrap."], "skip": ""}
+    refused = [dict(good, steps=["Write to ann@example.com about it."]),  # personal data
+               dict(good, links=["https://evil.example/x"]),  # the customer's link
+               dict(good, steps=["Thanks for reaching out!", "Open the order page."]),  # a greeting
+               dict(good, steps=["Please contact us for this."]),  # contact us
+               "not json", {"question": "x"}]  # malformed
     with FakeServer() as model:
-        model.script("POST", "/v1/chat/completions", completion(good), completion(leaky))
-        settings = Settings(openai_base_url=f"{model.url}/v1", openai_api_key="k", llm_model="m")
-        lesson = extract(GIFT, settings)
-        assert (lesson.question, lesson.steps, lesson.extractor) == (
-            "Can I add gift wrapping to an order?", ("Open the order page.", "Choose Add gift wrap."), "model:m")
+        model.script("POST", "/v1/chat/completions", completion(good), *map(completion, refused),
+                     completion(dict(good, skip="a status chase about one order")))
+        settings = Settings(openai_base_url=f"{model.url}/v1", openai_api_key="k", llm_model="m",
+                            learn_help_domains="help.acme.com=Acme")
+        lesson = extract(linked, settings)
+        assert (lesson.question, lesson.steps, lesson.links, lesson.extractor, lesson.product) == (
+            "Can I add gift wrapping to an order?", ("Open the order page.", "Choose Add gift wrap."), (doc,),
+            "model:m", "Acme")
         sent = model.received("POST", "/v1/chat/completions")[0].json()
-        ticket = json.loads(sent["messages"][1]["content"])["TICKET"]
-        assert ticket[0]["role"] == "customer" and "ann@example.com" not in json.dumps(ticket)
-        # A model lesson with personal data is not used: the offline extractor's is.
-        assert extract(GIFT, settings).extractor == "offline"
+        data = json.loads(sent["messages"][1]["content"])
+        assert data["TICKET"][0]["role"] == "customer" and "ann@example.com" not in json.dumps(data["TICKET"])
+        assert data["HELP_LINKS"] == [doc]  # the analyst's help documents, never the customer's link
+        # Whatever the judge refuses is extracted offline instead.
+        for _ in refused:
+            assert extract(linked, settings).extractor == "offline"
+        skipped = extract(linked, settings)
+        assert isinstance(skipped, Skipped) and "status chase" in skipped.reason
 
 
 def test_a_failing_batch_leaves_the_batches_published_before_it_off_the_queue(repo, settings):

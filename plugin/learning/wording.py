@@ -1,0 +1,284 @@
+"""How a lesson is worded: the customer's need as a clean question, the analyst's answer as steps.
+
+A reviewer merges an entry that reads like a help-centre article, not a transcript: no
+greetings, thanks, apologies, sign-offs or agent initials ("^CG"), no @handles, no links the
+customer sent, no names or ids; error codes and product words kept; never cut mid-word.
+Only links to help documents of the desk's own domains stay (the `learn_help_domains`
+setting), unwrapped from web-archive copies.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from plugin.knowledge.retrieval import query_terms
+from plugin.redaction import redact
+
+TITLE_CHARS = 100
+_HANDLE = re.compile(r"(?<![\w.])@\w+")
+_URL = re.compile(r"https?:\s?//[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+")
+_ARCHIVE = re.compile(r"^https?://web\.archive\.org/web/\d+\w*/")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_HASHTAG = re.compile(r"(?<!\w)#(\w+)")
+# Agents sign with initials or a first name at the end: "^CG", "*SR", "/LC", "-Cyn", "~Braden".
+SIGNATURE = re.compile(r"(?:^|\s)(?:[\^*~/]\s?[A-Z][\w]{0,11}|[-–—]\s?[A-Z][a-z]{1,11}|[-–—][A-Z]{2,3})\s*$")
+# A greeting at the start, with the name that may follow it ("Hi Ann!", "Hello dear team,").
+_GREETING = re.compile(r"^\s*(?:hi|hello|hey|hiya|dear|greetings|respect(?:ed)?|good (?:morning|afternoon|evening))\b"
+                       r"(?:\s+(?:there|all|team|dear|guys|folks|sir|madam|mam|(?-i:[A-Z][a-z'-]+))){0,3}\s*[,.!:\u2013\u2014-]*\s*", re.I)
+# Sentences (or their opening clause) that are courtesy, not content.
+_COURTESY = re.compile(
+    r"^(?:thanks?|thank you|ty|sorry|apologies|(?:we|i)(?: truly| do| really)? apologi[sz]e|oh no|no problem|"
+    r"you'?re welcome|glad|happy to help|hope (?:this|that) helps|have a (?:nice|good|great)|cheers|regards|"
+    r"best|appreciate|(?:we|i)(?: would| do| really)?(?:'d| 'd)? (?:appreciate|love to help|like to help|"
+    r"understand|hear you|are sorry|'re sorry|want to help|can help|'re here|are here)|"
+    r"(?:we|i)(?:'re| are) (?:sorry|happy|glad|here)|that'?s not (?:what|how)|this is never|"
+    r"you'?ve reached the right place|let(?:'s| us) (?:take a look|get (?:you|this|that))|"
+    r"let (?:us|me) know|tweet back|feel free|please (?:stay safe|keep us posted)|stay safe|"
+    r"good question|great question|that'?s a (?:great|good) question|my apologies|we'?re on it|we see|"
+    r"(?:we|i)(?:'d|'ll| would| will) (?:be )?(?:glad|happy|here)|(?:we |i )?hope (?:this|that|it|these) (?:helps?|works?))\b", re.I)
+_HOLLOW = re.compile(r"\b(?:here|happy|glad|love|like) to help\b|\bappreciate (?:your|the) patience\b", re.I)
+# A trailing clause that only offers more help: "..., but let us know if you need assistance."
+_OFFER = re.compile(r"[,;]?\s*(?:(?:but|and|or) )?(?:please )?(?:let (?:us|me) know|feel free|if you (?:need|have) "
+                    r"(?:any )?(?:further |more )?(?:help|assistance|questions))\b[^.!?]*[.!?]?$", re.I)
+# Ticket chatter in a customer's message: appeals, status chases, complaints about waiting.
+_CHATTER = re.compile(
+    r"^(?:please help|help me|help|can you help(?: me)?|could you help(?: me)?|can anyone help|"
+    r"was wondering if you can help(?: me)?(?: out)?|i need help|need help|hello\??|hi\??|any (?:update|news)|"
+    r"still waiting|i'?ve been waiting|i have been waiting|is anyone there|anyone\??|why no reply|"
+    r"no one (?:is )?(?:answering|replying|helps?))[\s,.!?]*$", re.I)
+CONTACT = re.compile(
+    r"\b(?:contact (?:us|our|them|support|the)|reach out|get in touch|send us (?:a|an)|dm us|"
+    r"direct message|(?:in a|via|through) (?:dm|private message|private request)|submit (?:a|your) "
+    r"(?:ticket|request|account info)|(?:chat|speak|talk) (?:with|to) (?:us|our|an?|the)|call us|"
+    r"one-on-one support|requests/new|/contact|select the chat button|tweet back|"
+    r"(?:team|experts?|specialists?|agents?|advisors?) (?:will|can|would) (?:be able to )?(?:help|assist|look))", re.I)
+CONTACT_FORM = re.compile(r"contact|/requests?/new|/categories(?:/\d+)?(?:[?#]|$)|/support\.html|/s/contacts", re.I)
+ASKS = re.compile(
+    r"\b(?:could|can|would|will) you (?:please )?(?:send|confirm|check|tell|share|try|give|provide|let|"
+    r"clarify|describe|reply|dm|follow)|\bplease (?:send|confirm|share|reply|let us know|provide|dm|follow|include)|"
+    r"^(?:what|which|when|where|is|are|does|do|did|how long|who) [^.?!]*\?$|"
+    r"\bis it safe to assume\b|\bjust to confirm\b", re.I)
+_TRIED = re.compile(r"^(?:just to confirm, )?(?:have|did) you (?:already |also )?(?:tried|try|checked|check|seen|"
+                    r"see|followed|follow|completed|complete|gone|go) (.+?)\??$", re.I)
+# Dates, times, order and account numbers: not an error code ("WS-37368-3", "0x80070005").
+_DETAILS = re.compile(
+    r"(?<![\w-])#?\d{4,}(?![\w-])|\b\d{1,2}[:.]\d{2}\s*(?:am|pm)?\b|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b|"
+    r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(?:yesterday|today|tomorrow|tonight|this morning|"
+    r"last (?:week|night|month)|next (?:week|month))\b|\bph_\w+\b", re.I)
+_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]?\s+|\n+|\s+[\u2013\u2014-]\s+|\s*\|\|\s*")
+_URL_NOISE = frozenset("www com org net html htm php aspx hc en us gb article articles answer answers kb s t "
+                       "help support community page pages jump".split())
+_INTRODUCTION = re.compile(r"\b(?:my name is|i am|i'm|this is)(?: (?-i:[A-Z][\w'-]+)){1,3}\b[,.]?|"
+                           r"\b(?:my|the) (?:user ?name|username|id|psn(?: id)?|gamertag|account(?: name| id)?|"
+                           r"email|e-mail|handle|phone(?: number)?) (?:is|:)\s*\S+", re.I)
+INTERROGATIVE = re.compile(r"(?:how|what|why|where|when|which|who|can|could|is|are|do|does|did|will|would|should|"
+                           r"may|has|have|am|was|were|isn'?t|aren'?t|don'?t|doesn'?t|won'?t|can'?t)\b", re.I)
+_COMMON_OPENERS = frozenset("my the a an our your nothing everything every all some none no it this that we you "
+                            "there when after since".split())
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
+_LEADING = re.compile(r"^(?:(?:so|ok|okay|well|also|and|but|btw|hey|yo|however|plus|then|please|yes|no|yeah|nope|"
+                      r"i need (?:your |some )?help(?: because| with)?|can you (?:please )?help me(?: with| in)?|"
+                      r"(?:please )?tell me)\b[,\s]*)+",
+                      re.I)
+PROBLEM = re.compile(r"\b(?:can'?t|cannot|can not|won'?t|doesn'?t|don'?t|didn'?t|isn'?t|aren'?t|not|unable|error|"
+                     r"fail\w*|stopped|keeps?|issue|problem|broken|crash\w*|stuck|lost|missing|locked out|hacked|"
+                     r"compromised|gone|disappeared|loading screen|someone (?:has )?(?:signed|logged|trying)|"
+                     r"(?:i|we) (?:want|wanted|need|needed|would like) to)\b", re.I)
+_EMOJI = re.compile("[\U0001F000-\U0001FFFF\u2600-\u27BF\uFE0F\u200B-\u200F\u2060-\u206F]")
+
+
+@dataclass(frozen=True)
+class HelpDomains:
+    """The desk's own help-document domains, each with the brand it belongs to (may be empty).
+
+    From the setting `learn_help_domains`: "help.dropbox.com=Dropbox, support.zoom.us=Zoom,
+    www.godaddy.com/help". A domain covers its subdomains; a path narrows it.
+    """
+
+    entries: tuple[tuple[str, str, str], ...] = ()  # (host, path prefix, brand)
+
+    @classmethod
+    def parse(cls, setting: str) -> "HelpDomains":
+        entries = []
+        for item in filter(None, (part.strip() for part in setting.split(","))):
+            where, _, brand = item.partition("=")
+            host, _, path = where.strip().lower().removeprefix("https://").removeprefix("http://").partition("/")
+            if not host or " " in host:
+                raise ValueError(f"learn_help_domains: {item!r} is not a domain (e.g. help.example.com=Brand)")
+            entries.append((host, "/" + path if path else "", brand.strip()))
+        return cls(tuple(entries))
+
+    def match(self, url: str) -> tuple[str, str, str] | None:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        for entry in self.entries:
+            domain, path, _ = entry
+            if (host == domain or host.endswith("." + domain)) and parts.path.lower().startswith(path):
+                return entry
+        return None
+
+    def brand(self, url: str) -> str:
+        found = self.match(url)
+        return found[2] if found else ""
+
+    def allows(self, url: str) -> bool:
+        """A help document of the desk's own. Unconfigured: a help site or help path, by its look."""
+        if self.entries:
+            return self.match(url) is not None
+        parts = urlsplit(url)
+        return bool(re.match(r"(?:help|support|docs|kb|faq|answers)\.", parts.hostname or "")
+                    or re.search(r"/(?:help|support|hc|kb|faq|articles?|answer)(?:/|$)", parts.path))
+
+
+def terms(text: str) -> list[str]:
+    """Distinctive words as the index analyses them (stemmed, no stop words)."""
+    return query_terms(text)
+
+
+def url_words(url: str) -> str:
+    """The words of a document's address: "help-with-2-step-verification-issues" says what it is about."""
+    parts = urlsplit(url)
+    words = re.split(r"[^A-Za-z]+", f"{parts.path} {parts.fragment}")
+    return " ".join(w for w in words if len(w) > 2 and w.lower() not in _URL_NOISE)
+
+
+def greets(text: str) -> bool:
+    """Greetings, thanks, apologies or an agent's sign-off anywhere in the text."""
+    return any(_GREETING.match(s) and _GREETING.match(s).group(0).strip() or _COURTESY.match(s.replace("\u2019", "'"))
+               for s in sentences(text)) or bool(SIGNATURE.search(text))
+
+
+def unwrap(url: str) -> str:
+    """The original address of a web-archive copy, without trailing punctuation."""
+    return _ARCHIVE.sub("", url.replace("https: //", "https://").replace("http: //", "http://")).rstrip(".,;:!?")
+
+
+def unarchived(text: str) -> str:
+    """The text with web-archive links shown as the addresses they copy."""
+    return _URL.sub(lambda m: unwrap(m.group(0)), text)
+
+
+def links(text: str) -> list[str]:
+    return [unwrap(u) for u in _URL.findall(html.unescape(text))]
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences; a link followed by a capitalised word ends one ("...: <link> Hope this helps!")."""
+    text = re.sub(r"(https?:\s?//\S+)\s+(?=[A-Z])", "\\1\n", text)
+    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+
+
+def plain(text: str) -> str:
+    """Handles, e-mails, emoji, entities and self-introductions out; hashtags become words."""
+    text = html.unescape(text).translate(_QUOTES)
+    text = _INTRODUCTION.sub(" ", _EMOJI.sub("", text))
+    text = _HASHTAG.sub(r"\1", _HANDLE.sub(" ", _EMAIL.sub(" ", text)))
+    return re.sub(r"[ \t]+", " ", text)
+
+
+def tidy(text: str) -> str:
+    text = redact(text, keep_links=True)
+    text = "".join(part if _URL.fullmatch(part) else _DETAILS.sub("", part)
+                   for part in re.split(r"(https?://\S+)", text))
+    text = re.sub(r"\[(?:email|card|token|ip|phone|link)\]", "", text)
+    text = re.sub(r"\(\s*\)|\s+([,.!?;:])", r"\1", text)
+    return re.sub(r"\s{2,}", " ", text).strip(" ,;:-\u2013\u2014")
+
+
+def _uncourteous(sentence: str) -> str:
+    """The sentence without an opening greeting or courtesy clause; '' if nothing else is left."""
+    sentence = _GREETING.sub("", sentence).strip()
+    while _COURTESY.match(sentence.replace("\u2019", "'")):
+        parts = re.split(r"(?<=\w)[,!:]\s+|\s+[\u2013\u2014-]\s+", sentence, maxsplit=1)
+        if len(parts) < 2:
+            return ""
+        sentence = parts[1][:1].upper() + parts[1][1:]
+    return sentence
+
+
+def question_candidates(text: str) -> list[str]:
+    """The customer's sentences that may state the need: courtesy, chatter and links removed."""
+    found = []
+    for raw in sentences(plain(text)):
+        sentence = tidy(_URL.sub(" ", _uncourteous(raw)))
+        sentence = _LEADING.sub("", re.sub(r"\s+link$", "", sentence)).strip()
+        if len(sentence.split()) >= 3 and not _CHATTER.match(sentence):
+            found.append(sentence)
+    return found
+
+
+def as_question(sentence: str) -> str:
+    """A title: the sentence as a question, capitalised, shortened at a word, never mid-word."""
+    text = re.sub(r"\s*\?+[?!.]*$|[.!…]+$", "", sentence.strip())
+    text = re.sub(r"([!?.])\1+", r"\1", text)
+    letters = [c for c in text if c.isalpha()]
+    if sum(c.isupper() for c in letters) > 0.6 * len(letters):  # shouting: lower case, codes kept
+        text = re.sub(r"\b[A-Z]+\b", lambda m: m.group(0).lower(), text)
+    if len(text) > TITLE_CHARS:
+        cut = text[:TITLE_CHARS]
+        clause = max(cut.rfind(", "), cut.rfind("; "))
+        text = cut[:clause] if clause > TITLE_CHARS // 2 else cut.rsplit(" ", 1)[0]
+    text = re.sub(r"\bi\b", "I", text).strip(" ,;:-")
+    if not text:
+        return ""
+    if not INTERROGATIVE.match(text) and PROBLEM.search(text):  # a reported problem: "What to do when ...?"
+        first, _, rest = text.partition(" ")
+        if re.split(r"'", first.lower())[0] in _COMMON_OPENERS:
+            text = f"{first.lower()} {rest}".strip()
+        return f"What to do when {text}?"
+    return text[:1].upper() + text[1:] + "?"
+
+
+def leans_on_context(sentence: str) -> bool:
+    """The sentence only makes sense after another ("It does it with all projects")."""
+    return bool(re.match(r"(?:it|this|that|they|these|those|he|she|same)\b", sentence.strip(), re.I)
+                or re.search(r"\b(?:what|as) I (?:shared|said|mentioned|wrote)|\b(?:earlier|above)\b", sentence, re.I))
+
+
+def asks(sentence: str) -> bool:
+    """The sentence is worded as a question."""
+    return sentence.rstrip().endswith("?") or bool(INTERROGATIVE.match(sentence.strip()))
+
+
+def answer_steps(text: str, customer_links: set[str], domains: HelpDomains) -> tuple[list[str], list[str]]:
+    """The analyst's reply as steps and the help links kept: courtesy, questions to the customer,
+    "contact us", sign-offs and the customer's own links removed."""
+    text = SIGNATURE.sub("", plain(text).strip())
+    steps, kept = [], []
+    for raw in sentences(text):
+        sentence = SIGNATURE.sub("", _uncourteous(raw))
+        if ASKS.search(_URL.sub("", sentence)):
+            continue  # a request to the customer ("Please include your ID ...")
+        sentence = _LEADING.sub("", sentence)
+        tried = _TRIED.match(sentence)
+        if tried:  # "Have you tried the steps here: <link>?" is advice: "Try the steps here: <link>."
+            sentence = "Try " + tried.group(1)
+        dropped, kept_here = False, False
+        for url in _URL.findall(sentence):
+            original = unwrap(url)
+            keep = original not in customer_links and domains.allows(original)
+            sentence = sentence.replace(url, original if keep else " ")
+            dropped, kept_here = dropped or not keep, kept_here or keep
+        if dropped and not kept_here:
+            continue  # it pointed at something that is not the desk's help document: nothing left to say
+        bare = _URL.sub("", sentence).strip()
+        if _HOLLOW.search(bare) and not _URL.search(sentence):
+            continue  # "our team is here to help": courtesy in the middle of a sentence
+        if bare.endswith("?") or ASKS.search(bare) or (CONTACT.search(bare) and not _URL.search(sentence)):
+            continue  # a question to the customer, or "contact us"
+        if _URL.search(sentence) and all(CONTACT_FORM.search(u) for u in _URL.findall(sentence)):
+            continue  # a link to the contact form is "contact us", not a help document
+        sentence = tidy(_OFFER.sub("", sentence) if _URL.search(sentence) or len(_OFFER.sub("", sentence).split()) > 3
+                        else "")
+        if sentence.endswith(":") or re.search(r"\b(?:here|at|visit|see|through)$", sentence):
+            sentence = sentence.rstrip(":")  # its link was the customer's or not a help document
+            if not _URL.search(sentence):
+                continue
+        if len(sentence.split()) >= 3:
+            ends_well = sentence[-1:] in ".!?" or re.search(r"https?://\S+$", sentence)
+            steps.append(sentence[:1].upper() + sentence[1:] + ("" if ends_well else "."))
+            kept += [unwrap(u) for u in _URL.findall(sentence)]
+    return steps, list(dict.fromkeys(kept))
