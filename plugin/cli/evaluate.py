@@ -28,10 +28,12 @@ from plugin.decision.rulebook import RuleFileError
               help="Answers and silence on the real public sets in data/ (dev and report parts).")
 @click.option("--reading", is_flag=True,
               help="Question and risk reading on the labelled real messages (tests/eval/reading/real_messages.jsonl).")
+@click.option("--review-sample", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --learning: where to write proposals for a human to grade (default: in VIGIL_HOME).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run every suite on the full data and write report.html, figures.json and the plots here.")
 def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, grounding: bool,
-              learning: bool, real: str | None, reading: bool, out: Path | None) -> None:
+              learning: bool, real: str | None, reading: bool, review_sample: Path | None, out: Path | None) -> None:
     """Precision and recall of the decisions on a labelled set."""
     from plugin.evaluation.labelled import calibrate as calibrate_, evaluate
     if out:
@@ -66,22 +68,16 @@ def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, gr
             click.echo(line)
         return
     if learning:
-        from plugin.evaluation.learning import measure_learning
-        report = measure_learning(load_or_fail())
+        from plugin.evaluation.learning import measure_learning, summary
+        settings = load_or_fail()
+        sample = review_sample or settings.home / "learning-review.md"
+        report = measure_learning(settings, sample)
         if as_json:
             click.echo(json.dumps(report))
             return
-        for name in ("helpdesk", "customer_care"):
-            r = report[name]
-            click.echo(f"{name}: {r['cases']} resolved cases -> {r['proposals']} proposals {r['by_kind']}; "
-                       f"lessons merged into existing entries {r['lessons_merged_into_existing']}, "
-                       f"into each other {r['lessons_merged_together']}; refused by gates "
-                       f"{r['refused_by_gates']}; personal-data findings {r['personal_data_findings']}")
-        loop = report["loop"]
-        click.echo(f"loop: {loop['learned_entries']} entries learned from the first 70 % of customer care; "
-                   f"on the later conversations whose document was learned ({loop['after']['in_kb']}): "
-                   f"hit@3 {loop['before']['hit_at_3']} before, {loop['after']['hit_at_3']} after; "
-                   f"correct silence elsewhere {loop['before']['correct_silence']} -> {loop['after']['correct_silence']}")
+        for line in summary(report):
+            click.echo(line)
+        click.echo(f"review sample to grade: {', '.join(report['review_samples'])}")
         return
     if grounding:
         from plugin.evaluation.grounding import DATA, evaluate_grounding
