@@ -98,17 +98,18 @@ def learn(from_file: Path | None, since, repo: Path | None, as_json: bool) -> No
 @click.option("--repo", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 def proposals(repo: Path | None, as_json: bool) -> None:
-    """The proposals made so far and what became of them (open, merged, closed)."""
+    """The proposals made so far and what became of them (open, merged, edited then merged, closed)."""
+    from plugin.learning.confidence import acceptance
     from plugin.learning.loop import refresh_states, repo_of
     settings = load_or_fail()
     with open_runtime(settings) as runtime:
         rows = refresh_states(runtime.store, settings, repo or repo_of(settings.knowledge_dir))
         for row in rows:
             emit(row, as_json, f"[{row['state']}] {row['kind']:<7} {row['path']}  {row['url'] or row['branch']}")
-        decided = [r for r in rows if r["state"] != "open"]
-        if decided and not as_json:
-            merged = sum(r["state"] == "merged" for r in decided)
-            click.echo(f"acceptance: {merged} of {len(decided)} decided proposals merged")
+        outcomes = acceptance((r["confidence"], r["state"]) for r in rows)
+        if outcomes["decided"] and not as_json:
+            click.echo(f"acceptance: {outcomes['merged']} merged as proposed, {outcomes['edited']} after edits, "
+                       f"{outcomes['closed']} closed: {outcomes['accepted']:.0%} of {outcomes['decided']} decided")
 
 
 @main.group()

@@ -47,8 +47,8 @@ class LearningQueries:
                 conn.execute(insert(proposals).values(
                     branch=published.branch, backend=published.backend, url=published.url,
                     number=published.number, kind=p.kind, path=p.path, tickets=json.dumps(list(p.tickets)),
-                    state="open", created_at=at, confidence=p.confidence,
-                    blob=None if p.content is None else blob_id(p.content)))
+                    state="open", created_at=at, confidence=getattr(p, "confidence", None),
+                    blob=None if getattr(p, "content", None) is None else blob_id(p.content)))
 
     def list_proposals(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:

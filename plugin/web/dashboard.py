@@ -107,8 +107,8 @@ def dashboard():
     notes_by_status = {s: n for (s,), n in store.operator.counts("notes", "status").items()}
     chart, rates = acceptance(
         [(at, verdict == "useful") for at, verdict in store.operator.feedback_history() if at],
-        [(datetime.fromisoformat(p["created_at"]), p["state"] == "merged")
-         for p in proposals if p["state"] in ("merged", "closed")])
+        [(datetime.fromisoformat(p["created_at"]), p["state"] in ("merged", "edited"))
+         for p in proposals if p["state"] in ("merged", "edited", "closed")])
     return render_template(
         "dashboard.html", settings=runtime.settings, silent=silent, flash=_flash(store),
         csrf=_csrf(runtime.settings.admin_token),
@@ -116,7 +116,7 @@ def dashboard():
         failed=store.operator.recent_notes(200, status="failed"), notes_by_status=notes_by_status,
         pending=store.operator.counts("deliveries", "state").get(("pending",), 0),
         open_proposals=[p for p in proposals if p["state"] == "open"],
-        merged_proposals=[p for p in proposals if p["state"] == "merged"],
+        merged_proposals=[p for p in proposals if p["state"] in ("merged", "edited")],  # edited: merged after changes
         chart=chart, rates=rates[-12:],  # the table: the latest periods; the chart has them all
         top_entries=Counter(store.operator.citation_counts()).most_common(15),
         threshold=threshold, gap_window=GAP_WINDOW,
