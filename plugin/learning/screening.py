@@ -22,12 +22,13 @@ _CHASE = re.compile(r"\b(?:any (?:update|news|word)|still waiting|(?:how|why) (?
                     r"do something|respond)|no (?:one|body) (?:is )?(?:answering|responding|replying)|"
                     r"why (?:no|haven'?t you) (?:reply|replied|response|answer)|following up|ticket number|you promised)\b", re.I)
 # Things of the moment or of one customer: they will not be asked again the same way.
-_ONE_OFF = re.compile(r"\b(?:corona\w*|covid\w*|pandemic|quarantine|lockdown|stay ?home|health crisis|"
+_ONE_OFF = re.compile(r"\b(?:corona\w*|covid\w*|pandemic|quarantine|lockdown|stay ?home|crisis|emergency|"
+                      r"price gouging|hoard\w*|"
                       r"outage|is (?:\w+ )?down\b|down (?:again|right now)|announcement|giveaway|promo(?:tion)?|"
                       r"pre[- ]?order|release date|coming soon|my (?:order|package|parcel|refund|ticket|case)\b|"
                       r"casino wheel|this (?:week|weekend|tuesday)|"
                       r"scam(?:mer|med)?\b|hack(?:ed|er)s? (?:stole|took))", re.I)
-_RANT = re.compile(r"\b(?:fuck\w*|shit\w*|wtf|a-?hole|asshole|crap|damn|garbage|trash|no better than|"
+_RANT = re.compile(r"\b(?:fuck\w*|shit\w*|wtf|the hell|a-?hole|asshole|crap|damn|garbage|trash|no better than|"
                    r"don'?t you love|ridiculous|pathetic|useless|disgusting)\b", re.I)
 _PLEASANTRY = re.compile(r"^(?:please help|help(?: me)?(?: please)?|sorry for the trouble|was wondering if you can "
                          r"help(?: me)?(?: out)?|can you help(?: me)?|is (?:this|there) (?:the right|anyone)|"

@@ -38,10 +38,13 @@ _COURTESY = re.compile(
     r"you'?ve reached the right place|let(?:'s| us) (?:take a look|get (?:you|this|that))|"
     r"let (?:us|me) know|tweet back|feel free|please (?:stay safe|keep us posted)|stay safe|"
     r"good question|great question|that'?s a (?:great|good) question|my apologies|we'?re on it|we see|"
-    r"(?:we|i)(?:'d|'ll| would| will) (?:be )?(?:glad|happy|here)|(?:we |i )?hope (?:this|that|it|these) (?:helps?|works?))\b", re.I)
-_HOLLOW = re.compile(r"\b(?:here|happy|glad|love|like) to help\b|\bappreciate (?:your|the) patience\b", re.I)
+    r"(?:we|i)(?:'d|'ll| would| will) (?:be )?(?:glad|happy|here)|(?:we|i)(?:'re|'m| are| am) (?:so |very |really )?sorry|"
+    r"as you can imagine|(?:we |i )?hope (?:this|that|it|these) (?:helps?|works?))\b", re.I)
+_HOLLOW = re.compile(r"\b(?:here|happy|glad|love|like) to help\b|\bappreciate (?:your|the) patience\b|"
+                     r"\bsee (?:if|how) we can help\b", re.I)
 # A trailing clause that only offers more help: "..., but let us know if you need assistance."
-_OFFER = re.compile(r"[,;]?\s*(?:(?:but|and|or) )?(?:please )?(?:let (?:us|me) know|feel free|if you (?:need|have) "
+_OFFER = re.compile(r"[,;]?\s*(?:(?:but|and|or) )?(?:please )?(?:let (?:us|me) know|feel free|(?:we are|we're) always "
+                    r"(?:happy|glad|here) to help|if you (?:need|have) "
                     r"(?:any )?(?:further |more )?(?:help|assistance|questions))\b[^.!?]*[.!?]?$", re.I)
 # Ticket chatter in a customer's message: appeals, status chases, complaints about waiting.
 _CHATTER = re.compile(
@@ -235,6 +238,7 @@ def as_question(sentence: str) -> str:
 def leans_on_context(sentence: str) -> bool:
     """The sentence only makes sense after another ("It does it with all projects")."""
     return bool(re.match(r"(?:it|this|that|they|these|those|he|she|same)\b", sentence.strip(), re.I)
+                or (re.search(r"\b(?:it|this|that)\b", sentence, re.I) and len(terms(sentence)) <= 3)
                 or re.search(r"\b(?:what|as) I (?:shared|said|mentioned|wrote)|\b(?:earlier|above)\b", sentence, re.I))
 
 

@@ -117,6 +117,8 @@ def test_an_answer_must_address_its_question(care):
     ("It does it with all projects, but only when rendering?", "does not stand on its own"),
     ("What to do when you are no better than the a-hole?", "rant"),
     ("I have been a customer for ten years?", "statement"),
+    ("Can I change it to a later date?", "does not stand on its own"),
+    ("Why the hell are you renewing products without my approval?", "rant"),
 ])
 def test_questions_a_reviewer_would_reject(question, reason):
     assert reason in question_problem(question)
