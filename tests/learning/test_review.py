@@ -122,7 +122,7 @@ def test_merged_edited_and_closed_outcomes_are_recorded_and_calibrate_the_next_r
     report = learn(care_cases, settings, repo, store, NOW)
     first, second, third, *_ = report.published
     git(repo, "merge", "-q", "--no-edit", first.branch)  # merged as proposed
-    edited_path = next(r["path"] for r in store.list_proposals() if r["branch"] == second.branch)
+    edited_path = next(r["path"] for r in store.learning.list_proposals() if r["branch"] == second.branch)
     git(repo, "merge", "-q", "--no-edit", second.branch)
     (repo / edited_path).write_text((repo / edited_path).read_text() + "\nReviewer's note.\n")
     git(repo, "commit", "-qam", "edit one learned entry")
@@ -133,7 +133,7 @@ def test_merged_edited_and_closed_outcomes_are_recorded_and_calibrate_the_next_r
     assert states[(second.branch, edited_path)] == "edited"
     assert {s for (b, p), s in states.items() if b == second.branch and p != edited_path} <= {"merged"}
     assert {s for (b, _), s in states.items() if b == third.branch} == {"closed"}
-    history = store.proposal_history()
+    history = store.learning.proposal_history()
     assert all(c is not None for c, _ in history) and {"merged", "edited", "closed"} <= {s for _, s in history}
 
 
