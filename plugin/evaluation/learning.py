@@ -192,15 +192,25 @@ def write_review_sample(proposals: list[Proposal], cases: list[Case], path: Path
     return path
 
 
-def measure_learning(settings: Settings, sample: Path | None = None) -> dict[str, Any]:
-    """Every figure, once per extractor (the model's only when one is configured)."""
-    settings = settings.replace(learn_help_domains=settings.learn_help_domains or CARE_HELP_DOMAINS)
-    extractors = {"offline": settings.replace(openai_api_key="", openai_base_url="")}
+def extractors(settings: Settings) -> dict[str, Settings]:
+    """The settings for each extractor to compare: offline always, the model's when one is configured."""
+    chosen = {"offline": settings.replace(openai_api_key="", openai_base_url="")}
     if settings.model_configured:
-        extractors[f"model:{settings.llm_model}"] = settings
+        chosen[f"model:{settings.llm_model}"] = settings
+    return chosen
+
+
+def compare(cases: list[Case], settings: Settings) -> dict[str, dict[str, Any]]:
+    """The figures of each extractor on the same cases."""
+    return {name: _figures(cases, chosen) for name, chosen in extractors(settings).items()}
+
+
+def measure_learning(settings: Settings, sample: Path | None = None) -> dict[str, Any]:
+    """Every figure, once per extractor (the model's only when one is configured), on the same cases."""
+    settings = settings.replace(learn_help_domains=settings.learn_help_domains or CARE_HELP_DOMAINS)
     care = twitter_cases(grounding.load_cases(grounding.DATA))
-    report: dict[str, Any] = {"extractors": list(extractors), "review_samples": []}
-    for name, chosen in extractors.items():
+    report: dict[str, Any] = {"extractors": list(extractors(settings)), "review_samples": []}
+    for name, chosen in extractors(settings).items():
         path = sample and sample.with_name(f"{sample.stem}-{name.replace(':', '-')}{sample.suffix}")
         report[name] = {"helpdesk": _figures(helpdesk_cases(), chosen), "customer_care": _figures(care, chosen),
                         "loop": loop_closes(chosen, sample=path)}

@@ -46,3 +46,34 @@ def test_the_loop_closes_and_leaves_a_sample_to_grade(settings, tmp_path):
         "helpdesk": _figures(helpdesk_cases()[:30], settings), "customer_care": _figures([], settings),
         "loop": result}})
     assert any(line.startswith("  later tickets: right first") and "->" in line for line in lines)
+
+
+def test_both_extractors_side_by_side_on_the_same_cases(settings):
+    """With a model configured (the real openai client, a loopback server), each figure twice."""
+    import json
+
+    from plugin.evaluation.learning import compare
+    from tests.fakehttp import FakeServer, Reply
+
+    def model(request) -> Reply:
+        """A model that restates the question and keeps the analyst's first help link, or skips."""
+        data = json.loads(request.json()["messages"][1]["content"])
+        asked = next(m["text"] for m in data["TICKET"] if m["role"] == "customer")
+        lesson = {"question": "How do I " + " ".join(asked.split()[1:8]).rstrip("?.!") + "?", "cause": "",
+                  "steps": ["Follow the steps in the help article."], "links": data["HELP_LINKS"][:1],
+                  "skip": "" if data["HELP_LINKS"] else "the reply gives no help document"}
+        return Reply(200, {"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                           "choices": [{"index": 0, "finish_reason": "stop",
+                                        "message": {"role": "assistant", "content": json.dumps(lesson)}}]})
+    cases = twitter_cases(grounding.load_cases()[:40])
+    with FakeServer() as server:
+        server.script("POST", "/v1/chat/completions", model)
+        figures = compare(cases, settings.replace(openai_base_url=f"{server.url}/v1", openai_api_key="k",
+                                                  llm_model="m"))
+        assert len(server.received("POST", "/v1/chat/completions")) == len(cases)  # one call per case
+    assert list(figures) == ["offline", "model:m"]
+    offline, by_model = figures["offline"], figures["model:m"]
+    assert offline["cases"] == by_model["cases"] == len(cases)
+    assert by_model["skipped_because"].get("the model", 0) > 0  # its reasoned skips are believed
+    assert by_model["lessons"] != offline["lessons"] or by_model["proposals"] != offline["proposals"]
+    assert by_model["leaks"] == {"personal_data": 0, "customer_links": 0, "greetings": 0, "signatures": 0}
