@@ -22,10 +22,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from connectors import settings_classes
+from connectors.settings import coerce, field_types, secret_fields
+
+# Each helpdesk's own settings class (connectors/<name>/settings.py), by name. Its fields are
+# settings named <name>_<field> (zendesk_url, VIGIL_ZENDESK_URL) like any other here.
+HELPDESKS: dict[str, type] = settings_classes()
+
 SECRET_FIELDS = frozenset({
     "database_url", "redis_url",  # may carry a password
-    "zendesk_webhook_secret", "jira_webhook_secret", "zendesk_token", "jira_token",
     "openai_api_key", "github_token", "git_webhook_secret", "admin_token",
+    *(f"{name}_{field}" for name, cls in HELPDESKS.items() for field in secret_fields(cls)),
 })
 
 
@@ -33,8 +40,46 @@ class SettingsError(ValueError):
     """The configuration cannot work; the message says which setting and why."""
 
 
-@dataclass(frozen=True)
+class Helpdesks(Mapping[str, Any]):
+    """Each helpdesk's settings by name: read-only and hashable, like Settings itself."""
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = tuple(sorted(items.items()))
+
+    def __getitem__(self, name: str) -> Any:
+        for key, value in self._items:
+            if key == name:
+                return value
+        raise KeyError(name)
+
+    def __iter__(self) -> typing.Iterator[str]:
+        return (key for key, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Helpdesks) and self._items == other._items
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"Helpdesks({dict(self._items)!r})"
+
+
+# "zendesk_url" -> ("zendesk", "url"): every helpdesk setting by its flat name.
+_FLAT = {f"{name}_{field}": (name, field) for name, cls in HELPDESKS.items() for field in field_types(cls)}
+
+
+@dataclass(frozen=True, init=False)
 class Settings:
+    """Every setting. The helpdesks' own live in `helpdesks` and read flat: settings.zendesk_url.
+
+    Built like a dataclass, Settings(home=..., zendesk_url=...); the helpdesk names are
+    routed to their helpdesk's settings.
+    """
+
     home: Path = Path(".vigil")
     database_url: str = ""  # e.g. postgresql://vigil@db/vigil; empty: SQLite in home
     # Scale-out: with a Redis URL, web processes queue each ticket for `vigil worker` processes
@@ -47,22 +92,6 @@ class Settings:
     # a note links an entry without a `sources` URL to this joined with the entry's path.
     knowledge_url: str = ""
     shadow: bool = False
-
-    zendesk_webhook_secret: str = ""
-    zendesk_url: str = ""
-    zendesk_email: str = ""
-    zendesk_token: str = ""
-    zendesk_bot_user_id: str = ""  # the helpdesk user the plugin posts as: its events are ignored
-
-    jira_webhook_secret: str = ""
-    jira_url: str = ""
-    jira_user: str = ""
-    jira_token: str = ""
-    jira_bot_account_id: str = ""
-    # On plain Jira (no Service Management) an internal note is a comment restricted to this
-    # role; on JSM the sd.public.comment property makes it internal (HELPDESK_FACTS.md).
-    jira_service_management: bool = True
-    jira_internal_role: str = "Administrators"
 
     openai_api_key: str = ""
     openai_base_url: str = ""
@@ -88,7 +117,6 @@ class Settings:
     # Opens GET /dashboard and GET /metrics (Bearer token, or ?token= once in a browser); empty: both off.
     admin_token: str = ""
 
-    webhook_max_age_seconds: int = 300  # older signed timestamps are replays
     webhook_rate_limit: float = 200.0  # requests per second per source per web process; more get 429
     # A worker holds a ticket this long per delivery; one that dies frees the ticket after it.
     lease_seconds: float = 60.0
@@ -97,6 +125,30 @@ class Settings:
     index_refresh_seconds: float = 30.0  # how often the worker looks for changed knowledge files
     delivery_max_attempts: int = 5
     delivery_backoff_seconds: float = 2.0
+    helpdesks: Helpdesks = Helpdesks({})  # each helpdesk's own settings (connectors/<name>/settings.py)
+
+    def __init__(self, **values: Any) -> None:
+        given = values.pop("helpdesks", None) or {}
+        own: dict[str, dict[str, Any]] = {}
+        for key in [key for key in values if key not in _CORE]:
+            if key not in _FLAT:
+                raise TypeError(f"Settings has no setting {key!r}")
+            name, field = _FLAT[key]
+            own.setdefault(name, {})[field] = values.pop(key)
+        for name, default in _CORE.items():
+            object.__setattr__(self, name, values.get(name, default))
+        helpdesks = {}
+        for name, cls in HELPDESKS.items():
+            base = given.get(name) or cls()
+            helpdesks[name] = dataclasses.replace(base, **own[name]) if name in own else base
+        object.__setattr__(self, "helpdesks", Helpdesks(helpdesks))
+
+    def __getattr__(self, key: str) -> Any:
+        """A helpdesk's setting by its flat name: settings.zendesk_url."""
+        if key not in _FLAT or "helpdesks" not in self.__dict__:
+            raise AttributeError(f"Settings has no setting {key!r}")
+        name, field = _FLAT[key]
+        return getattr(self.helpdesks[name], field)
 
     @property
     def store_url(self) -> str:
@@ -114,9 +166,9 @@ class Settings:
     def redacted(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret replaced by '***'."""
         out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = "***" if f.name in SECRET_FIELDS and value else (
+        for name in setting_names():
+            value = getattr(self, name)
+            out[name] = "***" if name in SECRET_FIELDS and value else (
                 str(value) if isinstance(value, Path) else value)
         return out
 
@@ -127,24 +179,31 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+# The plugin's own settings and their defaults (every field but `helpdesks`).
+_CORE = {f.name: f.default for f in fields(Settings) if f.name != "helpdesks"}
+
+
+def setting_names() -> list[str]:
+    """Every setting's flat name, the helpdesks' included."""
+    return [*_CORE, *_FLAT]
+
+
+def _types() -> dict[str, Any]:
+    """Every setting's flat name and type."""
+    hints = typing.get_type_hints(Settings)
+    return {**{name: hints[name] for name in _CORE},
+            **{flat: field_types(HELPDESKS[name])[field] for flat, (name, field) in _FLAT.items()}}
+
+
 # Environment names that are not VIGIL_<FIELD>: the openai client's own variables.
 _ENV_ALIASES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
 
 
 def _coerce(name: str, kind: Any, raw: Any) -> Any:
-    if kind is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in {"1", "true", "yes", "on"}:
-            return True
-        if text in {"0", "false", "no", "off", ""}:
-            return False
-        raise SettingsError(f"{name}: expected a boolean (1/0, true/false), got {raw!r}")
     try:
-        return kind(raw)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{name}: expected {kind.__name__}, got {raw!r}") from None
+        return coerce(name, kind, raw)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _from_environment(names: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
@@ -186,7 +245,7 @@ def load_settings(config_file: str | os.PathLike | None = None,
             values.update(tomllib.loads(path.read_text()).get("vigil", {}))
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: {exc}") from None
-    known = typing.get_type_hints(Settings)
+    known = _types()
     unknown = set(values) - set(known)
     if unknown:
         raise SettingsError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")

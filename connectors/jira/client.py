@@ -14,7 +14,7 @@ from jira import JIRA, JIRAError
 
 from connectors.base import DeliveryError
 from connectors.jira.render import to_wiki
-from plugin.settings import Settings
+from connectors.jira.settings import JiraSettings
 
 log = logging.getLogger("vigil.connectors.jira")
 
@@ -29,7 +29,7 @@ _RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 class JiraNotes:
     """Posts internal comments; every way of posting it offers is internal by construction."""
 
-    def __init__(self, settings: Settings,
+    def __init__(self, settings: JiraSettings,
                  timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> None:
         self.settings = settings
         self.timeout = timeout
@@ -60,12 +60,12 @@ class JiraNotes:
 
     def _internal(self) -> dict[str, Any]:
         """Return the add_comment arguments that hide the note from customers."""
-        if self.settings.jira_service_management:
+        if self.settings.service_management:
             # JSM: only the sd.public.comment property makes a comment internal; a role
             # `visibility` still shows it on the portal (HELPDESK_FACTS "Internal comment").
             return {"is_internal": True}
         # Plain Jira has no such property: restrict the comment to a staff role instead.
-        return {"visibility": {"type": "role", "value": self.settings.jira_internal_role}}
+        return {"visibility": {"type": "role", "value": self.settings.internal_role}}
 
     def _check_project_type(self, jira: JIRA, ticket_id: str) -> None:
         """Refuse to post where the configured kind of internal note would be visible."""
@@ -84,8 +84,8 @@ class JiraNotes:
         if kind is None:
             return  # old Server without project types: trust the setting
         is_jsm = kind == "service_desk"
-        if is_jsm != self.settings.jira_service_management:
-            setting = str(self.settings.jira_service_management).lower()
+        if is_jsm != self.settings.service_management:
+            setting = str(self.settings.service_management).lower()
             raise DeliveryError(
                 f"refusing to post on {ticket_id}: project {project} is a '{kind}' project but "
                 f"VIGIL_JIRA_SERVICE_MANAGEMENT={setting}; the note would not be internal "
@@ -97,22 +97,22 @@ def _check_issue_key(ticket_id: str) -> None:
         raise DeliveryError(f"not a Jira issue key: {ticket_id!r}", retryable=False)
 
 
-def check_configured(settings: Settings, *, posting: bool) -> None:
+def check_configured(settings: JiraSettings, *, posting: bool) -> None:
     """Raise DeliveryError(retryable=False) naming every API setting that is missing.
 
     `posting`: notes on plain Jira also need the staff role they are restricted to.
     """
-    required = (("VIGIL_JIRA_URL", settings.jira_url), ("VIGIL_JIRA_USER", settings.jira_user),
-                ("VIGIL_JIRA_TOKEN", settings.jira_token))
+    required = (("VIGIL_JIRA_URL", settings.url), ("VIGIL_JIRA_USER", settings.user),
+                ("VIGIL_JIRA_TOKEN", settings.token))
     missing = [name for name, value in required if not value.strip()]
-    if posting and not settings.jira_service_management and not settings.jira_internal_role.strip():
+    if posting and not settings.service_management and not settings.internal_role.strip():
         missing.append("VIGIL_JIRA_INTERNAL_ROLE (needed on plain Jira)")
     if missing:
         raise DeliveryError(f"Jira API not configured: set {', '.join(missing)}",
                             retryable=False)
 
 
-def connect(settings: Settings, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT, *,
+def connect(settings: JiraSettings, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT, *,
             server_info: bool = False) -> JIRA:
     """Build the `jira` client every Jira call uses (notes, history).
 
@@ -123,13 +123,13 @@ def connect(settings: Settings, timeout: float | tuple[float, float] = DEFAULT_T
     # 429/503/connection errors inside this call (jira/resilientsession.py); our worker
     # owns the retry policy and must see every failure at once.
     s = settings
-    return JIRA(server=s.jira_url, basic_auth=(s.jira_user, s.jira_token),
+    return JIRA(server=s.url, basic_auth=(s.user, s.token),
                 get_server_info=server_info, max_retries=0, timeout=timeout,
                 options={"rest_api_version": "2", "check_update": False})
 
 
 @contextmanager
-def connected(settings: Settings, timeout: float | tuple[float, float], what: str, *,
+def connected(settings: JiraSettings, timeout: float | tuple[float, float], what: str, *,
               server_info: bool = False) -> Iterator[JIRA]:
     """A `jira` client (see connect), closed afterwards; any failure about `what` on the way,
     building it included, leaves as the DeliveryError callers understand."""

@@ -29,7 +29,7 @@ from jira import JIRA
 from connectors.base import utc
 from connectors.jira.client import DEFAULT_TIMEOUT, check_configured, connected, jira_errors
 from connectors.jira.webhook import _comment_role, _is_plugin, _is_public, _jira_time
-from plugin.settings import Settings
+from connectors.jira.settings import JiraSettings
 
 log = logging.getLogger("vigil.connectors.jira")
 
@@ -40,7 +40,7 @@ FIELDS = ["summary", "status", "labels", "reporter", "created", "resolutiondate"
 _ZONE_MARGIN = timedelta(days=1)
 
 
-def fetch_resolved(settings: Settings, since: datetime, limit: int = 1000, *,
+def fetch_resolved(settings: JiraSettings, since: datetime, limit: int = 1000, *,
                    timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
     """Return up to `limit` issues resolved since `since` (oldest first), as conversations.
 
@@ -61,7 +61,7 @@ def fetch_resolved(settings: Settings, since: datetime, limit: int = 1000, *,
             if resolved is not None and resolved < since:
                 continue  # inside the day the query adds for time zones
             with jira_errors(str(issue.get("key"))):
-                conversation = _conversation(jira, issue, settings.jira_bot_account_id)
+                conversation = _conversation(jira, issue, settings.bot_account_id)
             if conversation is None:
                 continue
             conversations.append(conversation)

@@ -35,7 +35,7 @@ _COMMENT_SELF = re.compile(r"/rest/api/\d+/issue/\d+/comment/")
 _IDENTITY_KEYS = ("accountId", "key", "name")
 
 
-def verify_signature(secret: str, headers: Mapping[str, str], body: bytes) -> None:
+def verify(secret: str, headers: Mapping[str, str], body: bytes) -> None:
     """Raise SignatureError unless X-Hub-Signature is the HMAC-SHA256 of the raw body."""
     # Jira signs only the body: there is no signed timestamp to bound replays with
     # (HELPDESK_FACTS "Signature"), so a replay is caught later by delivery-id dedup.
@@ -59,7 +59,7 @@ def delivery_id(headers: Mapping[str, str], body: bytes) -> str:
     return given or "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def parse_delivery(headers: Mapping[str, str], body: bytes, *,
+def parse(headers: Mapping[str, str], body: bytes, *,
                    bot_account_id: str = "") -> Delivery:
     """Translate a verified Jira webhook into a Delivery; BadPayload names a bad field."""
     try:
@@ -263,7 +263,7 @@ def _resolution_cleared(item: dict | None) -> bool:
 
 
 def _current_status(data: dict, status_item: dict | None = None) -> str | None:
-    """Normalise the issue's current status onto plugin.model.STATUSES."""
+    """Normalise the issue's current status onto connectors.events.STATUSES."""
     fields = _fields(data)
     status = _get(fields, "status", dict, where="issue.fields.status") or {}
     name = str(status.get("name") or (status_item or {}).get("toString") or "").lower()

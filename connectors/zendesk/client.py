@@ -19,7 +19,7 @@ from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyExce
 from connectors.base import ConfigurationError, DeliveryError
 from connectors.zendesk.render import to_html
 from connectors.events import NOTE_MARKER
-from plugin.settings import Settings
+from connectors.zendesk.settings import ZendeskSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,11 @@ def _stop_on_429(response: requests.Response, *args: Any, **kwargs: Any) -> requ
 class ZendeskClient:
     """Posts internal notes as the API token's user; one zenpy client per call."""
 
-    def __init__(self, settings: Settings, *, timeout: Any = TIMEOUT) -> None:
+    def __init__(self, settings: ZendeskSettings, *, timeout: Any = TIMEOUT) -> None:
         self._settings = settings
         self._timeout = timeout
-        if settings.zendesk_url:  # refuse a malformed URL at startup, not at the first note
-            api_base(settings.zendesk_url)
+        if settings.url:  # refuse a malformed URL at startup, not at the first note
+            api_base(settings.url)
 
     def post_internal_note(self, ticket_id: str, body: str) -> str:
         """Post `body` as a private comment on the ticket; return the new comment's id."""
@@ -104,27 +104,27 @@ class ZendeskClient:
         return connect(self._settings, session, timeout=self._timeout)
 
 
-def connect(settings: Settings, session: requests.Session, *, timeout: Any = TIMEOUT,
+def connect(settings: ZendeskSettings, session: requests.Session, *, timeout: Any = TIMEOUT,
             action: str = "post to") -> Zenpy:
     """Build the zenpy client every Zendesk call uses (notes, history) on `session`.
 
     Raise DeliveryError(retryable=False) naming the settings that are missing; `action` says
     what could not be done ("post to", "read from").
     """
-    missing = [f"{name} (VIGIL_{name.upper()})" for name in
-               ("zendesk_url", "zendesk_email", "zendesk_token")
+    missing = [f"zendesk_{name} (VIGIL_ZENDESK_{name.upper()})" for name in
+               ("url", "email", "token")
                if not getattr(settings, name)]
     if missing:  # shadow mode runs without them; talking to Zendesk cannot
         raise DeliveryError(f"cannot {action} Zendesk: {', '.join(missing)} not set",
                             retryable=False)
-    base = api_base(settings.zendesk_url)
+    base = api_base(settings.url)
     # The session we pass has no retrying adapter: a PUT that adds a comment is not
     # idempotent, so the worker decides about retries (a reader backs off on its own).
     # ratelimit_budget=0 makes zenpy raise instead of sleeping should a 429 reach it;
     # raise_on_ratelimit (HELPDESK_FACTS) is not in zenpy 2.0.57, hence the response hook.
     session.hooks["response"].append(_stop_on_429)
     client = Zenpy(subdomain=base.subdomain, domain=base.domain,
-                   email=settings.zendesk_email, token=settings.zendesk_token,
+                   email=settings.email, token=settings.token,
                    session=session, timeout=timeout, ratelimit_budget=0,
                    # zenpy's cache is not thread-safe (facetoe/zenpy#610); we also build
                    # one client per call, so nothing is shared between worker threads.

@@ -36,14 +36,14 @@ from connectors.base import DeliveryError, utc
 from connectors.zendesk.client import TIMEOUT, connect, zendesk_errors
 from connectors.zendesk.webhook import is_plugin
 from connectors.events import RESOLVED_STATUSES
-from plugin.settings import Settings
+from connectors.zendesk.settings import ZendeskSettings
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # Zendesk recommends 100 per search/export page (at most 1,000)
 
 
-def fetch_resolved(settings: Settings, since: datetime, limit: int = 1000, *,
+def fetch_resolved(settings: ZendeskSettings, since: datetime, limit: int = 1000, *,
                    timeout: Any = TIMEOUT) -> list[dict[str, Any]]:
     """Return up to `limit` solved/closed tickets updated since `since`, as conversations.
 
@@ -54,7 +54,7 @@ def fetch_resolved(settings: Settings, since: datetime, limit: int = 1000, *,
     """
     if limit <= 0:
         return []
-    bot_id = str(settings.zendesk_bot_user_id or "").strip()
+    bot_id = str(settings.bot_user_id or "").strip()
     conversations: list[dict[str, Any]] = []
     with requests.Session() as session, zendesk_errors("the solved-ticket search", SEARCH_HINTS):
         client = connect(settings, session, timeout=timeout, action="read from")

@@ -36,7 +36,7 @@ def project(kind: str | None, key: str = "SUP") -> Reply:
 def jira(server: FakeServer, timeout: Any = (2.0, 5.0), **settings: Any) -> JiraConnector:
     values = {"jira_webhook_secret": "s", "jira_url": server.url,
               "jira_user": USER, "jira_token": TOKEN, **settings}
-    return JiraConnector(Settings(**values), timeout=timeout)
+    return JiraConnector(Settings(**values).helpdesks["jira"], timeout=timeout)
 
 
 # --- the note is internal by construction -------------------------------------------------
@@ -172,7 +172,7 @@ def test_connection_refused_is_retryable():
         port = sock.getsockname()[1]
     settings = Settings(jira_webhook_secret="s", jira_url=f"http://127.0.0.1:{port}",
                         jira_user="u", jira_token=TOKEN)
-    error = failure(lambda: JiraConnector(settings).post_internal_note(KEY, NOTE))
+    error = failure(lambda: JiraConnector(settings.helpdesks["jira"]).post_internal_note(KEY, NOTE))
     assert error.retryable is True
 
 

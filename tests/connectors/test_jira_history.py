@@ -170,7 +170,7 @@ def script_data_center(server: FakeServer) -> None:
 def connector(server: FakeServer, **settings: Any) -> JiraConnector:
     values = {"jira_webhook_secret": "s", "jira_url": server.url, "jira_user": USER,
               "jira_token": TOKEN, "jira_bot_account_id": BOT, **settings}
-    return JiraConnector(Settings(**values), timeout=(2.0, 5.0))
+    return JiraConnector(Settings(**values).helpdesks["jira"], timeout=(2.0, 5.0))
 
 
 def query(request: Recorded) -> dict[str, list[str]]:

@@ -42,7 +42,7 @@ def signed(body: bytes, secret: str = SECRET, **extra: str) -> Headers:
 
 
 def connector(**settings: Any) -> JiraConnector:
-    return JiraConnector(Settings(jira_webhook_secret=SECRET, **settings))
+    return JiraConnector(Settings(jira_webhook_secret=SECRET, **settings).helpdesks["jira"])
 
 
 def deliver(body: bytes | str, **settings: Any) -> Delivery:
@@ -65,7 +65,7 @@ def summary(delivery: Delivery) -> list[tuple]:
 @pytest.mark.parametrize("secret", ["", "   "])
 def test_connector_refuses_to_start_without_a_secret(secret):
     with pytest.raises(ConfigurationError, match="VIGIL_JIRA_WEBHOOK_SECRET"):
-        JiraConnector(Settings(jira_webhook_secret=secret))
+        JiraConnector(Settings(jira_webhook_secret=secret).helpdesks["jira"])
 
 
 def test_connector_starts_without_api_credentials():

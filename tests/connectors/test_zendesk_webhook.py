@@ -19,7 +19,7 @@ from connectors.base import BadPayload, ConfigurationError, SignatureError
 from connectors.zendesk import ZendeskConnector
 from connectors.zendesk.webhook import TRIGGER_FORMAT
 from connectors.events import NOTE_MARKER, Delivery
-from plugin.settings import Settings
+from connectors.zendesk.settings import ZendeskSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "zendesk"
@@ -64,7 +64,7 @@ def dump(data: Any) -> bytes:
 
 @pytest.fixture
 def zendesk() -> ZendeskConnector:
-    return ZendeskConnector(Settings(zendesk_webhook_secret=SECRET, zendesk_bot_user_id=BOT))
+    return ZendeskConnector(ZendeskSettings(webhook_secret=SECRET, bot_user_id=BOT))
 
 
 def deliver(zendesk: ZendeskConnector, body: bytes, **headers: Any) -> Delivery:
@@ -78,11 +78,11 @@ def deliver(zendesk: ZendeskConnector, body: bytes, **headers: Any) -> Delivery:
 
 def test_refuses_to_start_without_a_webhook_secret() -> None:
     with pytest.raises(ConfigurationError, match="VIGIL_ZENDESK_WEBHOOK_SECRET"):
-        ZendeskConnector(Settings())
+        ZendeskConnector(ZendeskSettings())
 
 
 def test_starts_without_api_credentials_for_shadow_mode() -> None:
-    assert ZendeskConnector(Settings(zendesk_webhook_secret=SECRET)).name == "zendesk"
+    assert ZendeskConnector(ZendeskSettings(webhook_secret=SECRET)).name == "zendesk"
 
 
 # --- signature ----------------------------------------------------------------------------
@@ -186,7 +186,7 @@ def test_bot_author_alone_marks_the_plugin(zendesk: ZendeskConnector) -> None:
 
 
 def test_note_marker_alone_marks_the_plugin() -> None:
-    unconfigured = ZendeskConnector(Settings(zendesk_webhook_secret=SECRET))  # no bot user id
+    unconfigured = ZendeskConnector(ZendeskSettings(webhook_secret=SECRET))  # no bot user id
     data = load("ticket.comment_added__customer_public.json")
     data["event"]["comment"]["body"] += f"\n{NOTE_MARKER}"
     (event,) = deliver(unconfigured, dump(data)).events

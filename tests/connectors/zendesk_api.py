@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from connectors.zendesk.settings import ZendeskSettings
 from plugin.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "zendesk"
@@ -28,8 +29,8 @@ def recorded_body(cassette: str, index: int) -> Any:
     return json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
 
 
-def settings(url: str, **over: Any) -> Settings:
+def settings(url: str, **over: Any) -> ZendeskSettings:
     """Settings for a Zendesk account at `url`, with API credentials and the bot user."""
     values = dict(zendesk_webhook_secret="s", zendesk_url=url, zendesk_email=EMAIL,
                   zendesk_token=TOKEN, zendesk_bot_user_id=BOT)
-    return Settings(**{**values, **over})
+    return Settings(**{**values, **over}).helpdesks["zendesk"]
