@@ -1,24 +1,26 @@
-"""Post internal notes to Zendesk with zenpy, and translate its failures into DeliveryError."""
+"""Talk to the Zendesk API with zenpy: post internal notes, and translate failures into DeliveryError."""
 
 from __future__ import annotations
 
 import logging
-import math
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from typing import Any, Iterator
+from datetime import date
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import requests
+from requests.auth import AuthBase
 from zenpy import Zenpy
 from zenpy.lib.api_objects import Comment, Ticket
 from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyException
 
 from connectors.base import ConfigurationError, DeliveryError
-from connectors.zendesk.render import to_html
 from connectors.events import NOTE_MARKER
+from connectors.plumbing import http_failure, network_failure, retry_after
+from connectors.zendesk.auth import TOKEN_PATH, api_token_warning, credentials
+from connectors.zendesk.render import to_html
 from connectors.zendesk.settings import ZendeskSettings
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,9 @@ class ApiBase:
     subdomain: str
     domain: str  # may end with ":port"
 
+    def url(self, path: str) -> str:
+        return f"{self.scheme}://{self.subdomain}.{self.domain}{path}"
+
 
 def api_base(url: str) -> ApiBase:
     """Split `zendesk_url` into zenpy's subdomain and domain; refuse URLs it cannot serve."""
@@ -45,7 +50,7 @@ def api_base(url: str) -> ApiBase:
         raise ConfigurationError(usage)  # never echo the URL: it could hold credentials
     if parts.scheme == "http" and not host.startswith("127."):
         raise ConfigurationError(f"{usage}; plain http is only allowed to 127.x.x.x (tests): "
-                                 "the API token must not cross a network in clear")
+                                 "credentials must not cross a network in clear")
     try:
         port = parts.port
     except ValueError:
@@ -66,18 +71,29 @@ def _stop_on_429(response: requests.Response, *args: Any, **kwargs: Any) -> requ
     """Raise before zenpy sees a 429: zenpy 2.0.57 would sleep Retry-After seconds and retry."""
     if response.status_code == 429:
         _ = response.content  # read the short body, so the connection is closed cleanly
-        raise _RateLimited(_retry_after(response.headers.get("Retry-After")))
+        raise _RateLimited(retry_after(response.headers.get("Retry-After")))
     return response
 
 
 class ZendeskClient:
-    """Posts internal notes as the API token's user; one zenpy client per call."""
+    """Talks to Zendesk as the bot user: one zenpy client per call, one set of credentials
+    (and one OAuth token cache) shared by every call and worker thread."""
 
-    def __init__(self, settings: ZendeskSettings, *, timeout: Any = TIMEOUT) -> None:
-        self._settings = settings
+    def __init__(self, settings: ZendeskSettings, *, timeout: Any = TIMEOUT,
+                 today: date | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
         self._timeout = timeout
-        if settings.url:  # refuse a malformed URL at startup, not at the first note
-            api_base(settings.url)
+        # Refuse a malformed URL at startup, not at the first note.
+        token_url = api_base(settings.url).url(TOKEN_PATH) if settings.url else ""
+        self.auth: AuthBase | None = None
+        self.problem: DeliveryError | None = None
+        try:
+            self.auth = credentials(settings, token_url, timeout=timeout, today=today, clock=clock)
+        except DeliveryError as exc:  # shadow mode runs without them; each call will say why
+            self.problem = exc
+        warning = api_token_warning(settings, today)
+        if warning:
+            log.warning(warning)
 
     def post_internal_note(self, ticket_id: str, body: str) -> str:
         """Post `body` as a private comment on the ticket; return the new comment's id."""
@@ -88,59 +104,55 @@ class ZendeskClient:
         # html_body, because a plain body shows the note's Markdown as typed.
         update = Ticket(id=number, comment=Comment(html_body=to_html(_marked(body)), public=False))
         with requests.Session() as session, zendesk_errors(f"the note on ticket {number}", NOTE_HINTS):
-            result = self._zenpy(session).tickets.update(update)
+            result = self.zenpy(session).tickets.update(update)
         return _comment_id(result, number)
 
     def find_note(self, ticket_id: str, ref: str) -> str | None:
         """The id of the ticket's comment containing `ref`, reading its comments (100 a page)."""
         number = _ticket_number(ticket_id)
         with requests.Session() as session, zendesk_errors(f"the comments of ticket {number}", NOTE_HINTS):
-            for comment in self._zenpy(session).tickets.comments(ticket=number):
+            for comment in self.zenpy(session).tickets.comments(ticket=number):
                 if any(isinstance(text, str) and ref in text for text in (comment.body, comment.html_body)):
                     return str(comment.id)
         return None
 
-    def _zenpy(self, session: requests.Session) -> Zenpy:
-        return connect(self._settings, session, timeout=self._timeout)
+    def zenpy(self, session: requests.Session, action: str = "post to") -> Zenpy:
+        """The zenpy client every Zendesk call uses (notes, history, doctor), on `session`.
 
-
-def connect(settings: ZendeskSettings, session: requests.Session, *, timeout: Any = TIMEOUT,
-            action: str = "post to") -> Zenpy:
-    """Build the zenpy client every Zendesk call uses (notes, history) on `session`.
-
-    Raise DeliveryError(retryable=False) naming the settings that are missing; `action` says
-    what could not be done ("post to", "read from").
-    """
-    missing = [f"zendesk_{name} (VIGIL_ZENDESK_{name.upper()})" for name in
-               ("url", "email", "token")
-               if not getattr(settings, name)]
-    if missing:  # shadow mode runs without them; talking to Zendesk cannot
-        raise DeliveryError(f"cannot {action} Zendesk: {', '.join(missing)} not set",
-                            retryable=False)
-    base = api_base(settings.url)
-    # The session we pass has no retrying adapter: a PUT that adds a comment is not
-    # idempotent, so the worker decides about retries (a reader backs off on its own).
-    # ratelimit_budget=0 makes zenpy raise instead of sleeping should a 429 reach it;
-    # raise_on_ratelimit (HELPDESK_FACTS) is not in zenpy 2.0.57, hence the response hook.
-    session.hooks["response"].append(_stop_on_429)
-    client = Zenpy(subdomain=base.subdomain, domain=base.domain,
-                   email=settings.email, token=settings.token,
-                   session=session, timeout=timeout, ratelimit_budget=0,
-                   # zenpy's cache is not thread-safe (facetoe/zenpy#610); we also build
-                   # one client per call, so nothing is shared between worker threads.
-                   disable_cache=True)
-    if base.scheme == "http":
-        _use_plain_http(client)
-    return client
+        Raise DeliveryError(retryable=False) naming the settings that are missing; `action`
+        says what could not be done ("post to", "read from").
+        """
+        if self.auth is None:
+            raise DeliveryError(f"cannot {action} Zendesk: {self.problem}", retryable=False)
+        base = api_base(self.settings.url)
+        # The session we pass has no retrying adapter: a PUT that adds a comment is not
+        # idempotent, so the worker decides about retries (a reader backs off on its own).
+        # ratelimit_budget=0 makes zenpy raise instead of sleeping should a 429 reach it;
+        # raise_on_ratelimit (HELPDESK_FACTS) is not in zenpy 2.0.57, hence the response hook.
+        session.hooks["response"].append(_stop_on_429)
+        # Our credentials on the session; `authorized` tells zenpy to leave them alone
+        # (zenpy 2.0.57 Zenpy._init_session skips an authorized session, as it does for an
+        # OAuth2Session), so it needs no email or token of its own.
+        session.auth = self.auth
+        session.authorized = True  # type: ignore[attr-defined]
+        client = Zenpy(subdomain=base.subdomain, domain=base.domain, session=session,
+                       timeout=self._timeout, ratelimit_budget=0,
+                       # zenpy's cache is not thread-safe (facetoe/zenpy#610); we also build
+                       # one client per call, so nothing is shared between worker threads.
+                       disable_cache=True)
+        if base.scheme == "http":
+            _use_plain_http(client)
+        return client
 
 
 def _use_plain_http(client: Zenpy) -> None:
     """Make the zenpy APIs we use speak http (loopback only, see api_base)."""
     # zenpy hard-codes `protocol = 'https'` on every Api object (zenpy/lib/api.py BaseApi)
     # and offers no argument for it, only the process-wide ZENPY_FORCE_SCHEME variable, which
-    # would redirect every Zenpy client in the process. Only these two APIs are used here.
+    # would redirect every Zenpy client in the process. Only these APIs are used here.
     client.tickets.protocol = "http"
     client.search_export.protocol = "http"
+    client.users.protocol = "http"
 
 
 def _ticket_number(ticket_id: str) -> int:
@@ -157,7 +169,7 @@ def _marked(body: str) -> str:
     return body if NOTE_MARKER in body else f"{body.rstrip()}\n\n{NOTE_MARKER}"
 
 
-NOTE_HINTS = {401: " (check VIGIL_ZENDESK_EMAIL and VIGIL_ZENDESK_TOKEN)",
+NOTE_HINTS = {401: " (check the OAuth client, or VIGIL_ZENDESK_EMAIL and VIGIL_ZENDESK_TOKEN)",
               403: " (the bot user must be an agent allowed to comment on this ticket)",
               404: " (no such ticket, or the bot cannot see it)",
               422: " (Zendesk rejected the update, e.g. a closed ticket or 5,000 comments)"}
@@ -179,8 +191,7 @@ def zendesk_errors(what: str, hints: dict[int, str]) -> Iterator[None]:
         raise status_error(exc.response, what, hints) from exc
     except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
         # The request may have reached Zendesk before the connection failed.
-        raise DeliveryError(f"Zendesk unreachable during {what}: {type(exc).__name__}",
-                            retryable=True, unsure=True) from exc
+        raise network_failure("Zendesk", what, exc) from exc
     except (requests.RequestException, ZenpyException) as exc:
         raise DeliveryError(f"Zendesk: {what} failed: {type(exc).__name__}", retryable=False) from exc
 
@@ -190,12 +201,8 @@ def status_error(response: requests.Response | None, what: str, hints: dict[int,
     if response is None:
         return DeliveryError(f"Zendesk: {what} failed", retryable=False)
     status = response.status_code
-    # 409: Zendesk refuses concurrent updates of one ticket; trying again later succeeds.
-    retryable = status >= 500 or status in (408, 409, 429)
-    return DeliveryError(
-        f"Zendesk answered {status} to {what}{hints.get(status, '')}: {_error_text(response)}",
-        retryable=retryable, unsure=status >= 500,  # a gateway's 5xx may follow a stored update
-        retry_after=_retry_after(response.headers.get("Retry-After")) if retryable else None)
+    return http_failure("Zendesk", status, what, _error_text(response), response.headers,
+                        hints.get(status, ""))
 
 
 def _error_text(response: requests.Response) -> str:
@@ -206,20 +213,6 @@ def _error_text(response: requests.Response) -> str:
     if isinstance(data, dict) and ("error" in data or "description" in data):
         return f"{data.get('error', '')} {data.get('description', '')}".strip()[:200]
     return str(data)[:200]
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Read Retry-After: seconds, or an HTTP date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds()
-        except (TypeError, ValueError):
-            return None
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 def _comment_id(result: Any, number: int) -> str:

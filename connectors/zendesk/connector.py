@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Mapping
 
-from connectors.base import ConfigurationError, Connector
+from connectors.base import Check, ConfigurationError, Connector
 from connectors.events import Delivery
-from connectors.zendesk import history, webhook
+from connectors.zendesk import doctor, history, webhook
 from connectors.zendesk.client import ZendeskClient
 from connectors.zendesk.settings import ZendeskSettings
 
@@ -51,4 +51,12 @@ class ZendeskConnector(Connector):
         The plugin's own comments are left out of "messages" and listed under "notes".
         Raise DeliveryError(retryable=True, retry_after=...) on 429/5xx/network errors.
         """
-        return history.fetch_resolved(self._settings, since, limit)
+        return history.fetch_resolved(self._client, since, limit)
+
+    def doctor(self) -> list[Check]:
+        """Who am I, is it the bot user, can it comment (connectors/zendesk/doctor.py)."""
+        return doctor.doctor(self._client)
+
+    def post_test_note(self, ticket_id: str) -> Check:
+        """Post one internal note on a sandbox ticket and read it back: it must not be public."""
+        return doctor.post_test_note(self._client, ticket_id)

@@ -1,6 +1,6 @@
 """Read solved and closed Zendesk tickets back as recorded conversations (plugin/replay.py).
 
-Two kinds of call, both GET, through the same zenpy client as the notes (client.connect):
+Two kinds of call, both GET, through the same zenpy client as the notes (ZendeskClient.zenpy):
 
 1. the tickets: `search_export(type='ticket', status=[closed, solved], updated_after=...)`,
    i.e. GET /api/v2/search/export.json?filter[type]=ticket&page[size]=100&query=type:ticket
@@ -33,18 +33,17 @@ from zenpy import Zenpy
 from zenpy.lib.exception import RecordNotFoundException
 
 from connectors.base import DeliveryError, utc
-from connectors.zendesk.client import TIMEOUT, connect, zendesk_errors
+from connectors.plumbing import parse_time
+from connectors.zendesk.client import ZendeskClient, zendesk_errors
 from connectors.zendesk.webhook import is_plugin
 from connectors.events import RESOLVED_STATUSES
-from connectors.zendesk.settings import ZendeskSettings
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # Zendesk recommends 100 per search/export page (at most 1,000)
 
 
-def fetch_resolved(settings: ZendeskSettings, since: datetime, limit: int = 1000, *,
-                   timeout: Any = TIMEOUT) -> list[dict[str, Any]]:
+def fetch_resolved(api: ZendeskClient, since: datetime, limit: int = 1000) -> list[dict[str, Any]]:
     """Return up to `limit` solved/closed tickets updated since `since`, as conversations.
 
     Each is a replay line (source, ticket_id, subject, status, tags, messages oldest first)
@@ -54,10 +53,10 @@ def fetch_resolved(settings: ZendeskSettings, since: datetime, limit: int = 1000
     """
     if limit <= 0:
         return []
-    bot_id = str(settings.bot_user_id or "").strip()
+    bot_id = str(api.settings.bot_user_id or "").strip()
     conversations: list[dict[str, Any]] = []
     with requests.Session() as session, zendesk_errors("the solved-ticket search", SEARCH_HINTS):
-        client = connect(settings, session, timeout=timeout, action="read from")
+        client = api.zenpy(session, action="read from")
         for ticket in _resolved_tickets(client, since):
             what = f"the comments of ticket {ticket.id}"
             with zendesk_errors(what, SEARCH_HINTS):
@@ -120,17 +119,19 @@ def _conversation(client: Zenpy, ticket: Any, bot_id: str) -> dict[str, Any] | N
             "messages": messages, "notes": notes}
 
 
-SEARCH_HINTS = {401: " (check VIGIL_ZENDESK_EMAIL and VIGIL_ZENDESK_TOKEN)",
+SEARCH_HINTS = {401: " (check the OAuth client, or VIGIL_ZENDESK_EMAIL and VIGIL_ZENDESK_TOKEN)",
                 403: " (the API user must be an agent who can see these tickets)",
                 404: " (check VIGIL_ZENDESK_URL)",
                 422: " (Zendesk refused the search query)"}
 
 
 def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    when = parse_time(text)
+    if when is None:
+        raise ValueError(f"not an ISO-8601 time: {str(text)[:40]!r}")
+    return when
 
 
 def _iso(value: Any) -> str:
     """Zendesk's '2024-02-07T00:09:24Z' as an ISO-8601 string with an explicit offset."""
-    # datetime.fromisoformat reads a trailing Z only from Python 3.11; the project runs 3.10.
     return utc(_parse(str(value))).isoformat()

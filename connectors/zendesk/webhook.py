@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
@@ -15,6 +16,9 @@ from typing import Any, Callable, Mapping
 from connectors.base import (EARLIEST, LATEST, BadPayload, SignatureError, hmac_sha256, plausible,
                              signatures_match, storable)
 from connectors.events import NOTE_MARKER, Delivery, Event, Message, Role
+from connectors.plumbing import parse_time
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "x-zendesk-webhook-signature"
 TIMESTAMP_HEADER = "x-zendesk-webhook-signature-timestamp"
@@ -29,6 +33,12 @@ _STATUSES = {
     "solved": "solved", "closed": "closed", "deleted": "closed", "archived": "closed",
     "scrubbed": "closed",
 }
+# A ticket's first comment is its description. Zendesk sends it twice to an event
+# subscription: as ticket.created (detail.description, no comment id) and as
+# ticket.comment_added (with its comment id). Both get this message id, so the store and the
+# pipeline keep the first to arrive and skip the other: never lost, never decided twice.
+FIRST_COMMENT_ID = "description"
+
 # {{current_user.role}} renders "End-user", "Agent" or "Admin" (and custom agent roles):
 # anything that is not an end user is staff.
 _END_USER_ROLES = frozenset({"end-user", "end user", "enduser"})
@@ -42,7 +52,7 @@ def verify(secret: str, max_age_seconds: int, headers: Mapping[str, str], body: 
         raise SignatureError(f"missing {SIGNATURE_HEADER} header")
     if not stamp:
         raise SignatureError(f"missing {TIMESTAMP_HEADER} header")
-    signed_at = _parse_time(stamp)
+    signed_at = parse_time(stamp)
     if signed_at is None:
         raise SignatureError(f"{TIMESTAMP_HEADER} is not an ISO-8601 time")
     # base64(HMAC-SHA256(secret, timestamp + raw body)), on raw bytes (HELPDESK_FACTS "Signature")
@@ -138,9 +148,18 @@ def _comment_added(data: "_Obj", ticket: _Ticket, at: datetime, bot: str) -> Eve
     author = comment.child("author")
     author_id, text = author.ident("id"), comment.text("body")
     role: Role = "analyst" if author.flag("is_staff") else "customer"
+    detail = data.child("detail")
+    first = _same_text(text, detail.text("description", required=False)) and author_id in (
+        detail.ident("requester_id", required=False), detail.ident("submitter_id", required=False))
+    message_id = FIRST_COMMENT_ID if first else comment.ident("id")
     message = Message(_role(role, text, bot, author_id), comment.flag("is_public"), text, at,
-                      comment.ident("id"), author_id)
+                      message_id, author_id)
     return ticket.event("message", at, message=message)
+
+
+def _same_text(comment: str, description: str | None) -> bool:
+    """Whether a comment is the ticket's description (its first comment), spacing aside."""
+    return description is not None and " ".join(comment.split()) == " ".join(description.split())
 
 
 def _status_changed(data: "_Obj", ticket: _Ticket, at: datetime, bot: str) -> Event:
@@ -160,10 +179,14 @@ def _created(data: "_Obj", ticket: _Ticket, at: datetime, bot: str) -> Event:
     requester, text = detail.ident("requester_id", required=False), detail.text("description")
     public = detail.flag("is_public", required=False)
     message = Message(_role("customer", text, bot, requester), public is not False, text,
-                      detail.time("created_at", required=False) or at, None, requester)
+                      detail.time("created_at", required=False) or at, FIRST_COMMENT_ID, requester)
     return ticket.event("created", at, message=message)
 
 
+# Not handled, on purpose: ticket.custom_status_changed. With custom ticket statuses, the
+# plugin's status is the status category (detail.status: NEW, OPEN, PENDING, HOLD, SOLVED);
+# a change of category also sends ticket.status_changed, and a change within one category
+# (Open -> "Awaiting parts") changes nothing the rules read. Accepted and recorded, no event.
 _HANDLERS: dict[str, Handler] = {
     "zen:event-type:ticket.comment_added": _comment_added,
     "zen:event-type:ticket.status_changed": _status_changed,
@@ -180,7 +203,7 @@ def _from_trigger(data: "_Obj", bot: str) -> tuple[Event, ...]:
     ticket, comment, updater = data.child("ticket"), data.child("comment"), data.child("updater")
     at = ticket.time("updated_at")
     facts = _Ticket(ticket.ident("id"), ticket.text("subject", required=False) or "",
-                    ticket.status("status", required=False), ticket.tags("tags"), None)
+                    ticket.status("status", required=False, custom=True), ticket.tags("tags"), None)
     author_id, text = comment.ident("author_id"), comment.text("body")
     # current_user is whoever made the update that added the comment: normally its author.
     # Posted on someone else's behalf, the author is the customer only if they asked.
@@ -255,7 +278,7 @@ class _Obj:
 
     def time(self, key: str, required: bool = True) -> Any:
         text = self.text(key, required, blank=not required)
-        when = _parse_time(text) if text else None
+        when = parse_time(text) if text else None
         if text and when is None:
             raise BadPayload(f"{self._name(key)}: not an ISO-8601 time")
         if when and not plausible(when):
@@ -263,11 +286,18 @@ class _Obj:
                              f"{EARLIEST.year} and {LATEST.year}")
         return when
 
-    def status(self, key: str, required: bool = True) -> str | None:
+    def status(self, key: str, required: bool = True, custom: bool = False) -> str | None:
+        """The ticket status; `custom`: the text may be a custom status's own name."""
         text = self.text(key, required, blank=not required)
         if not text:
             return None
         status = _STATUSES.get(text.strip().lower())
+        if status is None and custom:
+            # With custom ticket statuses, {{ticket.status}} can render an account's own
+            # status name ("Awaiting parts"), whose category the body does not say. The
+            # comment matters more than the status: keep it, status unknown.
+            log.info("Zendesk trigger body: custom status %r read as unknown", text[:48])
+            return None
         if status is None:
             raise BadPayload(f"{self._name(key)}: unknown ticket status {text[:20]!r}")
         return status
@@ -292,11 +322,3 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     if value is None:  # werkzeug Headers are case-insensitive; a plain dict may not be
         value = next((v for k, v in headers.items() if k.lower() == name), None)
     return value.strip() if isinstance(value, str) else ""
-
-
-def _parse_time(text: str) -> datetime | None:
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)

@@ -20,6 +20,7 @@ import pytest
 
 from connectors.base import DeliveryError
 from connectors.zendesk import ZendeskConnector
+from connectors.zendesk.client import ZendeskClient
 from connectors.zendesk.history import fetch_resolved
 from connectors.events import NOTE_MARKER
 from plugin.replay import events_for, read_conversations
@@ -249,7 +250,7 @@ def test_http_errors(server, status, retryable):
 def test_timeout_is_retryable(server):
     server.script("GET", SEARCH, Reply(200, search_page([], None), delay=2.0))
     with pytest.raises(DeliveryError, match="unreachable") as failed:
-        fetch_resolved(settings(server.url), SINCE, timeout=0.3)
+        fetch_resolved(ZendeskClient(settings(server.url), timeout=0.3), SINCE)
     assert failed.value.retryable is True
 
 
