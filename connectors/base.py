@@ -150,6 +150,7 @@ class Connector(ABC):
         DeliveryError(retryable=False) when retrying cannot help (404, 401, 422).
         """
 
+    @abstractmethod
     def doctor(self) -> list[Check]:
         """Check this helpdesk's setup against the live API, one Check per question.
 
@@ -157,12 +158,11 @@ class Connector(ABC):
         (and, for Jira, does the visibility role or group exist). Never raises for a
         helpdesk problem: each failure is a Check with ok=False and its fix.
         """
-        raise NotImplementedError(f"{self.name} has no setup checks")
 
+    @abstractmethod
     def post_test_note(self, ticket_id: str) -> Check:
         """Post one internal test note on `ticket_id` (a sandbox ticket) and read it back.
 
         ok only if the helpdesk stored it and reports it as not public. Never raises for a
         helpdesk problem: a failure is a Check with ok=False and its fix.
         """
-        raise NotImplementedError(f"{self.name} cannot post a test note")

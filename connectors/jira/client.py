@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -13,8 +12,10 @@ import requests
 from jira import JIRA, JIRAError
 
 from connectors.base import DeliveryError
+from connectors.jira import auth
 from connectors.jira.render import to_wiki
 from connectors.jira.settings import JiraSettings
+from connectors.plumbing import http_failure, network_failure
 
 log = logging.getLogger("vigil.connectors.jira")
 
@@ -22,8 +23,6 @@ log = logging.getLogger("vigil.connectors.jira")
 DEFAULT_TIMEOUT = (5.0, 20.0)
 # Jira issue keys: project key (letter first, then letters, digits, _) and a number.
 _ISSUE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*-[1-9][0-9]*")
-# Worth retrying: Jira Cloud retries these itself for webhooks (HELPDESK_FACTS "Retries").
-_RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 
 
 class JiraNotes:
@@ -34,6 +33,7 @@ class JiraNotes:
         self.settings = settings
         self.timeout = timeout
         self._project_types: dict[str, str | None] = {}  # project key -> projectTypeKey
+        self._visible_to: set[str] = set()  # projects (or "*" for a group) where it was found
 
     def post(self, ticket_id: str, body: str) -> str:
         """Post `body` as an internal comment on issue `ticket_id`; return the comment id."""
@@ -41,6 +41,7 @@ class JiraNotes:
         _check_issue_key(ticket_id)
         with connected(self.settings, self.timeout, ticket_id) as jira:
             self._check_project_type(jira, ticket_id)
+            self._check_visibility(jira, ticket_id)
             comment = jira.add_comment(ticket_id, to_wiki(body), **self._internal())
         comment_id = comment.raw.get("id") if isinstance(comment.raw, dict) else None
         if not comment_id:  # it may exist: the retry looks for it before posting again
@@ -64,8 +65,26 @@ class JiraNotes:
             # JSM: only the sd.public.comment property makes a comment internal; a role
             # `visibility` still shows it on the portal (HELPDESK_FACTS "Internal comment").
             return {"is_internal": True}
-        # Plain Jira has no such property: restrict the comment to a staff role instead.
-        return {"visibility": {"type": "role", "value": self.settings.internal_role}}
+        # Plain Jira has no such property: restrict the comment to a staff group or role.
+        return {"visibility": visibility(self.settings)}
+
+    def _check_visibility(self, jira: JIRA, ticket_id: str) -> None:
+        """On plain Jira, refuse to post unless the role (in this project) or group exists.
+
+        Jira answers 400 to an unknown role, but team-managed projects name their roles
+        "Administrator", "Member", "Viewer" (not the default "Administrators"): say so
+        before the first note, naming the roles the project has.
+        """
+        if self.settings.service_management:
+            return
+        project = ticket_id.rsplit("-", 1)[0].upper()
+        key = "*" if self.settings.internal_group.strip() else project
+        if key in self._visible_to:
+            return
+        problem = visibility_problem(jira, self.settings, project)
+        if problem:
+            raise DeliveryError(f"refusing to post on {ticket_id}: {problem}", retryable=False)
+        self._visible_to.add(key)
 
     def _check_project_type(self, jira: JIRA, ticket_id: str) -> None:
         """Refuse to post where the configured kind of internal note would be visible."""
@@ -97,16 +116,37 @@ def _check_issue_key(ticket_id: str) -> None:
         raise DeliveryError(f"not a Jira issue key: {ticket_id!r}", retryable=False)
 
 
+def visibility(settings: JiraSettings) -> dict[str, str]:
+    """The `visibility` that hides a comment on plain Jira: the group when set, else the role."""
+    group = settings.internal_group.strip()
+    return {"type": "group", "value": group} if group else {"type": "role", "value": settings.internal_role.strip()}
+
+
+def visibility_problem(jira: JIRA, settings: JiraSettings, project: str) -> str | None:
+    """Why notes could not be restricted in `project` (the group or role is missing), or None."""
+    wanted = visibility(settings)
+    if wanted["type"] == "group":
+        # GET /rest/api/2/groups/picker?query=<name>: groups whose name contains it
+        if wanted["value"] in jira.groups(query=wanted["value"], maxResults=50):
+            return None
+        return (f"the group {wanted['value']!r} does not exist (or the bot cannot see it): "
+                "set VIGIL_JIRA_INTERNAL_GROUP to a staff group")
+    roles = sorted(jira.project_roles(project))  # GET /rest/api/2/project/{key}/role
+    if wanted["value"] in roles:
+        return None
+    return (f"project {project} has no role {wanted['value']!r} (its roles: {', '.join(roles) or 'none'}; "
+            "team-managed projects call it 'Administrator'): set VIGIL_JIRA_INTERNAL_ROLE to "
+            "a staff role of every project, or VIGIL_JIRA_INTERNAL_GROUP")
+
+
 def check_configured(settings: JiraSettings, *, posting: bool) -> None:
     """Raise DeliveryError(retryable=False) naming every API setting that is missing.
 
-    `posting`: notes on plain Jira also need the staff role they are restricted to.
+    `posting`: notes on plain Jira also need the staff role or group they are restricted to.
     """
-    required = (("VIGIL_JIRA_URL", settings.url), ("VIGIL_JIRA_USER", settings.user),
-                ("VIGIL_JIRA_TOKEN", settings.token))
-    missing = [name for name, value in required if not value.strip()]
-    if posting and not settings.service_management and not settings.internal_role.strip():
-        missing.append("VIGIL_JIRA_INTERNAL_ROLE (needed on plain Jira)")
+    missing = auth.missing(settings)
+    if posting and not settings.service_management and not visibility(settings)["value"]:
+        missing.append("VIGIL_JIRA_INTERNAL_ROLE or VIGIL_JIRA_INTERNAL_GROUP (needed on plain Jira)")
     if missing:
         raise DeliveryError(f"Jira API not configured: set {', '.join(missing)}",
                             retryable=False)
@@ -122,8 +162,7 @@ def connect(settings: JiraSettings, timeout: float | tuple[float, float] = DEFAU
     # max_retries=0: the package's ResilientSession would otherwise sleep and retry
     # 429/503/connection errors inside this call (jira/resilientsession.py); our worker
     # owns the retry policy and must see every failure at once.
-    s = settings
-    return JIRA(server=s.url, basic_auth=(s.user, s.token),
+    return JIRA(server=auth.api_root(settings), **auth.client_auth(settings),
                 get_server_info=server_info, max_retries=0, timeout=timeout,
                 options={"rest_api_version": "2", "check_update": False})
 
@@ -157,8 +196,7 @@ def as_delivery_error(exc: BaseException, what: str) -> DeliveryError:
     if isinstance(exc, JIRAError):
         return _translate(exc, what)
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):  # it may have reached Jira
-        return DeliveryError(f"Jira unreachable during {what}: {type(exc).__name__}", retryable=True,
-                             unsure=True)
+        return network_failure("Jira", what, exc)
     if isinstance(exc, json.JSONDecodeError):  # a comment may have been posted: look before a retry
         return DeliveryError(f"Jira gave an unreadable answer to {what}", retryable=True, unsure=True)
     if isinstance(exc, requests.RequestException):  # a bad URL or similar: same result next time
@@ -171,20 +209,5 @@ def _translate(exc: JIRAError, what: str) -> DeliveryError:
     """Map a Jira HTTP failure onto retryable or not; never quote headers (they hold the token)."""
     # str(JIRAError) includes the request headers, Authorization among them: use only the
     # status and Jira's own error text.
-    status = exc.status_code
-    detail = f"Jira answered {status} on {what}" + (f": {exc.text}" if exc.text else "")
-    if status is None or status >= 500 or status in _RETRYABLE_STATUSES:
-        headers = exc.response.headers if exc.response is not None else {}
-        retry_after = _retry_after(headers.get("Retry-After"))
-        return DeliveryError(detail, retryable=True, retry_after=retry_after,
-                             unsure=status is None or status >= 500)
-    return DeliveryError(detail, retryable=False)  # 400/401/403/404/422: fails again as sent
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Return Retry-After in seconds (Jira Cloud sends seconds, HELPDESK_FACTS "Rate limits")."""
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP-date or garbage: let the worker's backoff decide
-    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
+    headers = exc.response.headers if exc.response is not None else {}
+    return http_failure("Jira", exc.status_code, what, exc.text or "", headers)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Mapping
 
-from connectors.base import ConfigurationError, Connector
+from connectors.base import Check, ConfigurationError, Connector
 from connectors.events import Delivery
-from connectors.jira import history, webhook
+from connectors.jira import auth, doctor, history, webhook
 from connectors.jira.client import DEFAULT_TIMEOUT, JiraNotes
 from connectors.jira.settings import JiraSettings
 
@@ -26,6 +26,7 @@ class JiraConnector(Connector):
             raise ConfigurationError(
                 "Jira connector needs VIGIL_JIRA_WEBHOOK_SECRET: the secret saved with the Jira "
                 "webhook (see connectors/jira/SETUP.md); refusing to accept unsigned webhooks")
+        auth.check_mode(settings)  # a jira_auth it cannot use is refused at start, not per note
         self.settings = settings
         self.timeout = timeout
         # API credentials are checked when posting, so a webhook-only setup can start.
@@ -54,3 +55,11 @@ class JiraConnector(Connector):
         retry_after=...) on 429/5xx/network errors.
         """
         return history.fetch_resolved(self.settings, since, limit, timeout=self.timeout)
+
+    def doctor(self) -> list[Check]:
+        """Who am I, is it the bot, does the role or group exist, can it comment (doctor.py)."""
+        return doctor.doctor(self.settings, self.timeout)
+
+    def post_test_note(self, ticket_id: str) -> Check:
+        """Post one internal comment on a sandbox issue and read it back: it must be internal."""
+        return doctor.post_test_note(self.notes, ticket_id)

@@ -16,9 +16,10 @@ ATLASSIAN_GATEWAY = "https://api.atlassian.com"
 class JiraSettings:
     webhook_secret: str = secret()  # saved with the Jira webhook: without it the connector stays off
     url: str = ""  # the site, e.g. https://acme.atlassian.net or https://jira.example.com
-    # Which credentials (connectors/jira/auth.py): user + token is Basic (Cloud API token);
-    # with cloud_id it goes through the gateway (service account's scoped token); token
-    # without user is a Data Center personal access token (Bearer).
+    # Which credentials (connectors/jira/auth.py): "api-token" (user + Cloud API token, Basic),
+    # "scoped-token" (a service account's scoped token, Basic, through the gateway with
+    # cloud_id) or "pat" (a Data Center personal access token, Bearer; no user).
+    auth: str = "api-token"
     user: str = ""
     token: str = secret()
     cloud_id: str = ""

@@ -6,6 +6,7 @@ import base64
 import inspect
 import socket
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -55,6 +56,8 @@ def test_service_management_note_carries_the_internal_property(server):
 
 def test_plain_jira_note_is_restricted_to_the_staff_role(server):
     server.script("GET", ISSUE, project("software"))
+    server.script("GET", "/rest/api/2/project/SUP/role",  # the role exists (test_jira_auth.py)
+                  Reply(200, {"Developers": "https://acme.atlassian.net/rest/api/2/project/10001/role/10001"}))
     server.script("POST", COMMENTS, Reply(201, {"id": "10501"}))
     connector = jira(server, jira_service_management=False, jira_internal_role="Developers")
     assert connector.post_internal_note(KEY, NOTE) == "10501"
@@ -118,11 +121,18 @@ def test_rate_limit_is_retryable_after_retry_after_and_not_retried_here(server):
     assert time.monotonic() - started < 2  # ... nor sleep
 
 
-def test_rate_limit_with_a_date_leaves_the_wait_to_the_worker(server):
-    date = "Wed, 21 Oct 2015 07:28:00 GMT"
+def test_rate_limit_with_an_http_date_waits_until_then(server):
+    # Retry-After may be an HTTP date (RFC 9110); read the same way as Zendesk's (plumbing.py).
+    date = (datetime.now(timezone.utc) + timedelta(seconds=90)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     server.script("GET", ISSUE, Reply(429, {}, headers={"Retry-After": date}))
     error = failure(lambda: jira(server).post_internal_note(KEY, NOTE))
-    assert (error.retryable, error.retry_after) == (True, None)
+    assert error.retryable is True and 80 < (error.retry_after or 0) <= 90
+
+
+def test_rate_limit_with_a_past_date_retries_at_once(server):
+    server.script("GET", ISSUE, Reply(429, {}, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}))
+    error = failure(lambda: jira(server).post_internal_note(KEY, NOTE))
+    assert (error.retryable, error.retry_after) == (True, 0.0)
 
 
 def test_service_unavailable_is_not_slept_on_by_the_package(server):
