@@ -73,6 +73,9 @@ DB_PASSWORD = f"SECRET-dbpass-{uuid4().hex}"
 PG_URL = f"postgresql://vigil:{DB_PASSWORD}@127.0.0.1:{_free_port()}/vigil"
 REDIS_PASSWORD = f"SECRET-redispass-{uuid4().hex}"
 REDIS_URL = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{_free_port()}/0"
+# What the loopback Zendesk's /oauth/tokens hands out for the OAuth client: a secret too.
+ZENDESK_ACCESS_TOKEN = f"SECRET-zendesk-access-token-{uuid4().hex}"
+ZENDESK_OAUTH_CLIENT = "vigil"
 
 
 def _b64(text: str) -> str:
@@ -82,7 +85,8 @@ def _b64(text: str) -> str:
 def needles() -> dict[str, str]:
     """What must never be shown: each secret, its random part, and the Basic-auth forms sent."""
     out = {}
-    for name, value in [*SECRETS.items(), ("database password", DB_PASSWORD), ("Redis password", REDIS_PASSWORD)]:
+    for name, value in [*SECRETS.items(), ("database password", DB_PASSWORD), ("Redis password", REDIS_PASSWORD),
+                        ("Zendesk OAuth access token", ZENDESK_ACCESS_TOKEN)]:
         out[name] = value
         out[f"{name} (random part)"] = value.rsplit("-", 1)[1]
     out["Zendesk Basic auth"] = _b64(f"{EMAIL}/token:{SECRETS['zendesk_token']}")
@@ -205,6 +209,9 @@ def servers():
         zendesk.script("PUT", ZENDESK_PUT, Reply(429, {"error": "slow down"}, headers={"Retry-After": "1"}),
                        Reply(500, {"error": "InternalError"}), Reply(401, {"error": "Couldn't authenticate you"}))
         zendesk.script("GET", "/api/v2/search/export.json", Reply(401, {"error": "Couldn't authenticate you"}))
+        zendesk.script("POST", "/oauth/tokens", Reply(200, {  # the OAuth client (zendesk_oauth_client_secret)
+            "access_token": ZENDESK_ACCESS_TOKEN, "token_type": "bearer", "expires_in": 1800,
+            "scope": "read tickets:write"}))
         # After the 500 the retry reads the ticket's comments, in case the note landed: it did not.
         zendesk.script("GET", "/api/v2/tickets/35436/comments.json", Reply(200, {
             "comments": [], "meta": {"has_more": False}, "links": {"next": None}}))
@@ -304,7 +311,8 @@ def cli_runs(monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path
     monkeypatch.chdir(tmp_path)  # no stray vigil.toml
     env = {"VIGIL_HOME": str(settings.home), "VIGIL_KNOWLEDGE_DIR": str(settings.knowledge_dir),
            "VIGIL_RULES_DIR": str(settings.rules_dir), "VIGIL_ZENDESK_URL": settings.zendesk_url,
-           "VIGIL_ZENDESK_EMAIL": EMAIL, "VIGIL_JIRA_URL": settings.jira_url, "VIGIL_JIRA_USER": JIRA_USER,
+           "VIGIL_ZENDESK_EMAIL": EMAIL, "VIGIL_ZENDESK_OAUTH_CLIENT_ID": ZENDESK_OAUTH_CLIENT,
+           "VIGIL_JIRA_URL": settings.jira_url, "VIGIL_JIRA_USER": JIRA_USER,
            "OPENAI_BASE_URL": settings.openai_base_url, "VIGIL_GITHUB_REPO": GITHUB_REPO,
            "VIGIL_GITHUB_API_URL": settings.github_api_url, "OPENAI_API_KEY": SECRETS["openai_api_key"],
            **{f"VIGIL_{name.upper()}": value for name, value in SECRETS.items() if name != "openai_api_key"}}
@@ -366,7 +374,8 @@ def test_no_secret_in_logs_error_pages_or_cli_output(tmp_path, kb, servers, monk
     zendesk, jira, model, github = (servers[name] for name in ("zendesk", "jira", "model", "github"))
     settings = Settings(
         home=tmp_path / "home", knowledge_dir=kb / "knowledge", rules_dir=kb / "rules",
-        zendesk_url=zendesk.url, zendesk_email=EMAIL, jira_url=jira.url, jira_user=JIRA_USER,
+        zendesk_url=zendesk.url, zendesk_email=EMAIL, zendesk_oauth_client_id=ZENDESK_OAUTH_CLIENT,
+        jira_url=jira.url, jira_user=JIRA_USER,
         openai_base_url=f"{model.url}/v1", github_repo=GITHUB_REPO, github_api_url=github.url,
         delivery_backoff_seconds=0.0, **SECRETS)
     logs = AllLogs()
@@ -390,7 +399,9 @@ def test_no_secret_in_logs_error_pages_or_cli_output(tmp_path, kb, servers, monk
 
     # The secrets were in play: sent to the servers (accepted by the app: asserted on the way).
     put = zendesk.received("PUT", ZENDESK_PUT)
-    assert len(put) >= 3 and put[0].headers["Authorization"] == "Basic " + needles()["Zendesk Basic auth"]
+    assert len(put) >= 3 and put[0].headers["Authorization"] == f"Bearer {ZENDESK_ACCESS_TOKEN}"
+    (token_request, *_) = zendesk.received("POST", "/oauth/tokens")  # OAuth won over the API token
+    assert token_request.json()["client_secret"] == SECRETS["zendesk_oauth_client_secret"]
     comments = jira.received("POST", f"/rest/api/2/issue/{JIRA_ISSUE}/comment")
     assert len(comments) >= 3 and comments[0].headers["Authorization"] == "Basic " + needles()["Jira Basic auth"]
     calls = model.received("POST", "/v1/chat/completions")
