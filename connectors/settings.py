@@ -50,15 +50,3 @@ def coerce(name: str, kind: Any, raw: Any) -> Any:
         return kind(raw)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: expected {kind.__name__}, got {raw!r}") from None
-
-
-def build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
-    """An instance of settings class `cls` from `values` (field name -> raw value).
-
-    Unknown names raise ValueError; `prefix` is put before names in messages ("zendesk_").
-    """
-    kinds = field_types(cls)
-    unknown = sorted(set(values) - set(kinds))
-    if unknown:
-        raise ValueError(f"unknown setting(s) {', '.join(prefix + n for n in unknown)}")
-    return cls(**{n: coerce(prefix + n, kinds[n], v) for n, v in values.items()})
