@@ -49,6 +49,7 @@ _PATTERNS = {
         r"not found|forbidden|unauthori[sz]ed|gateway timeout)\b|\bERR_[A-Z_]{3,40}\b|\b0x[0-9A-F]{8}\b",
         re.I),
 }
+_NON_WORD = re.compile(r"[^a-z0-9]+")
 LABELS = {"amount": "Money at stake", "deadline": "Deadline", "affected": "Affected",
           "error": "Error", "product": "Product"}
 
@@ -72,9 +73,9 @@ def key_facts(texts: list[str], products: frozenset[str] | set[str] = frozenset(
                 span = redact(match.group(0).strip(" ,"))
                 if "[" not in span:  # a redacted span says nothing an analyst can use
                     found[kind].setdefault(span, None)
-        lowered = f" {text.lower()} "
-        for product in sorted(products):
-            if len(product) >= 3 and f" {product} " in lowered:
+        lowered = f" {_NON_WORD.sub(' ', text.lower())} "
+        for product in sorted(products):  # one-word names ("orders", "shipping") are everyday words
+            if " " in product.strip() and f" {product} " in lowered:
                 found["product"].setdefault(product, None)
     return [Fact(kind, span) for kind, spans in found.items() for span in _distinct(spans)[:MAX_EACH]]
 
