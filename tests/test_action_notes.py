@@ -66,7 +66,7 @@ def test_a_brief_and_a_summary_carry_no_personal_data_or_engine_syntax(runtime):
     assert brief.decision.rule == "brief-on-reopen"
     assert "Problem:" in brief.note.body and "I've refunded the order" in brief.note.body
     assert "Next step: " in brief.note.body
-    assert "Last public message: an analyst, 3.0 days ago: \u201cI've refunded the order" in brief.note.body
+    assert "Last public message: an analyst, 3.0 days ago, saying what was done above." in brief.note.body
     assert_plain(brief.note.body)
     [summary] = runtime.pipeline.handle(msg_event("@vigil summary", role="analyst", public=False,
                                                   minutes=60 * 24 * 3 + 5))

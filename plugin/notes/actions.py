@@ -55,10 +55,10 @@ class Context:
         name = f" (Rule: {self.decision.rule}.)" if self.decision.rule else ""
         return f"{said} {because}".strip() + name
 
-    def facts_block(self) -> str:
+    def facts_block(self, subject: bool = True) -> str:
         customer = [m.body for m in reversed(self.conversation) if m.author_role == "customer"]
         facts = [str(f) for f in key_facts(customer[:RECENT_MESSAGES], self.products)]
-        if self.subject.strip():  # what the ticket is about, in the customer's own short words
+        if subject and self.subject.strip():  # what the ticket is about, in the customer's own short words
             facts.insert(0, f"Subject: {excerpt(self.subject, 120)}")
         return titled_list("Key facts from the conversation:", facts)
 
@@ -71,6 +71,8 @@ class Context:
         who = "the customer" if last.author_role == "customer" else "an analyst"
         if any(q in last.body for q in thread.open_questions(self.conversation)):
             return f"Last public message: {who}, {ago} ago, asking what is still open above."
+        if any(s in last.body for s in thread.done(self.conversation)[-3:]):
+            return f"Last public message: {who}, {ago} ago, saying what was done above."
         return f"Last public message: {who}, {ago} ago: {excerpt(last.body)}"
 
     def next_step(self, *extra: Rule | None) -> str:
@@ -146,7 +148,7 @@ def brief(ctx: Context) -> Note:
     headline = "Hand-over brief: this ticket was reopened." if reopened else \
         "Hand-over brief: this ticket has a new owner."
     content, call = digest.digest(ctx.conversation, ctx.subject, ctx.settings, ctx.use_model)
-    blocks = [*content.blocks(), ctx.standing(), ctx.facts_block(), ctx.next_step()]
+    blocks = [*content.blocks(), ctx.standing(), ctx.facts_block(subject=False), ctx.next_step()]
     count = ctx.decision.facts.get("messages_on_ticket", len(ctx.conversation))
     why = ctx.why(f"{count} messages on the ticket so far.")
     sources = [source_of(h, ctx.settings.knowledge_url) for h in similar]
@@ -157,7 +159,7 @@ def brief(ctx: Context) -> Note:
 
 def summarize(ctx: Context) -> Note:
     content, call = digest.digest(ctx.conversation, ctx.subject, ctx.settings, ctx.use_model)
-    blocks = [*content.blocks(with_owners=True), ctx.standing(), ctx.facts_block()]
+    blocks = [*content.blocks(with_owners=True), ctx.standing(), ctx.facts_block(subject=False)]
     return Note(render("Summary of this ticket, as asked.", blocks, [], ctx.why()), (),
                 "model" if call and call.outcome == "used" else "rules", call)
 
