@@ -94,7 +94,7 @@ def test_the_description_says_what_each_entry_says_and_why_it_is_new(repo, setti
     assert brands and len(brands) == len(set(brands))  # grouped: each brand once
     news = [p for p in report.proposals if p.kind == "new"]
     for p in news:
-        assert f"### " in text and p.question in text and p.answer.splitlines()[0] in text
+        assert "### " in text and p.question in text and p.answer.splitlines()[0] in text
     assert text.count("**Why it is new**") == len(news)
     assert re.search(r"nearest existing entry `[\w/-]+` scores \d\.\d\d|no existing entry comes close", text)
     assert text.count(f"- [ ] {CHECKLIST[0]}") == len(report.proposals)
