@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 
 # Order matters: card numbers before phone numbers, so a card is not half-matched as a phone.
+# A branch that repeats a class starts only where a run of that class starts (the look-behinds):
+# tried from every position of one long run, it would take quadratic time (issue 11).
 _PATTERNS = (
-    ("email", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+    ("email", re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
     ("card", re.compile(r"\b(?:\d[ -]?){13,19}\b")),
     # A known key prefix, or 32+ characters mixing letters and digits ("answer-analyst-internal-
     # question" is long but is no secret: a token has digits).
     ("token", re.compile(r"\b(?:sk|pk|rk|ghp|gho|xox[abp]|AKIA)[-_A-Za-z0-9]{12,}\b"
-                         r"|\b(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{32,}\b")),
+                         r"|(?<![A-Za-z0-9_-])-*\b(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{32,}\b")),
     ("ip", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b", re.I)),
     ("phone", re.compile(r"(?<!\w)\+?\d[\d ()./-]{7,}\d\b")),
 )

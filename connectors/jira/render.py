@@ -14,9 +14,10 @@ _FENCE = re.compile(r"\s*```")
 _HEADING = re.compile(r"(#{1,6})\s+(.*)")
 _ITEM = re.compile(r"(\s*)([-*+]|\d{1,3}[.)])\s+(.*)")
 _CODE_SPAN = re.compile(r"`([^`]+)`")
-_LINK = re.compile(r"\[([^\]\n]+)\]\((\S+?)\)")
+_LINK = re.compile(r"\[([^\[\]\n]+)\]\(([^\s)\[\]]+)\)")  # no "[" inside: linear on a line of "[[[["
 _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
-_ITALIC = re.compile(r"(?<![*\w])\*(?![*\s])(.+?)(?<![*\s])\*(?![*\w])")
+# No "*" inside: a lazy scan from every " *a" of a long line to its end was quadratic.
+_ITALIC = re.compile(r"(?<![*\w])\*(?![*\s])([^*]+?)(?<![*\s])\*(?![*\w])")
 _IMAGE = re.compile(r"!(?=\S)")  # "!url!" embeds an image in wiki markup
 
 

@@ -13,7 +13,7 @@ import html
 import re
 
 _URL = r"https?://[^\s<>\"'`()\[\]{}]+"
-_LINKS = re.compile(rf"\[([^\]\n]{{1,300}})\]\(({_URL})\)|({_URL})")
+_LINKS = re.compile(rf"\[([^\[\]\n]{{1,300}})\]\(({_URL})\)|({_URL})")  # no "[" in a label: each "[" scans to the next
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _CODE = re.compile(r"`([^`]+)`")
 _ITEM = re.compile(r"(\s*)(?:(\d{1,3})[.)]|[-*])\s+(.*)")

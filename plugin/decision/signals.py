@@ -26,10 +26,16 @@ _INTERROGATIVE = _phrases(
     r"are (?:you|my|these|there)\b", r"has (?:my|it|the)\b", r"anything (?:i|we) can",
     r"what (?:should|can|do) (?:i|we)", r"w(?:h)?at am i doing", r"what'?s (?:the|a|an)\b",
     r"do(?:es)? (?:\w+ ){0,3}(?:support|allow|have|offer|let|provide)\b", r"how (?:\w+ )?(?:i|we) (?:can|could|do)\b")
-# A sentence that opens with a question word or an auxiliary verb: "Is search broken?"
+# A sentence that opens with a question word or an auxiliary verb: "Is search broken?" (or
+# whose clause after a comma, "and", "but" or "so" does). Read one sentence at a time: from a
+# sentence's start, check once that it ends in "?", then look for the opening inside it.
+# Scanning to the "?" from every question word instead took quadratic time on a long
+# sentence full of them, and so did "\s*" retried from every newline of a long run (issue 11).
 _OPENS_QUESTION = re.compile(
-    r"(?:^|[.!?\n]\s*|,\s*|\b(?:and|but|so)\s+)(?:how|what|why|where|when|which|who|is|are|am|do|does|did|"
-    r"can|could|will|would|should|shall|has|have|may)\b[^.!?\n]*\?", re.I)
+    r"(?:^|(?<=[.!?\n]))(?=[^.!?\n]*\?)"  # the start of a sentence that ends in "?"
+    r"(?:^|(?<=[.!?\n])\s*|[^.!?\n]*?(?:,\s*|\b(?:and|but|so)\s+))"
+    r"(?:how|what|why|where|when|which|who|is|are|am|do|does|did|"
+    r"can|could|will|would|should|shall|has|have|may)\b", re.I)
 # Problems reported without a question mark are still asks for help.
 _PROBLEM = _phrases(
     r"can'?t", r"cannot", r"unable to", r"not able to", r"doesn'?t work", r"does not work",
