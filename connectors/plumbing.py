@@ -69,13 +69,13 @@ _FRACTION = re.compile(r"(?<=\d\d:\d\d:\d\d)[.,](\d+)")
 _COMPACT_OFFSET = re.compile(r"([+-]\d\d)(\d\d)$")  # "+0100", which 3.10 does not read
 
 
-def parse_time(text: str) -> datetime | None:
+def parse_time(text: str, naive_as_utc: bool = True) -> datetime | None:
     """Read an ISO-8601 time the same way on every supported Python; None if unreadable.
 
     Python 3.10's datetime.fromisoformat takes neither a trailing "Z" (every Zendesk time
     has one), nor a fraction other than 3 or 6 digits (Zendesk event times carry 9), nor
     an offset without a colon, so these are normalised first. A time without an offset is
-    taken as UTC.
+    taken as UTC, or refused (None) when `naive_as_utc` is false.
     """
     if not isinstance(text, str):
         return None
@@ -89,4 +89,6 @@ def parse_time(text: str) -> datetime | None:
         when = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    if when.tzinfo is None:
+        return when.replace(tzinfo=timezone.utc) if naive_as_utc else None
+    return when

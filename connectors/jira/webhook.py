@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from connectors.base import (EARLIEST, LATEST, BadPayload, SignatureError, hmac_sha256, plausible,
                              signatures_match, storable)
 from connectors.events import NOTE_MARKER, RESOLVED_STATUSES, Delivery, Event, Message, Role
+from connectors.plumbing import parse_time
 
 log = logging.getLogger("vigil.connectors.jira")
 
@@ -339,14 +340,10 @@ def _occurred_at(data: dict) -> datetime:
 
 
 def _jira_time(value: Any) -> datetime | None:
-    """Parse Jira's '2019-02-15T19:11:18.321-0800'; None if absent, unreadable or implausible."""
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
-    except ValueError:
-        return None
-    return when if plausible(when) else None
+    """Parse Jira's '2019-02-15T19:11:18.321-0800'; None if absent, unreadable, without an
+    offset (whose zone would be a guess) or implausible."""
+    when = parse_time(value, naive_as_utc=False) if isinstance(value, str) else None
+    return when if when is not None and plausible(when) else None
 
 
 def _get(data: Any, path: str, kind: type | tuple[type, ...], *, required: bool = False,

@@ -77,3 +77,10 @@ def test_network_failures_are_retried_but_may_have_arrived() -> None:
     error = network_failure("Jira", "the comment on SUP-1", requests.ConnectionError("refused"))
     assert (error.retryable, error.unsure) == (True, True)
     assert "ConnectionError" in str(error)
+
+
+def test_a_time_without_offset_can_be_refused() -> None:
+    # Jira's times always carry an offset; one without would put the ticket in a guessed zone.
+    assert parse_time("2019-02-15T19:11:18.321", naive_as_utc=False) is None
+    assert parse_time("2019-02-15T19:11:18.321-0800", naive_as_utc=False) == datetime(
+        2019, 2, 16, 3, 11, 18, 321000, tzinfo=timezone.utc)
