@@ -125,6 +125,11 @@ class Settings:
     index_refresh_seconds: float = 30.0  # how often the worker looks for changed knowledge files
     delivery_max_attempts: int = 5
     delivery_backoff_seconds: float = 2.0
+    # Deciding: a comment's first and last characters up to this many are read (the whole text is
+    # stored); a delivery whose deciding fails, or never finishes (the process died or hung),
+    # this many times in a row is set aside as failed (`vigil deliveries`, dashboard) to retry by hand.
+    decide_max_chars: int = 8000
+    decide_max_attempts: int = 3
     helpdesks: Helpdesks = Helpdesks({})  # each helpdesk's own settings (connectors/<name>/settings.py)
 
     def __init__(self, **values: Any) -> None:

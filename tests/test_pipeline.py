@@ -115,3 +115,16 @@ def test_forgetting_a_ticket_removes_its_model_calls_and_learning_queue_entry(ru
     assert left == [0, 0]
     assert runtime.store.tickets.find_ticket(TicketRef("zendesk", "42")) is None
     assert len(runtime.pipeline.handle(msg_event("How do I reset my password?"))) == 1  # decided afresh
+
+
+def test_a_huge_comment_is_stored_whole_and_decided_on_its_start_and_end(runtime):
+    """Issue 11 defect 1: deciding reads at most decide_max_chars of a comment (its start and
+    its end, where a question after a pasted log is), so no comment can take long to decide."""
+    from .test_linear_text import deadline
+    text = "x" * 64_000 + " How do I reset my password?"
+    with deadline(5.0):
+        [outcome] = runtime.pipeline.handle(msg_event(text))
+    assert outcome.decision.action == "answer"  # the question at the end was read
+    ticket = runtime.store.tickets.find_ticket(TicketRef("zendesk", "42"))
+    [stored] = runtime.store.tickets.conversation(ticket)
+    assert stored.body == text  # nothing lost

@@ -62,12 +62,16 @@ class Pipeline:
         if message and message.message_id is not None \
                 and any(m.message_id == message.message_id for m in conversation):
             return self._commit(also)  # this comment was seen already (a retry, or Jira's double event)
-        if message:
-            conversation.append(message)
+        # Deciding reads a bounded part of each comment; the whole one is stored (in _commit).
+        limit = self.settings.decide_max_chars
+        conversation = [readable(m, limit) for m in conversation]
+        read = replace(event, message=readable(message, limit)) if message else event
+        if read.message:
+            conversation.append(read.message)
         if message and message.author_role == "plugin":
             planned = [(Decision("silent", None, "the plugin's own note: never acted on (loop guard)"), None)]
             return self._commit(also, event, planned, {}, shadow)
-        facts, hits = self.gather_facts(event, ticket, conversation, stored)
+        facts, hits = self.gather_facts(read, ticket, conversation, stored)
         planned = []
         for decision in self.engine.decide(facts):
             note = None
@@ -214,6 +218,15 @@ class Pipeline:
             ever = self.store.tickets.recent_facts(ticket, "flag", None)
             flagged |= {"vip"} & {k for facts in ever for k in facts.get("new_risks", ())}
         return flagged
+
+
+def readable(message: Message, limit: int) -> Message:
+    """The part of a comment deciding reads: its first and last limit/2 characters (a question
+    often follows a pasted log). Bounds the time any one comment can take to decide."""
+    if len(message.body) <= limit:
+        return message
+    half = limit // 2
+    return replace(message, body=f"{message.body[:half]}\n[...]\n{message.body[-half:]}")
 
 
 def _event_kind(event: Event, before: TicketRow | None) -> str:
