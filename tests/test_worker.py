@@ -328,6 +328,10 @@ def test_a_failed_delivery_is_kept_listed_and_decided_again_from_the_event_that_
     monkeypatch.setattr(Pipeline, "handle", broken)
     rt.worker.run_delivery(pk, done, events)
     assert counts(rt)[:2] == (1, 1)  # the first event took effect, the second did not
+    assert [d[0] for d in rt.store.inbox.pending_deliveries()] == [pk]  # tried again, up to decide_max_attempts
+    for _ in range(settings.decide_max_attempts - 1):
+        rt.worker.run_delivery(*rt.store.inbox.pending_deliveries()[0])
+    assert rt.store.inbox.pending_deliveries() == []
     for name, value in {"VIGIL_HOME": str(settings.home), "VIGIL_KNOWLEDGE_DIR": str(settings.knowledge_dir),
                         "VIGIL_RULES_DIR": str(settings.rules_dir), "VIGIL_ZENDESK_WEBHOOK_SECRET": "s"}.items():
         monkeypatch.setenv(name, value)
@@ -336,8 +340,27 @@ def test_a_failed_delivery_is_kept_listed_and_decided_again_from_the_event_that_
     [failed] = [json.loads(line) for line in listed.output.splitlines()]
     assert (failed["id"], failed["handled"], failed["events"]) == (pk, 1, 2)
     assert failed["error"] == "ValueError: a bug in the second event's handling"
+    assert failed["tries"] == settings.decide_max_attempts
     monkeypatch.setattr(Pipeline, "handle", real)  # the fix is deployed
     result = CliRunner().invoke(main, ["deliveries", "retry"])
     assert result.exit_code == 0 and "1 failed deliveries queued again" in result.output, result.output
     assert counts(rt)[:2] == (2, 2)  # the second event decided once; the first not again
     assert rt.store.inbox.failed_deliveries() == [] and rt.store.inbox.pending_deliveries() == []
+
+
+def test_a_delivery_whose_tries_never_finished_is_set_aside_not_tried_again(rt, settings, monkeypatch):
+    """Issue 11 defect 1: a comment that hung the worker froze every restarted process too. Each
+    try is counted before it starts, so tries cut short by a kill (simulated: counted, never
+    finished) add up, and the next worker sets the delivery aside without deciding it."""
+    from plugin.decision.pipeline import Pipeline
+    pk, done, events = stored_delivery(rt, msg_event("How do I reset my password?"))
+    for _ in range(settings.decide_max_attempts):  # each process died deciding it
+        assert rt.store.inbox.begin_attempt(pk, settings.decide_max_attempts)
+    decided = []
+    monkeypatch.setattr(Pipeline, "handle", lambda self, event, *a, **k: decided.append(event))
+    rt.worker.process_ticket(TicketRef("zendesk", "42").key)
+    assert decided == [] and rt.store.inbox.pending_deliveries() == []
+    [failed] = rt.store.inbox.failed_deliveries()
+    assert failed["id"] == pk and "never finished" in failed["error"]
+    assert rt.store.inbox.retry_failed_deliveries(pk) == 1  # `vigil deliveries retry`: tries start again
+    assert rt.store.inbox.begin_attempt(pk, settings.decide_max_attempts)

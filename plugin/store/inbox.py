@@ -86,9 +86,38 @@ class InboxQueries:
         with self.db.write() as conn:
             changed = conn.execute(update(deliveries).where(
                 deliveries.c.id == pk, deliveries.c.progress == done - 1, deliveries.c.state == "pending",
-            ).values(progress=done, state="done" if done == total else "pending")).rowcount
+            ).values(progress=done, state="done" if done == total else "pending", attempts=0)).rowcount
         if changed != 1:
             raise AlreadyHandled(f"delivery {pk} event {done} was handled by another worker")
+
+    def begin_attempt(self, pk: int, max_attempts: int) -> bool:
+        """Count a try at a delivery's next event before it starts; False when earlier tries
+        used up the attempts, and it is set aside as failed instead of tried again.
+
+        The count is written first, so a try that kills or hangs the process still counts:
+        a restarted worker does not freeze on the same delivery forever.
+        """
+        with self.db.write() as conn:
+            tried = conn.execute(select(deliveries.c.attempts).where(
+                deliveries.c.id == pk, deliveries.c.state == "pending")).scalar_one_or_none()
+            if tried is None:
+                return False  # done or set aside meanwhile
+            if tried >= max_attempts:
+                conn.execute(update(deliveries).where(deliveries.c.id == pk).values(
+                    state="failed", error=(f"set aside after {tried} tries that failed or never finished "
+                                           "(the process died or hung deciding it)")))
+                return False
+            conn.execute(update(deliveries).where(deliveries.c.id == pk).values(attempts=tried + 1))
+        return True
+
+    def attempt_failed(self, pk: int, error: str, max_attempts: int) -> bool:
+        """Record a try that raised; True when that was the last one and the delivery is failed."""
+        with self.db.write() as conn:
+            tried = conn.execute(select(deliveries.c.attempts).where(deliveries.c.id == pk)).scalar_one()
+            last = tried >= max_attempts
+            conn.execute(update(deliveries).where(deliveries.c.id == pk).values(
+                error=error, **({"state": "failed"} if last else {})))
+        return last
 
     def failed_deliveries(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
@@ -96,7 +125,7 @@ class InboxQueries:
                                 .order_by(deliveries.c.id)).all()
         return [{"id": r.id, "source": r.source, "delivery_id": r.delivery_id, "ticket": r.ticket_key,
                  "received_at": r.received_at.isoformat(), "events": len(json.loads(r.events)),
-                 "handled": r.progress, "error": r.error} for r in rows]
+                 "handled": r.progress, "tries": r.attempts, "error": r.error} for r in rows]
 
     def retry_failed_deliveries(self, pk: int | None = None) -> int:
         """Put failed deliveries back in the inbox, to go on from the event that failed."""
@@ -104,11 +133,7 @@ class InboxQueries:
         if pk is not None:
             query = query.where(deliveries.c.id == pk)
         with self.db.write() as conn:
-            return conn.execute(query.values(state="pending", error=None)).rowcount
-
-    def fail_delivery(self, pk: int, error: str) -> None:
-        with self.db.write() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == pk).values(state="failed", error=error))
+            return conn.execute(query.values(state="pending", error=None, attempts=0)).rowcount
 
     def take_lease(self, name: str, holder: str, seconds: float, now: datetime | None = None) -> bool:
         """Take (or renew) a lease; False while another holder's has not expired."""

@@ -92,8 +92,15 @@ class Worker:
         self.deliver_notes(key=key)
 
     def run_delivery(self, pk: int, done: int, events: list[Event]) -> None:
-        """Handle a delivery's events from where an earlier attempt stopped, each exactly once."""
+        """Handle a delivery's events from where an earlier attempt stopped, each exactly once.
+
+        A delivery whose next event failed, or was never finished, decide_max_attempts times in
+        a row is set aside as failed rather than tried again (a poison message).
+        """
+        max_attempts = self.pipeline.settings.decide_max_attempts
         for number in range(done + 1, len(events) + 1):
+            if not self.store.inbox.begin_attempt(pk, max_attempts):
+                return
             try:
                 self.pipeline.handle(events[number - 1],
                                      also=lambda n=number: self.store.inbox.advance_delivery(pk, n, len(events)))
@@ -101,9 +108,9 @@ class Worker:
                 return
             except (OperationalError, InterfaceError):
                 raise  # the database is away: the delivery stays pending for a later pass
-            except Exception as exc:  # kept as failed with its error; the worker goes on
+            except Exception as exc:  # tried again, then kept as failed with its error; the worker goes on
                 log.exception("delivery %s failed", pk)
-                self.store.inbox.fail_delivery(pk, f"{type(exc).__name__}: {exc}")
+                self.store.inbox.attempt_failed(pk, f"{type(exc).__name__}: {exc}", max_attempts)
                 return
 
     def drain(self, now: datetime | None = None) -> None:
