@@ -255,3 +255,18 @@ def test_retry_needs_the_csrf_token_then_requeues_and_delivers(app, helpdesk):
     assert "retry=stale" in again.headers["Location"]
     assert len(helpdesk.received("PUT", PUT.format("101"))) == 2
     assert "was not failed (it is delivered)" in client.get(again.headers["Location"], headers=bearer()).text
+
+
+def test_a_webhook_delivery_set_aside_is_listed_with_its_tries_and_error(app):
+    """Issue 11 defect 1: a poison delivery, set aside after its tries, shows on the dashboard."""
+    from connectors.events import Delivery
+    from .test_pipeline import msg_event
+    runtime = app.extensions["vigil"]
+    assert runtime.store.inbox.accept(Delivery("zendesk", "poison-1", (msg_event("How do I reset it?"),)))
+    [(pk, _, _)] = runtime.store.inbox.pending_deliveries()
+    tries = runtime.settings.decide_max_attempts
+    for _ in range(tries):
+        runtime.store.inbox.begin_attempt(pk, tries)
+    assert not runtime.store.inbox.begin_attempt(pk, tries)  # set aside now
+    html = page(app)
+    assert f'id="set-aside-{pk}"' in html and "never finished" in html
