@@ -29,7 +29,7 @@ from typing import Any
 
 from connectors.events import Message
 from plugin.evaluation import grounding
-from plugin.learning import wording
+from plugin.learning import helpdocs, wording
 from plugin.learning.cases import Case
 from plugin.learning.loop import keep_strong, lessons_of, plan_and_gate
 from plugin.learning.gates import personal_data
@@ -92,11 +92,11 @@ def propose(cases: list[Case], knowledge_dir: Path, settings: Settings) -> dict[
 def leaks(proposals: list[Proposal], cases: list[Case]) -> dict[str, int]:
     """Proposals carrying what a reviewer must never see merged (all must be 0)."""
     sent: dict[str, set[str]] = {c.ref: {u for m in c.messages if m.author_role == "customer"
-                                         for u in wording.links(m.body)} for c in cases}
+                                         for u in helpdocs.links(m.body)} for c in cases}
     def body(p: Proposal) -> str:
         return re.sub(r"^learned:\n(?:  .*\n)+", "", (p.content or "").split("\n---\n", 1)[-1], flags=re.M)
     return {"personal_data": sum(bool(personal_data(p.content or "")) for p in proposals),
-            "customer_links": sum(bool(set(wording.links(body(p))) & {u for t in p.tickets for u in sent.get(t, ())})
+            "customer_links": sum(bool(set(helpdocs.links(body(p))) & {u for t in p.tickets for u in sent.get(t, ())})
                                   for p in proposals),
             "greetings": sum(any(wording.greets(line.lstrip("0123456789.- ")) for line in body(p).splitlines()
                                  if line.strip() and not line.startswith(("Asked as", "- "))) for p in proposals),
@@ -139,7 +139,7 @@ def _entries_by_link(root: Path, url_to_doc: dict[str, str]) -> dict[str, frozen
     found: dict[str, set[str]] = defaultdict(set)
     for path in Path(root).rglob("*.md"):
         for url in _LINK.findall(path.read_text(encoding="utf-8")):
-            doc = url_to_doc.get(wording.unwrap(url))
+            doc = url_to_doc.get(helpdocs.unwrap(url))
             if doc:
                 found[doc].add(path.relative_to(root).with_suffix("").as_posix())
     return {doc: frozenset(ids) for doc, ids in found.items()}
@@ -150,7 +150,7 @@ def loop_closes(settings: Settings, split: float = 0.7, sample: Path | None = No
     what was learned from the earlier ones; and a review sample of what was proposed."""
     all_cases = grounding.load_cases(grounding.DATA)
     earlier, _ = grounding.split_cases(all_cases, split)
-    url_to_doc = {wording.unwrap(c.url): c.doc_id for c in all_cases}
+    url_to_doc = {helpdocs.unwrap(c.url): c.doc_id for c in all_cases}
     with tempfile.TemporaryDirectory() as tmp:
         knowledge = Path(tmp) / "knowledge"
         knowledge.mkdir()

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import openai
 
 from plugin.decision import thread
-from plugin.learning import wording
+from plugin.learning import helpdocs, wording
 from plugin.learning.cases import Case
-from plugin.learning.wording import HelpDomains
+from plugin.learning.helpdocs import HelpDomains
 from plugin.notes.drafting import as_data, model_client
 from plugin.redaction import findings, redact
 from plugin.settings import Settings
@@ -84,7 +84,7 @@ def extract_offline(case: Case, domains: HelpDomains = HelpDomains()) -> Lesson 
     replies = [(i, m) for i, m in enumerate(public) if i > first and m.author_role == "analyst"]
     if not replies:
         return Skipped(case, "no analyst reply")
-    customer_links = {u for m in public if m.author_role == "customer" for u in wording.links(m.body)}
+    customer_links = {u for m in public if m.author_role == "customer" for u in helpdocs.links(m.body)}
     chosen = _decisive(public, replies, customer_links, domains)
     if isinstance(chosen, str):
         return Skipped(case, chosen)
@@ -114,8 +114,8 @@ def _decisive(public: list[Message], replies: list[tuple[int, Message]], custome
 
 def _why_empty(reply: str, customer_links: set[str], domains: HelpDomains) -> str:
     """Why an analyst's reply gave no answer, in a reviewer's words."""
-    if any(u not in customer_links and not domains.allows(u) for u in wording.links(reply)) \
-            and not any(domains.allows(u) for u in wording.links(reply)):
+    if any(u not in customer_links and not domains.allows(u) for u in helpdocs.links(reply)) \
+            and not any(domains.allows(u) for u in helpdocs.links(reply)):
         return "the analyst's answer is a link that is not one of the desk's help documents"
     if wording.CONTACT.search(reply):
         return "the analyst's reply only sends the customer to support (contact us, DM, a request form)"
@@ -140,7 +140,7 @@ def best_question(candidates: list[str], steps: list[str], links: list[str]) -> 
 
 
 def answer_terms(steps: list[str] | tuple[str, ...], links: list[str] | tuple[str, ...]) -> set[str]:
-    return set(wording.terms(" ".join(steps))) | {t for url in links for t in wording.terms(wording.url_words(url))}
+    return set(wording.terms(" ".join(steps))) | {t for url in links for t in wording.terms(helpdocs.url_words(url))}
 
 
 def product_of(case: Case, links: list[str] | tuple[str, ...], domains: HelpDomains) -> str:
@@ -155,7 +155,7 @@ def product_of(case: Case, links: list[str] | tuple[str, ...], domains: HelpDoma
 def _evidence(public: list[Message], at: int) -> tuple[str, ...]:
     """What the customer asked and the analyst answered, redacted, links shown as their original address."""
     def shown(message: Message) -> str:
-        return redact(wording.unarchived(wording.plain(message.body)), keep_links=True)
+        return redact(helpdocs.unarchived(wording.plain(message.body)), keep_links=True)
     asked = " / ".join(shown(m) for m in public[:at] if m.author_role == "customer")
     return (f"customer: {_excerpt(asked)}", f"analyst: {_excerpt(shown(public[at]))}")
 
@@ -190,8 +190,8 @@ _LESSON_PROMPT = (
 def extract_with_model(case: Case, settings: Settings, domains: HelpDomains) -> Lesson | Skipped | None:
     """The model's lesson if it passes the judge, its reasoned skip, or None (use offline)."""
     public = thread.public_exchange(list(case.messages))
-    customer_links = {u for m in public if m.author_role == "customer" for u in wording.links(m.body)}
-    allowed = [u for m in public if m.author_role == "analyst" for u in wording.links(m.body)
+    customer_links = {u for m in public if m.author_role == "customer" for u in helpdocs.links(m.body)}
+    allowed = [u for m in public if m.author_role == "analyst" for u in helpdocs.links(m.body)
                if u not in customer_links and domains.allows(u)]
     try:
         response = model_client(settings).chat.completions.create(
@@ -236,7 +236,7 @@ def judge_lesson(content: str, allowed_links: set[str]) -> dict | str:
     problems = [
         (not data["question"].strip() or not data["steps"], "no question or no steps"),
         (bool(findings(text, keep_links=True)), "contains personal data"),
-        (not set(data["links"]) <= allowed_links or bool(set(wording.links(text)) - allowed_links),
+        (not set(data["links"]) <= allowed_links or bool(set(helpdocs.links(text)) - allowed_links),
          "links that are not the desk's help documents given by the analyst"),
         (any(_ONE_OFF.search(s) for s in data["steps"]), "a one-off workaround"),
         (bool(wording.CONTACT.search(text) or wording.ASKS.search(" ".join(data["steps"]))),

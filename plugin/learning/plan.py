@@ -21,9 +21,8 @@ import yaml
 from plugin.knowledge.entries import parse_entry, similarity
 from plugin.learning.cases import Case
 from plugin.learning.confidence import calibrate, evidence_score
-from plugin.learning.extract import Lesson
+from plugin.learning.extract import Lesson, answer_terms
 from plugin.learning.screening import shared
-from plugin.learning.extract import answer_terms
 from plugin.knowledge.retrieval import KnowledgeIndex, query_terms
 from plugin.decision.rulebook import RuleFileError, load_rules
 

@@ -3,24 +3,20 @@
 A reviewer merges an entry that reads like a help-centre article, not a transcript: no
 greetings, thanks, apologies, sign-offs or agent initials ("^CG"), no @handles, no links the
 customer sent, no names or ids; error codes and product words kept; never cut mid-word.
-Only links to help documents of the desk's own domains stay (the `learn_help_domains`
-setting), unwrapped from web-archive copies.
+Only links to help documents of the desk's own domains stay (helpdocs.py).
 """
 
 from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from plugin.knowledge.retrieval import query_terms
+from plugin.learning.helpdocs import CONTACT_FORM, LINK, HelpDomains, unwrap
 from plugin.redaction import redact
 
 TITLE_CHARS = 100
 _HANDLE = re.compile(r"(?<![\w.])@\w+")
-_URL = re.compile(r"https?:\s?//[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+")
-_ARCHIVE = re.compile(r"^https?://web\.archive\.org/web/\d+\w*/")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _HASHTAG = re.compile(r"(?<!\w)#(\w+)")
 # Agents sign with initials or a first name at the end: "^CG", "*SR", "/LC", "-Cyn", "~Braden".
@@ -58,7 +54,6 @@ CONTACT = re.compile(
     r"(?:ticket|request|account info)|(?:chat|speak|talk) (?:with|to) (?:us|our|an?|the)|call us|"
     r"one-on-one support|requests/new|/contact|select the chat button|tweet back|"
     r"(?:team|experts?|specialists?|agents?|advisors?) (?:will|can|would) (?:be able to )?(?:help|assist|look))", re.I)
-CONTACT_FORM = re.compile(r"contact|/requests?/new|/categories(?:/\d+)?(?:[?#]|$)|/support\.html|/s/contacts", re.I)
 ASKS = re.compile(
     r"\b(?:could|can|would|will) you (?:please )?(?:send|confirm|check|tell|share|try|give|provide|let|"
     r"clarify|describe|reply|dm|follow)|\bplease (?:send|confirm|share|reply|let us know|provide|dm|follow|include)|"
@@ -72,8 +67,6 @@ _DETAILS = re.compile(
     r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(?:yesterday|today|tomorrow|tonight|this morning|"
     r"last (?:week|night|month)|next (?:week|month))\b|\bph_\w+\b", re.I)
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]?\s+|\n+|\s+[\u2013\u2014-]\s+|\s*\|\|\s*")
-_URL_NOISE = frozenset("www com org net html htm php aspx hc en us gb article articles answer answers kb s t "
-                       "help support community page pages jump".split())
 _INTRODUCTION = re.compile(r"\b(?:my name is|i am|i'm|this is)(?: (?-i:[A-Z][\w'-]+)){1,3}\b[,.]?|"
                            r"\b(?:my|the) (?:user ?name|username|id|psn(?: id)?|gamertag|account(?: name| id)?|"
                            r"email|e-mail|handle|phone(?: number)?) (?:is|:)\s*\S+", re.I)
@@ -93,79 +86,15 @@ PROBLEM = re.compile(r"\b(?:can'?t|cannot|can not|won'?t|doesn'?t|don'?t|didn'?t
 _EMOJI = re.compile("[\U0001F000-\U0001FFFF\u2600-\u27BF\uFE0F\u200B-\u200F\u2060-\u206F]")
 
 
-@dataclass(frozen=True)
-class HelpDomains:
-    """The desk's own help-document domains, each with the brand it belongs to (may be empty).
-
-    From the setting `learn_help_domains`: "help.dropbox.com=Dropbox, support.zoom.us=Zoom,
-    www.godaddy.com/help". A domain covers its subdomains; a path narrows it.
-    """
-
-    entries: tuple[tuple[str, str, str], ...] = ()  # (host, path prefix, brand)
-
-    @classmethod
-    def parse(cls, setting: str) -> "HelpDomains":
-        entries = []
-        for item in filter(None, (part.strip() for part in setting.split(","))):
-            where, _, brand = item.partition("=")
-            host, _, path = where.strip().lower().removeprefix("https://").removeprefix("http://").partition("/")
-            if not host or " " in host:
-                raise ValueError(f"learn_help_domains: {item!r} is not a domain (e.g. help.example.com=Brand)")
-            entries.append((host, "/" + path if path else "", brand.strip()))
-        return cls(tuple(entries))
-
-    def match(self, url: str) -> tuple[str, str, str] | None:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        for entry in self.entries:
-            domain, path, _ = entry
-            if (host == domain or host.endswith("." + domain)) and parts.path.lower().startswith(path):
-                return entry
-        return None
-
-    def brand(self, url: str) -> str:
-        found = self.match(url)
-        return found[2] if found else ""
-
-    def allows(self, url: str) -> bool:
-        """A help document of the desk's own. Unconfigured: a help site or help path, by its look."""
-        if self.entries:
-            return self.match(url) is not None
-        parts = urlsplit(url)
-        return bool(re.match(r"(?:help|support|docs|kb|faq|answers)\.", parts.hostname or "")
-                    or re.search(r"/(?:help|support|hc|kb|faq|articles?|answer)(?:/|$)", parts.path))
-
-
 def terms(text: str) -> list[str]:
     """Distinctive words as the index analyses them (stemmed, no stop words)."""
     return query_terms(text)
-
-
-def url_words(url: str) -> str:
-    """The words of a document's address: "help-with-2-step-verification-issues" says what it is about."""
-    parts = urlsplit(url)
-    words = re.split(r"[^A-Za-z]+", f"{parts.path} {parts.fragment}")
-    return " ".join(w for w in words if len(w) > 2 and w.lower() not in _URL_NOISE)
 
 
 def greets(text: str) -> bool:
     """Greetings, thanks, apologies or an agent's sign-off anywhere in the text."""
     return any(_GREETING.match(s) and _GREETING.match(s).group(0).strip() or _COURTESY.match(s.replace("\u2019", "'"))
                for s in sentences(text)) or bool(SIGNATURE.search(text))
-
-
-def unwrap(url: str) -> str:
-    """The original address of a web-archive copy, without trailing punctuation."""
-    return _ARCHIVE.sub("", url.replace("https: //", "https://").replace("http: //", "http://")).rstrip(".,;:!?")
-
-
-def unarchived(text: str) -> str:
-    """The text with web-archive links shown as the addresses they copy."""
-    return _URL.sub(lambda m: unwrap(m.group(0)), text)
-
-
-def links(text: str) -> list[str]:
-    return [unwrap(u) for u in _URL.findall(html.unescape(text))]
 
 
 def sentences(text: str) -> list[str]:
@@ -184,7 +113,7 @@ def plain(text: str) -> str:
 
 def tidy(text: str) -> str:
     text = redact(text, keep_links=True)
-    text = "".join(part if _URL.fullmatch(part) else _DETAILS.sub("", part)
+    text = "".join(part if LINK.fullmatch(part) else _DETAILS.sub("", part)
                    for part in re.split(r"(https?://\S+)", text))
     text = re.sub(r"\[(?:email|card|token|ip|phone|link)\]", "", text)
     text = re.sub(r"\(\s*\)|\s+([,.!?;:])", r"\1", text)
@@ -206,7 +135,7 @@ def question_candidates(text: str) -> list[str]:
     """The customer's sentences that may state the need: courtesy, chatter and links removed."""
     found = []
     for raw in sentences(plain(text)):
-        sentence = tidy(_URL.sub(" ", _uncourteous(raw)))
+        sentence = tidy(LINK.sub(" ", _uncourteous(raw)))
         sentence = _LEADING.sub("", re.sub(r"\s+link$", "", sentence)).strip()
         if len(sentence.split()) >= 3 and not _CHATTER.match(sentence):
             found.append(sentence)
@@ -254,35 +183,35 @@ def answer_steps(text: str, customer_links: set[str], domains: HelpDomains) -> t
     steps, kept = [], []
     for raw in sentences(text):
         sentence = SIGNATURE.sub("", _uncourteous(raw))
-        if ASKS.search(_URL.sub("", sentence)):
-            continue  # a request to the customer ("Please include your ID ...")
-        sentence = _LEADING.sub("", sentence)
-        tried = _TRIED.match(sentence)
+        tried = _TRIED.match(_LEADING.sub("", sentence))
         if tried:  # "Have you tried the steps here: <link>?" is advice: "Try the steps here: <link>."
             sentence = "Try " + tried.group(1)
+        if ASKS.search(LINK.sub("", sentence)):
+            continue  # a request to the customer ("Please include your ID ...")
+        sentence = _LEADING.sub("", sentence)
         dropped, kept_here = False, False
-        for url in _URL.findall(sentence):
+        for url in LINK.findall(sentence):
             original = unwrap(url)
             keep = original not in customer_links and domains.allows(original)
             sentence = sentence.replace(url, original if keep else " ")
             dropped, kept_here = dropped or not keep, kept_here or keep
         if dropped and not kept_here:
             continue  # it pointed at something that is not the desk's help document: nothing left to say
-        bare = _URL.sub("", sentence).strip()
-        if _HOLLOW.search(bare) and not _URL.search(sentence):
+        bare = LINK.sub("", sentence).strip()
+        if _HOLLOW.search(bare) and not LINK.search(sentence):
             continue  # "our team is here to help": courtesy in the middle of a sentence
-        if bare.endswith("?") or ASKS.search(bare) or (CONTACT.search(bare) and not _URL.search(sentence)):
+        if bare.endswith("?") or (CONTACT.search(bare) and not LINK.search(sentence)):
             continue  # a question to the customer, or "contact us"
-        if _URL.search(sentence) and all(CONTACT_FORM.search(u) for u in _URL.findall(sentence)):
+        if LINK.search(sentence) and all(CONTACT_FORM.search(u) for u in LINK.findall(sentence)):
             continue  # a link to the contact form is "contact us", not a help document
-        sentence = tidy(_OFFER.sub("", sentence) if _URL.search(sentence) or len(_OFFER.sub("", sentence).split()) > 3
+        sentence = tidy(_OFFER.sub("", sentence) if LINK.search(sentence) or len(_OFFER.sub("", sentence).split()) > 3
                         else "")
         if sentence.endswith(":") or re.search(r"\b(?:here|at|visit|see|through)$", sentence):
             sentence = sentence.rstrip(":")  # its link was the customer's or not a help document
-            if not _URL.search(sentence):
+            if not LINK.search(sentence):
                 continue
         if len(sentence.split()) >= 3:
             ends_well = sentence[-1:] in ".!?" or re.search(r"https?://\S+$", sentence)
             steps.append(sentence[:1].upper() + sentence[1:] + ("" if ends_well else "."))
-            kept += [unwrap(u) for u in _URL.findall(sentence)]
+            kept += [unwrap(u) for u in LINK.findall(sentence)]
     return steps, list(dict.fromkeys(kept))

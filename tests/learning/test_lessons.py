@@ -9,12 +9,12 @@ import pytest
 from connectors.events import Message
 from plugin.evaluation import grounding
 from plugin.evaluation.learning import CARE_HELP_DOMAINS, twitter_cases
-from plugin.learning import wording
+from plugin.learning import helpdocs, wording
 from plugin.learning.cases import Case
 from plugin.learning.extract import Lesson, Skipped, extract_offline
 from plugin.learning.plan import tags
 from plugin.learning.screening import question_problem, screen
-from plugin.learning.wording import HelpDomains
+from plugin.learning.helpdocs import HelpDomains
 from plugin.redaction import findings
 
 DOMAINS = HelpDomains.parse(CARE_HELP_DOMAINS)
@@ -76,6 +76,8 @@ def test_links_are_kept_only_for_the_desks_own_help_documents():
     assert links == ["https://help.example.com/a/reset-password"] and "forum.other.org" not in " ".join(steps)
     steps, links = wording.answer_steps(reply, {"https://help.example.com/a/reset-password"}, configured)
     assert links == []  # the customer sent it: never kept
+    steps, _ = wording.answer_steps("Did you try the steps here: https://help.example.com/wifi?", set(), configured)
+    assert steps == ["Try the steps here: https://help.example.com/wifi"]  # advice, not a question back
     with pytest.raises(ValueError, match="not a domain"):
         HelpDomains.parse("help example com")
 
@@ -140,5 +142,5 @@ def test_nothing_personal_reaches_a_lesson_from_real_conversations(care):
         text = " ".join([lesson.question, *lesson.steps])
         assert findings(text, keep_links=True) == [] and "@" not in text, text
         assert not wording.SIGNATURE.search(lesson.steps[-1]), lesson.steps
-        sent = {u for m in lesson.case.messages if m.author_role == "customer" for u in wording.links(m.body)}
-        assert not sent & set(wording.links(text))
+        sent = {u for m in lesson.case.messages if m.author_role == "customer" for u in helpdocs.links(m.body)}
+        assert not sent & set(helpdocs.links(text))
