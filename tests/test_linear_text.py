@@ -48,6 +48,7 @@ def test_query_terms_still_drop_an_e_mail_after_the_fix():
 # Every module that reads a ticket's text, or text quoted from it into a note.
 READERS = ["plugin.knowledge.retrieval", "plugin.redaction", "plugin.decision.signals", "plugin.decision.thread",
            "plugin.decision.pipeline", "plugin.notes.drafting", "plugin.learning.extract", "plugin.learning.plan",
+           "plugin.learning.wording", "plugin.learning.helpdocs", "plugin.learning.screening",
            "connectors.zendesk.render", "connectors.jira.render", "connectors.jira.webhook",
            "connectors.zendesk.webhook"]
 

@@ -17,7 +17,7 @@ from plugin.redaction import redact
 
 TITLE_CHARS = 100
 _HANDLE = re.compile(r"(?<![\w.])@\w+")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")  # starts where its run starts: linear
 _HASHTAG = re.compile(r"(?<!\w)#(\w+)")
 # Agents sign with initials or a first name at the end: "^CG", "*SR", "/LC", "-Cyn", "~Braden".
 SIGNATURE = re.compile(r"(?:^|\s)(?:[\^*~/]\s?[A-Z][\w]{0,11}|[-–—]\s?[A-Z][a-z]{1,11}|[-–—][A-Z]{2,3})\s*$")
@@ -39,7 +39,7 @@ _COURTESY = re.compile(
 _HOLLOW = re.compile(r"\b(?:here|happy|glad|love|like) to help\b|\bappreciate (?:your|the) patience\b|"
                      r"\bsee (?:if|how) we can help\b", re.I)
 # A trailing clause that only offers more help: "..., but let us know if you need assistance."
-_OFFER = re.compile(r"[,;]?\s*(?:(?:but|and|or) )?(?:please )?(?:let (?:us|me) know|feel free|(?:we are|we're) always "
+_OFFER = re.compile(r"(?<![\s,;])[,;]?\s*(?:(?:but|and|or) )?(?:please )?(?:let (?:us|me) know|feel free|(?:we are|we're) always "
                     r"(?:happy|glad|here) to help|if you (?:need|have) "
                     r"(?:any )?(?:further |more )?(?:help|assistance|questions))\b[^.!?]*[.!?]?$", re.I)
 # Ticket chatter in a customer's message: appeals, status chases, complaints about waiting.
@@ -66,7 +66,7 @@ _DETAILS = re.compile(
     r"(?<![\w-])#?\d{4,}(?![\w-])|\b\d{1,2}[:.]\d{2}\s*(?:am|pm)?\b|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b|"
     r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(?:yesterday|today|tomorrow|tonight|this morning|"
     r"last (?:week|night|month)|next (?:week|month))\b|\bph_\w+\b", re.I)
-_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]?\s+|\n+|\s+[\u2013\u2014-]\s+|\s*\|\|\s*")
+_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]?\s+|\n+|(?<!\s)\s+[\u2013\u2014-]\s+|(?<!\s)\s*\|\|\s*")
 _INTRODUCTION = re.compile(r"\b(?:my name is|i am|i'm|this is)(?: (?-i:[A-Z][\w'-]+)){1,3}\b[,.]?|"
                            r"\b(?:my|the) (?:user ?name|username|id|psn(?: id)?|gamertag|account(?: name| id)?|"
                            r"email|e-mail|handle|phone(?: number)?) (?:is|:)\s*\S+", re.I)
@@ -103,9 +103,12 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
 
 
+MAX_CHARS = 4000  # a question or an answer worth an entry is shorter; the rest is not read
+
+
 def plain(text: str) -> str:
     """Handles, e-mails, emoji, entities and self-introductions out; hashtags become words."""
-    text = html.unescape(text).translate(_QUOTES)
+    text = html.unescape(text[:MAX_CHARS]).translate(_QUOTES)
     text = _INTRODUCTION.sub(" ", _EMOJI.sub("", text))
     text = _HASHTAG.sub(r"\1", _HANDLE.sub(" ", _EMAIL.sub(" ", text)))
     return re.sub(r"[ \t]+", " ", text)
@@ -116,7 +119,7 @@ def tidy(text: str) -> str:
     text = "".join(part if LINK.fullmatch(part) else _DETAILS.sub("", part)
                    for part in re.split(r"(https?://\S+)", text))
     text = re.sub(r"\[(?:email|card|token|ip|phone|link)\]", "", text)
-    text = re.sub(r"\(\s*\)|\s+([,.!?;:])", r"\1", text)
+    text = re.sub(r"\(\s*\)|(?<!\s)\s+([,.!?;:])", r"\1", text)
     return re.sub(r"\s{2,}", " ", text).strip(" ,;:-\u2013\u2014")
 
 
@@ -136,7 +139,7 @@ def question_candidates(text: str) -> list[str]:
     found = []
     for raw in sentences(plain(text)):
         sentence = tidy(LINK.sub(" ", _uncourteous(raw)))
-        sentence = _LEADING.sub("", re.sub(r"\s+link$", "", sentence)).strip()
+        sentence = _LEADING.sub("", re.sub(r"(?<!\s)\s+link$", "", sentence)).strip()
         if len(sentence.split()) >= 3 and not _CHATTER.match(sentence):
             found.append(sentence)
     return found
@@ -144,7 +147,7 @@ def question_candidates(text: str) -> list[str]:
 
 def as_question(sentence: str) -> str:
     """A title: the sentence as a question, capitalised, shortened at a word, never mid-word."""
-    text = re.sub(r"\s*\?+[?!.]*$|[.!…]+$", "", sentence.strip())
+    text = re.sub(r"(?<![\s?!.…])\s*[?!.…]+$", "", sentence.strip())
     text = re.sub(r"([!?.])\1+", r"\1", text)
     letters = [c for c in text if c.isalpha()]
     if sum(c.isupper() for c in letters) > 0.6 * len(letters):  # shouting: lower case, codes kept

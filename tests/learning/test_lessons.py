@@ -144,3 +144,13 @@ def test_nothing_personal_reaches_a_lesson_from_real_conversations(care):
         assert not wording.SIGNATURE.search(lesson.steps[-1]), lesson.steps
         sent = {u for m in lesson.case.messages if m.author_role == "customer" for u in helpdocs.links(m.body)}
         assert not sent & set(helpdocs.links(text))
+
+
+@pytest.mark.parametrize("text", ["x" * 64_000, " \n" * 32_000, "a-" * 32_000, "Hi " * 21_000, "ok, " * 16_000,
+                                  "https://" + "a" * 64_000], ids=lambda t: repr(t[:3]))
+def test_a_hostile_conversation_is_read_in_linear_time(text):
+    from tests.test_linear_text import deadline
+    hostile = case(text + " How do I fix it?", text + " Restart the router and sign in again to sync.")
+    with deadline(3.0):
+        extract_offline(hostile, DOMAINS)
+        wording.greets(text), wording.as_question(text), screen([])
