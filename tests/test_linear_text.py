@@ -49,6 +49,7 @@ def test_query_terms_still_drop_an_e_mail_after_the_fix():
 READERS = ["plugin.knowledge.retrieval", "plugin.redaction", "plugin.decision.signals", "plugin.decision.thread",
            "plugin.decision.pipeline", "plugin.notes.drafting", "plugin.learning.extract", "plugin.learning.plan",
            "plugin.learning.wording", "plugin.learning.helpdocs", "plugin.learning.screening",
+           "plugin.notes.facts", "plugin.notes.entry_parts", "plugin.notes.digest",
            "connectors.zendesk.render", "connectors.jira.render", "connectors.jira.webhook",
            "connectors.zendesk.webhook"]
 
@@ -74,7 +75,7 @@ def _hostile_for(pattern) -> list[str]:
 
 
 # The renderers match these only at the start of one line (match, fullmatch), never search.
-LINE_ANCHORED = {"render._ITEM", "render._FENCE", "render._HEADING"}
+LINE_ANCHORED = {"render._ITEM", "render._FENCE", "render._HEADING", "entry_parts._ITEM", "entry_parts._HEADING"}
 
 
 @pytest.mark.parametrize("pattern", list(_patterns()))
