@@ -39,11 +39,16 @@ def doctor(settings: JiraSettings, timeout: Any) -> list[Check]:
     try:
         with connected(settings, timeout, "GET /rest/api/2/myself") as jira:
             me = jira.myself()
-            checks += [_who(me), _bot_user(settings, me)]
-            checks += [_visibility(jira, settings), _can_comment(jira)]
     except DeliveryError as exc:
-        checks.append(Check("jira: who am I" if len(checks) == 1 else "jira: API", False,
-                            str(exc), _fix_for(settings, exc)))
+        return [*checks, Check("jira: who am I", False, str(exc), _fix_for(settings, exc))]
+    checks += [_who(me), _bot_user(settings, me)]
+    # Each remaining question on its own: one refused call must not hide the others.
+    for name, probe in ((_visibility_name(settings), _visibility), ("jira: can comment", _can_comment)):
+        try:
+            with connected(settings, timeout, name) as jira:
+                checks.append(probe(jira, settings))
+        except DeliveryError as exc:
+            checks.append(Check(name, False, str(exc), _fix_for(settings, exc)))
     return checks
 
 
@@ -79,12 +84,19 @@ def _bot_user(settings: JiraSettings, me: dict[str, Any]) -> Check:
     return Check(name, False, detail, f"set VIGIL_JIRA_BOT_ACCOUNT_ID={ids[0] if ids else ''}")
 
 
-def _visibility(jira: JIRA, settings: JiraSettings) -> Check:
+def _visibility_name(settings: JiraSettings) -> str:
     if settings.service_management:
-        return Check("jira: internal notes", True, "Service Management: notes carry the "
-                     "sd.public.comment property, hidden from the portal")
+        return "jira: internal notes"
     wanted = visibility(settings)
-    name = f"jira: {wanted['type']} {wanted['value']!r}"
+    return f"jira: {wanted['type']} {wanted['value']!r}"
+
+
+def _visibility(jira: JIRA, settings: JiraSettings) -> Check:
+    name = _visibility_name(settings)
+    if settings.service_management:
+        return Check(name, True, "Service Management: notes carry the sd.public.comment "
+                     "property, hidden from the portal")
+    wanted = visibility(settings)
     if wanted["type"] == "group":
         problem = visibility_problem(jira, settings, "")
         return Check(name, problem is None, problem or "the group exists",
@@ -98,7 +110,7 @@ def _visibility(jira: JIRA, settings: JiraSettings) -> Check:
     return Check(name, True, f"exists in the {len(projects)} project(s) the bot can see")
 
 
-def _can_comment(jira: JIRA) -> Check:
+def _can_comment(jira: JIRA, settings: JiraSettings) -> Check:
     granted = jira.my_permissions(permissions="ADD_COMMENTS")["permissions"]["ADD_COMMENTS"]
     ok = granted.get("havePermission") in (True, "true")
     return Check("jira: can comment", ok, "may add comments" if ok else "may not add comments",

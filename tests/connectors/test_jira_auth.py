@@ -210,3 +210,12 @@ def test_a_test_note_that_came_back_public_is_red(server: FakeServer) -> None:
     server.script("GET", f"{COMMENTS}/10701", Reply(200, {"id": "10701", "body": "x", "jsdPublic": True}))
     check = connector(server).post_test_note(KEY)
     assert not check.ok and "visible to customers" in check.detail and "delete it" in check.fix
+
+
+def test_one_refused_question_does_not_hide_the_others(server: FakeServer) -> None:
+    script_healthy(server)
+    server.script("GET", "/rest/api/2/project", Reply(403, {"errorMessages": ["Forbidden"]}))
+    checks = connector(server, jira_service_management=False).doctor()
+    (bad,) = failed(checks)
+    assert bad.name == "jira: role 'Administrators'" and "403" in bad.detail
+    assert checks[-1].name == "jira: can comment" and checks[-1].ok
