@@ -26,7 +26,7 @@ _GREETING = re.compile(r"^\s*(?:hi|hello|hey|hiya|dear|greetings|respect(?:ed)?|
                        r"(?:\s+(?:there|all|team|dear|guys|folks|sir|madam|mam|(?-i:[A-Z][a-z'-]+))){0,3}\s*[,.!:\u2013\u2014-]*\s*", re.I)
 # Sentences (or their opening clause) that are courtesy, not content.
 _COURTESY = re.compile(
-    r"^(?:thanks?|thank you|ty|sorry|apologies|(?:we|i)(?: truly| do| really)? apologi[sz]e|oh no|no problem|"
+    r"^(?:thanks?|thank you|ty|sorry|(?:our |my )?apologies|(?:we|i)(?: truly| do| really)? apologi[sz]e|oh no|no problem|"
     r"you'?re welcome|glad|happy to help|hope (?:this|that) helps|have a (?:nice|good|great)|cheers|regards|"
     r"best|appreciate|(?:we|i)(?: would| do| really)?(?:'d| 'd)? (?:appreciate|love to help|like to help|"
     r"understand|hear you|are sorry|'re sorry|want to help|can help|'re here|are here)|"
@@ -61,9 +61,9 @@ ASKS = re.compile(
     r"\bis it safe to assume\b|\bjust to confirm\b", re.I)
 _TRIED = re.compile(r"^(?:just to confirm, )?(?:have|did) you (?:already |also )?(?:tried|try|checked|check|seen|"
                     r"see|followed|follow|completed|complete|gone|go) (.+?)\??$", re.I)
-# Dates, times, order and account numbers: not an error code ("WS-37368-3", "0x80070005").
+# Dates, times, order and account numbers: not an error code ("WS-37368-3", "0x80070005", "error code #1006").
 _DETAILS = re.compile(
-    r"(?<![\w-])#?\d{4,}(?![\w-])|\b\d{1,2}[:.]\d{2}\s*(?:am|pm)?\b|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b|"
+    r"(?<![\w#-])(?<!code )(?<!error )#?\d{4,}(?![\w-])|\b\d{1,2}[:.]\d{2}\s*(?:am|pm)?\b|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b|"
     r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(?:yesterday|today|tomorrow|tonight|this morning|"
     r"last (?:week|night|month)|next (?:week|month))\b|\bph_\w+\b", re.I)
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]?\s+|\n+|(?<!\s)\s+[\u2013\u2014-]\s+|(?<!\s)\s*\|\|\s*")

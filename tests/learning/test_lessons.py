@@ -78,6 +78,11 @@ def test_links_are_kept_only_for_the_desks_own_help_documents():
     assert links == []  # the customer sent it: never kept
     steps, _ = wording.answer_steps("Did you try the steps here: https://help.example.com/wifi?", set(), configured)
     assert steps == ["Try the steps here: https://help.example.com/wifi"]  # advice, not a question back
+    steps, _ = wording.answer_steps("Our apologies for the delay. Restart the app to clear the cache, then sign in.",
+                                    set(), configured)
+    assert steps == ["Restart the app to clear the cache, then sign in."]
+    [asked] = wording.question_candidates("My installer is stuck at 3% with error code #1006 on order #4471923055")
+    assert "1006" in asked and "4471923055" not in asked
     with pytest.raises(ValueError, match="not a domain"):
         HelpDomains.parse("help example com")
 
