@@ -154,3 +154,41 @@ def test_a_flood_from_one_source_gets_429_and_does_not_starve_the_other(settings
         assert len(app.extensions["vigil"].store.inbox.pending_deliveries()) == 3  # the refused were not stored
     finally:
         app.extensions["vigil"].close()
+
+
+def test_refused_requests_are_counted_per_hour_not_stored_one_row_each(app):
+    """Issue 11 defect 5: 1,300 refused requests made 1,300 rows that nothing deleted."""
+    from sqlalchemy import func, select
+    from plugin.store.tables import webhook_results
+    client = app.test_client()
+    bad = signed(CUSTOMER_COMMENT, secret="wrong")
+    for _ in range(40):
+        assert client.post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=bad).status_code == 401
+        assert client.post("/webhooks/no-such-desk", data=b"{}").status_code == 404
+    store = app.extensions["vigil"].store
+    with store.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(webhook_results)).scalar_one() <= 4  # an hour may turn
+    assert store.operator.webhook_results() == {("zendesk", "unauthorized"): 40, ("unknown", "off"): 40}
+
+
+def test_hours_of_refusals_past_keeping_are_pruned(app):
+    from plugin.store.operator import KEEP_WEBHOOK_RESULTS
+    operator = app.extensions["vigil"].store.operator
+    now = utcnow()
+    operator.record_webhook("zendesk", "unauthorized", now - KEEP_WEBHOOK_RESULTS - timedelta(hours=2))
+    operator.record_webhook("zendesk", "unauthorized", now)
+    assert operator.webhook_results() == {("zendesk", "unauthorized"): 1}
+
+
+def test_an_unsigned_flood_does_not_spend_the_helpdesks_rate_limit(settings):
+    """Issue 11 defect 5: the limit was charged before the signature was checked, so unsigned
+    requests made valid webhooks get 429."""
+    app = create_app(settings.replace(webhook_rate_limit=3, jira_webhook_secret=""), start_worker=False)
+    try:
+        client = app.test_client()
+        unsigned = [client.post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers={"Content-Type": "application/json"})
+                    for _ in range(10)]
+        assert {a.status_code for a in unsigned} == {401}
+        assert client.post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT)).status_code == 202
+    finally:
+        app.extensions["vigil"].close()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, func, insert, select, update
 
 from plugin.model import utcnow
 from plugin.store.database import Database
 from plugin.store.tables import decisions, messages, metadata, model_calls, notes, tickets, webhook_results
+
+KEEP_WEBHOOK_RESULTS = timedelta(days=30)  # /metrics counts refusals over this long; older hours are pruned
 
 
 class OperatorQueries:
@@ -19,9 +21,24 @@ class OperatorQueries:
     def __init__(self, db: Database):
         self.db = db
 
-    def record_webhook(self, source: str, result: str) -> None:
+    def record_webhook(self, source: str, result: str, now: datetime | None = None) -> None:
+        """Count one request in its hour's row; the first of an hour also drops rows past keeping."""
+        now = now or utcnow()
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        r = webhook_results.c
         with self.db.write() as conn:
-            conn.execute(insert(webhook_results).values(at=utcnow(), source=source, result=result))
+            counted = conn.execute(update(webhook_results).where(r.at == hour, r.source == source, r.result == result)
+                                   .values(count=r.count + 1)).rowcount
+            if not counted:
+                conn.execute(insert(webhook_results).values(at=hour, source=source, result=result, count=1))
+                conn.execute(webhook_results.delete().where(r.at < hour - KEEP_WEBHOOK_RESULTS))
+
+    def webhook_results(self) -> dict[tuple[str, str], int]:
+        """(source, result) -> requests that ended so, over the hours kept."""
+        r = webhook_results.c
+        with self.db.read() as conn:
+            rows = conn.execute(select(r.source, r.result, func.sum(r.count)).group_by(r.source, r.result)).all()
+        return {(source, result): int(n) for source, result, n in rows}
 
     def counts(self, table: str, *columns: str) -> dict[tuple, int]:
         """Rows per distinct value of the columns of one of the tables, e.g. notes by status."""

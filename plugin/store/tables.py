@@ -155,15 +155,17 @@ learning_queue = Table(
 )
 
 
-# One row per webhook request that did not become a delivery, and how it ended, for /metrics
-# (accepted ones are counted from deliveries): counted at scrape time, so the figures are
-# right across processes and restarts (an in-memory counter is neither).
+# How many webhook requests that did not become a delivery ended each way, per hour, for
+# /metrics (accepted ones are counted from deliveries): summed at scrape time, so the figures
+# are right across processes and restarts (an in-memory counter is neither). One row per hour,
+# source and result, not per request: a flood of refused requests cannot grow the database.
 webhook_results = Table(
     "webhook_results", metadata,
     Column("id", Integer, primary_key=True),
-    Column("at", UTC, nullable=False),
+    Column("at", UTC, nullable=False),  # the start of the hour
     Column("source", String(20), nullable=False),
     Column("result", String(20), nullable=False),  # duplicate, unauthorized, invalid, limited, off, error
+    Column("count", Integer, nullable=False, default=1, server_default="1"),
 )
 
 

@@ -66,10 +66,6 @@ def webhook(source: str):
         # Any path reaches here: an unknown name is counted as "unknown", not as a new label.
         _record(source if source in runtime.refused else "unknown", "off")
         return jsonify(error=f"{source} webhooks are off: {why}"), 404
-    if not current_app.extensions["vigil-rate-limit"].allow(source):
-        _record(source, "limited")
-        return jsonify(error=f"more than {runtime.settings.webhook_rate_limit:g} {source} webhooks a second; "
-                             "retry later"), 429, {"Retry-After": "1"}
     body = request.get_data(cache=False)
     try:
         connector.verify(request.headers, body, utcnow())
@@ -78,6 +74,11 @@ def webhook(source: str):
         log.info("%s webhook refused (%s): %s", source, exc.status, exc)
         _record(source, "unauthorized" if exc.status == 401 else "invalid")
         return jsonify(error=str(exc)), exc.status
+    # Charged after the signature: an unsigned flood must not spend the helpdesk's own budget.
+    if not current_app.extensions["vigil-rate-limit"].allow(source):
+        _record(source, "limited")
+        return jsonify(error=f"more than {runtime.settings.webhook_rate_limit:g} {source} webhooks a second; "
+                             "retry later"), 429, {"Retry-After": "1"}
     try:
         stored = runtime.store.inbox.accept(delivery)
     except SQLAlchemyError:

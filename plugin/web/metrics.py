@@ -30,7 +30,7 @@ class StoreCollector:
         counts = self.store.operator.counts
         webhooks = CounterMetricFamily("vigil_webhooks", "Webhook requests by helpdesk and how they ended.",
                                        labels=["source", "result"])
-        ended = counts("webhook_results", "source", "result")
+        ended = self.store.operator.webhook_results()
         for (source,), n in counts("deliveries", "source").items():  # each accepted one is a delivery
             ended[(source, "accepted")] = ended.get((source, "accepted"), 0) + n
         for (source, result), n in sorted(ended.items()):
