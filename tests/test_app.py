@@ -146,8 +146,9 @@ def test_a_flood_from_one_source_gets_429_and_does_not_starve_the_other(settings
     app = create_app(settings.replace(webhook_rate_limit=3, jira_webhook_secret=""), start_worker=False)
     try:
         client = app.test_client()
-        answers = [client.post("/webhooks/zendesk", data=CUSTOMER_COMMENT,
-                               headers=signed(CUSTOMER_COMMENT, invocation=f"inv-{i}")) for i in range(5)]
+        bodies = [CUSTOMER_COMMENT.replace(b'"id"', f'"x{i}": 0, "id"'.encode(), 1) for i in range(5)]  # 5 events
+        answers = [client.post("/webhooks/zendesk", data=body,
+                               headers=signed(body, invocation=f"inv-{i}")) for i, body in enumerate(bodies)]
         assert [a.status_code for a in answers][:3] == [202, 202, 202]
         assert answers[-1].status_code == 429 and answers[-1].headers["Retry-After"] == "1"
         assert "more than 3 zendesk webhooks a second" in answers[-1].json["error"]
@@ -192,3 +193,14 @@ def test_an_unsigned_flood_does_not_spend_the_helpdesks_rate_limit(settings):
         assert client.post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT)).status_code == 202
     finally:
         app.extensions["vigil"].close()
+
+
+def test_a_replayed_signed_body_under_a_new_delivery_id_is_a_duplicate(app):
+    """Issue 11 defect 4: the delivery id is an unsigned header; re-posting the same signed
+    body with new ids stored the comment again and decided it again."""
+    client = app.test_client()
+    first = client.post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT, invocation="inv-1"))
+    replay = client.post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT, invocation="inv-2"))
+    assert first.status_code == 202
+    assert replay.status_code == 200 and replay.json["status"] == "duplicate"
+    assert len(app.extensions["vigil"].store.inbox.pending_deliveries()) == 1

@@ -299,9 +299,10 @@ def redis_down(client: Client, runtime) -> None:
     """Scale-out with Redis unreachable: the delivery is stored and acknowledged, the failure logged."""
     from plugin.work.queue import TicketQueue
     runtime.queue = TicketQueue(REDIS_URL)
+    body = ZENDESK_BODY.replace(b'"id": "', b'"id": "redis-', 1)  # another event: the same body is a replay
     try:
-        assert client.open("POST", "/webhooks/zendesk", data=ZENDESK_BODY,
-                           headers=zendesk_signed(ZENDESK_BODY, invocation="inv-redis")).status_code == 202
+        assert client.open("POST", "/webhooks/zendesk", data=body,
+                           headers=zendesk_signed(body, invocation="inv-redis")).status_code == 202
     finally:
         runtime.queue = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,9 +40,11 @@ class InboxQueries:
     def __init__(self, db: Database):
         self.db = db
 
-    def accept(self, delivery: Delivery) -> bool:
-        """Store a delivery durably; return False if it was already stored (a retry)."""
+    def accept(self, delivery: Delivery, body: bytes | None = None) -> bool:
+        """Store a delivery durably; return False if it was already stored: a retry (the same
+        delivery id) or a replay (the same signed body under another id)."""
         row = {"source": delivery.source, "delivery_id": delivery.delivery_id,
+               "content_key": "sha256:" + hashlib.sha256(body).hexdigest() if body is not None else None,
                "received_at": utcnow(), "state": "pending" if delivery.events else "done",
                "ticket_key": ticket_key(delivery), "progress": 0,
                "events": json.dumps([e.to_dict() for e in delivery.events])}

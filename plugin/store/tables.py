@@ -47,7 +47,11 @@ deliveries = Table(
     # Tries at its next event that failed or never finished; at decide_max_attempts: failed.
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("error", Text),
+    # What the helpdesk signed: a hash of the body. The delivery id is an unsigned header, so
+    # the same signed body posted again under a new id is a replay, refused as a duplicate.
+    Column("content_key", String(80)),
     UniqueConstraint("source", "delivery_id", name="uq_delivery"),
+    UniqueConstraint("source", "content_key", name="uq_delivery_content"),
 )
 
 tickets = Table(

@@ -80,7 +80,7 @@ def webhook(source: str):
         return jsonify(error=f"more than {runtime.settings.webhook_rate_limit:g} {source} webhooks a second; "
                              "retry later"), 429, {"Retry-After": "1"}
     try:
-        stored = runtime.store.inbox.accept(delivery)
+        stored = runtime.store.inbox.accept(delivery, body)
     except SQLAlchemyError:
         # Not stored, so never 2xx: the helpdesk keeps the delivery and retries it.
         log.exception("could not store %s delivery %s", source, delivery.delivery_id)
