@@ -63,8 +63,9 @@ def verify(secret: str, max_age_seconds: int, headers: Mapping[str, str], body: 
     now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
     skew = (now - signed_at).total_seconds()
     if abs(skew) > max_age_seconds:  # old: a replay; in the future: a forged or skewed clock
-        raise SignatureError(f"signature timestamp is {int(skew)} s away from now; "
-                             f"at most {max_age_seconds} s is accepted")
+        when = f"{int(skew)} s old" if skew > 0 else f"{int(-skew)} s in the future"
+        raise SignatureError(f"signature timestamp is {when}; at most {max_age_seconds} s "
+                             "either way is accepted")
 
 
 def parse(headers: Mapping[str, str], body: bytes, bot_user_id: str = "") -> Delivery:

@@ -479,3 +479,12 @@ def test_setup_names_every_setting_event_and_the_route() -> None:
                  "zen:event-type:ticket.status_changed",
                  "zen:event-type:ticket.agent_assignment_changed"):
         assert name in text, name
+
+
+@pytest.mark.parametrize("offset, says", [(-301, "301 s old"), (301, "301 s in the future")])
+def test_a_refused_timestamp_says_whether_it_is_old_or_in_the_future(zendesk: ZendeskConnector, offset: int,
+                                                                      says: str) -> None:
+    """Issue 11 defect 15: a timestamp 301 s ahead was reported as "-300 s away"."""
+    stamp = (NOW + timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with pytest.raises(SignatureError, match=says):
+        zendesk.verify(signed(b"{}", stamp=stamp), b"{}", NOW)
