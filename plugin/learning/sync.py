@@ -15,7 +15,8 @@ def push_signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     """GitHub-style `X-Hub-Signature-256: sha256=<hex>` over the raw body, in constant time."""
     if not secret or not header or not header.startswith("sha256="):
         return False
-    return signatures_match(hmac_sha256(secret, body).hex(), header[len("sha256="):])
+    # Hex is case-blind, as the Jira route reads it: lower-case before the constant-time compare.
+    return signatures_match(hmac_sha256(secret, body).hex(), header[len("sha256="):].lower())
 
 
 def pull(knowledge_dir: Path) -> str:

@@ -336,3 +336,15 @@ def test_a_failing_batch_leaves_the_batches_published_before_it_off_the_queue(re
     assert left.ticket_id in {"101", "102"}
     [row] = store.learning.list_proposals()
     assert row["branch"] == published and f"zendesk:{left.ticket_id}" not in row["tickets"]
+
+
+def test_push_signature_accepts_upper_case_hex_as_the_jira_route_does():
+    """Issue 11 defect 15: /webhooks/git refused the upper-case hex that /webhooks/jira accepts."""
+    import hashlib
+    import hmac
+
+    from plugin.learning.sync import push_signature_ok
+    body = b'{"ref": "refs/heads/main"}'
+    digest = hmac.new(b"push-secret", body, hashlib.sha256).hexdigest()
+    assert push_signature_ok("push-secret", body, "sha256=" + digest.upper())
+    assert not push_signature_ok("push-secret", body, "sha256=" + digest.upper()[:-1] + "0")
