@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from itertools import combinations
 from pathlib import Path
 from typing import Iterator
@@ -18,8 +19,26 @@ NEAR_DUPLICATE = 0.8  # body word overlap from which two entries may say the sam
 SAME_TOPIC = 0.6  # ...when their titles overlap this much too (templates share wording)
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A problem with one knowledge entry: where it is and how to fix it."""
+
+    entry: str
+    problem: str
+    line: int | None = None  # in the file, counted from 1
+    fix: str = ""
+
+    def __str__(self) -> str:
+        return (f"{self.entry}: {self.problem}" + (f" at line {self.line}" if self.line else "")
+                + (f". Fix: {self.fix}" if self.fix else ""))
+
+
 class KnowledgeError(ValueError):
-    """A knowledge file cannot be read; the message names the file and the problem."""
+    """A knowledge file cannot be read; `finding` names the file, the line and the fix."""
+
+    def __init__(self, finding: Finding):
+        super().__init__(str(finding))
+        self.finding = finding
 
 
 @dataclass(frozen=True)
@@ -43,36 +62,102 @@ def entry_id(root: Path, path: Path) -> str:
 
 
 def parse_entry(entry_id_: str, text: str) -> Entry:
-    """Split front matter from the body and validate it; raise KnowledgeError if wrong."""
+    """Split front matter from the body and validate it; raise KnowledgeError if wrong.
+
+    Files are read as people write them: `tags: [api, 429]` (YAML reads 429 as a number),
+    `tags: api, billing` (one string) and a lone scalar all become lists of strings.
+    """
+    def fail(problem: str, fix: str, line: int | None = None) -> KnowledgeError:
+        return KnowledgeError(Finding(entry_id_, problem, line, fix))
+
+    text = text.lstrip("\ufeff")  # the byte-order mark some editors put first
     if not text.startswith("---"):
-        raise KnowledgeError(f"{entry_id_}: missing YAML front matter (a first line `---`)")
+        raise fail("missing YAML front matter (a first line `---`)",
+                   "start the file with a line `---`, then `title: ...`, then a line `---`", 1)
     parts = text.split("\n---", 1)
     if len(parts) != 2:
-        raise KnowledgeError(f"{entry_id_}: front matter is not closed by a `---` line")
+        raise fail("front matter is not closed by a `---` line",
+                   "end the front matter with a line `---` before the text", 1)
+    front = parts[0][3:]
     try:
-        meta = yaml.safe_load(parts[0][3:]) or {}
+        meta = yaml.safe_load(front) or {}
     except yaml.YAMLError as exc:
-        raise KnowledgeError(f"{entry_id_}: front matter is not valid YAML: {exc}") from None
+        line, fix = _yaml_fix(exc, front.split("\n"))
+        reason = getattr(exc, "problem", None) or "invalid YAML"
+        raise fail(f"front matter is not valid YAML ({reason})", fix, line) from None
     if not isinstance(meta, dict):
-        raise KnowledgeError(f"{entry_id_}: front matter must be a mapping")
+        raise fail("front matter must be a mapping", "write `key: value` lines between the `---` lines", 2)
     title = meta.get("title")
+    title = _text(title) if _scalar(title) else title
     if not isinstance(title, str) or not title.strip():
-        raise KnowledgeError(f"{entry_id_}: front matter needs a `title`")
-    lists = {}
-    for key in ("tags", "products", "sources"):
-        value = meta.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise KnowledgeError(f"{entry_id_}: `{key}` must be a list of strings")
-        lists[key] = tuple(value)
+        raise fail("front matter needs a `title`", "add a line `title: ...` to the front matter")
+    lists = {key: _strings(key, meta.get(key), split=key != "sources", fail=fail)
+             for key in ("tags", "products", "sources")}
     body = parts[1].split("\n", 1)[1].strip() if "\n" in parts[1] else ""
     return Entry(entry_id_, title.strip(), body, **lists)
+
+
+def _scalar(value: object) -> bool:
+    return isinstance(value, (str, int, float, bool, date))
+
+
+def _text(value: object) -> str:
+    """A YAML scalar as the person wrote it: 429, true, 2024-05-01."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _strings(key: str, value: object, split: bool, fail) -> tuple[str, ...]:
+    """A list of strings from a list, a lone scalar, or (for tags and products) `a, b`."""
+    if value is None:
+        return ()
+    if isinstance(value, str) and split:
+        items: list = value.split(",")
+    elif _scalar(value):
+        items = [value]
+    elif isinstance(value, list) and all(_scalar(v) for v in value if v is not None):
+        items = [v for v in value if v is not None]
+    else:
+        raise fail(f"`{key}` must be a list of words, not of lists or mappings",
+                   f"write `{key}: [first, second]` or `{key}: first, second`")
+    return tuple(t for t in (_text(v).strip() for v in items) if t)
+
+
+def _yaml_fix(exc: yaml.YAMLError, lines: list[str]) -> tuple[int | None, str]:
+    """The file line of a YAML error and what to change there.
+
+    The front matter starts on the file's first line, after its `---`: its line n (from 0)
+    is the file's line n + 1.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or ""
+    if "end of stream" in problem and getattr(exc, "context_mark", None):
+        mark = exc.context_mark  # an unclosed quote or bracket: point at where it was opened
+    if mark is None:
+        return None, "check the YAML syntax of the front matter"
+    source = lines[mark.line] if mark.line < len(lines) else ""
+    key = re.match(r"\s*([\w-]+)\s*:", source)
+    name = f"the {key.group(1)}" if key else "the value"
+    if "mapping values are not allowed" in problem:
+        fix = f"quote {name}: it contains a colon ({key.group(1) if key else 'key'}: \"...: ...\")"
+    elif "'\\t'" in problem:
+        fix = "indent with spaces: YAML does not allow tabs"
+    elif "end of stream" in problem or "expected ',' or ']'" in problem:
+        fix = f"close the quote or bracket opened here, or quote {name}"
+    elif "cannot start any token" in problem or "alphabetic or numeric" in problem:
+        fix = f"quote {name}: it starts with a character YAML reserves (@ ` * & ! % |)"
+    else:
+        fix = f"quote {name}, or check the YAML syntax of this line"
+    return mark.line + 1, fix
 
 
 def load_entry(root: Path, path: Path) -> Entry:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise KnowledgeError(f"{entry_id(root, path)}: cannot read: {exc}") from None
+        raise KnowledgeError(Finding(entry_id(root, path), f"cannot read: {exc}",
+                                     fix="save the file as UTF-8 text")) from None
     return parse_entry(entry_id(root, path), text)
 
 
@@ -90,15 +175,6 @@ def near_duplicates(title_a: str, body_a: str, title_b: str, body_b: str) -> flo
     return score if score >= NEAR_DUPLICATE else 0.0
 
 
-@dataclass(frozen=True)
-class Finding:
-    entry: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.entry}: {self.problem}"
-
-
 def check_knowledge(root: Path) -> tuple[int, list[Finding]]:
     """Read every entry; report malformed files, entries without a source, and duplicates.
 
@@ -111,7 +187,7 @@ def check_knowledge(root: Path) -> tuple[int, list[Finding]]:
         try:
             entries.append(load_entry(root, path))
         except KnowledgeError as exc:
-            findings.append(Finding(entry_id(root, path), str(exc).split(": ", 1)[-1]))
+            findings.append(exc.finding)
     for entry in entries:
         if not entry.sources:
             findings.append(Finding(entry.id, "no `sources`: say where this knowledge comes from"))
