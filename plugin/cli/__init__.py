@@ -1,5 +1,9 @@
 """The `vigil` command: the group and what its commands share; the commands live in the
-modules beside this one, one per concern."""
+modules beside this one, one per concern.
+
+Commands import what they need when they run: `vigil notes` must not pay for the rules
+engine, the knowledge index or the vendor clients (benchmarks/cli_start.py).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,11 @@ from typing import TYPE_CHECKING, Iterator
 
 import click
 
-from plugin.decision.rulebook import RuleFileError
 from plugin.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from plugin.runtime import Runtime
+    from plugin.store import Store
 
 
 def load_or_fail() -> Settings:
@@ -25,6 +29,7 @@ def load_or_fail() -> Settings:
 
 
 def runtime_or_fail(settings: Settings, with_connectors: bool = False) -> "Runtime":
+    from plugin.decision.rulebook import RuleFileError
     from plugin.runtime import build_runtime
     try:
         return build_runtime(settings, with_connectors=with_connectors)
@@ -40,6 +45,22 @@ def open_runtime(settings: Settings, with_connectors: bool = False) -> Iterator[
         yield runtime
     finally:
         runtime.close()
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator["Store"]:
+    """The database alone, for the commands that only read it: no index, rules or connectors."""
+    from plugin.store import Store
+    from plugin.store.schema import SchemaError
+    settings.home.mkdir(parents=True, exist_ok=True)
+    try:
+        store = Store(settings.store_url)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield store
+    finally:
+        store.db.engine.dispose()
 
 
 def emit(obj: dict, as_json: bool, text: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from connectors.base import DeliveryError
-from plugin.cli import emit, load_or_fail, main, open_runtime
+from plugin.cli import emit, load_or_fail, main, open_runtime, open_store
 from plugin.replay import ReplayError, validated
 
 
@@ -100,10 +100,12 @@ def learn(from_file: Path | None, since, repo: Path | None, as_json: bool) -> No
 def proposals(repo: Path | None, as_json: bool) -> None:
     """The proposals made so far and what became of them (open, merged, edited then merged, closed)."""
     from plugin.learning.confidence import acceptance
-    from plugin.learning.loop import refresh_states, repo_of
     settings = load_or_fail()
-    with open_runtime(settings) as runtime:
-        rows = refresh_states(runtime.store, settings, repo or repo_of(settings.knowledge_dir))
+    with open_store(settings) as store:
+        rows = store.learning.list_proposals()
+        if any(row["state"] == "open" for row in rows):  # ask the git host only about open ones
+            from plugin.learning.loop import refresh_states, repo_of
+            rows = refresh_states(store, settings, repo or repo_of(settings.knowledge_dir))
         for row in rows:
             emit(row, as_json, f"[{row['state']}] {row['kind']:<7} {row['path']}  {row['url'] or row['branch']}")
         outcomes = acceptance((r["confidence"], r["state"]) for r in rows)

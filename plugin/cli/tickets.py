@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 import click
 
 from connectors.events import TicketRef
-from plugin.cli import emit, load_or_fail, main, open_runtime
+from plugin.cli import emit, load_or_fail, main, open_runtime, open_store
 from plugin.replay import ReplayError, events_for, read_conversations
 
 if TYPE_CHECKING:
-    from plugin.runtime import Runtime
-    from plugin.store import TicketRow
+    from plugin.settings import Settings
+    from plugin.store import Store, TicketRow
 
 
 @main.command()
@@ -43,12 +43,12 @@ def replay(file: Path, as_json: bool) -> None:
                           + (f"\n{_indent(note.body)}" if note else ""))
 
 
-def _ticket(runtime: Runtime, text: str) -> TicketRow:
+def _ticket(store: Store, settings: Settings, text: str) -> TicketRow:
     """The ticket named on the command line ("zendesk:42", or "42" if one helpdesk has it)."""
     try:
-        return runtime.store.tickets.resolve(text)
+        return store.tickets.resolve(text)
     except (LookupError, ValueError) as exc:
-        raise click.ClickException(f"{exc} in {runtime.settings.home}") from None
+        raise click.ClickException(f"{exc} in {settings.home}") from None
 
 
 def _indent(text: str) -> str:
@@ -63,8 +63,9 @@ def notes(ctx: click.Context, ticket: str | None, as_json: bool) -> None:
     """List the notes drafted so far."""
     if ctx.invoked_subcommand:
         return
-    with open_runtime(load_or_fail()) as runtime:
-        for note in runtime.store.notes.list_notes(_ticket(runtime, ticket).ref if ticket else None):
+    settings = load_or_fail()
+    with open_store(settings) as store:
+        for note in store.notes.list_notes(_ticket(store, settings, ticket).ref if ticket else None):
             emit(note, as_json, f"[{note['status']}] {note['source']} {note['ticket_id']} "
                   f"({note['rule']}): {note['body'].splitlines()[0]}")
 
@@ -74,7 +75,7 @@ def notes(ctx: click.Context, ticket: str | None, as_json: bool) -> None:
 def notes_retry(ticket: str | None) -> None:
     """Queue failed notes again and try to post them now."""
     with open_runtime(load_or_fail(), with_connectors=True) as runtime:
-        ref = _ticket(runtime, ticket).ref if ticket else None
+        ref = _ticket(runtime.store, runtime.settings, ticket).ref if ticket else None
         count = runtime.store.notes.retry_failed_notes(ref)
         runtime.worker.deliver_notes()
         click.echo(f"{count} failed note(s) queued again")
@@ -90,8 +91,8 @@ def deliveries(ctx: click.Context, as_json: bool) -> None:
     """List the webhook deliveries that failed to be decided, with their error."""
     if ctx.invoked_subcommand:
         return
-    with open_runtime(load_or_fail()) as runtime:
-        for d in runtime.store.inbox.failed_deliveries():
+    with open_store(load_or_fail()) as store:
+        for d in store.inbox.failed_deliveries():
             emit(d, as_json, f"[failed] delivery {d['id']} ({d['source']} {d['delivery_id']}, ticket "
                  f"{d['ticket']}, {d['handled']}/{d['events']} events handled): {d['error']}")
 
@@ -113,9 +114,10 @@ def deliveries_retry(pk: int | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def explain(ticket_id: str, as_json: bool) -> None:
     """Show a ticket's timeline: each decision, the rules considered, the notes."""
-    with open_runtime(load_or_fail()) as runtime:
-        ticket = _ticket(runtime, ticket_id)
-        for step in runtime.store.tickets.timeline(ticket):
+    settings = load_or_fail()
+    with open_store(settings) as store:
+        ticket = _ticket(store, settings, ticket_id)
+        for step in store.tickets.timeline(ticket):
             if as_json:
                 click.echo(json.dumps(step, ensure_ascii=False))
                 continue
