@@ -29,8 +29,9 @@ class Hit:
     entry_id: str
     title: str
     body: str
-    score: float  # idf-weighted share of the query the entry covers, 0..1
+    score: float  # evidence: idf-weighted share of the query the entry covers, 0..1
     sources: tuple[str, ...] = ()
+    relevance: float = 0.0  # the BM25F score that ranked it: unbounded, not comparable between queries
 
 
 @dataclass(frozen=True)

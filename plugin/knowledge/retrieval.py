@@ -1,115 +1,80 @@
-"""Keyword search over knowledge/ with Whoosh (BM25F, title and tags boosted).
+"""Keyword search over knowledge/: BM25F over title, tags, products and body, stemmed.
 
-Whoosh's BM25 scores are unbounded and not comparable between queries, so a threshold
-on them means nothing. Each hit therefore also gets an *evidence* score in 0..1: the idf
-of the question's terms the entry contains, less a tenth of the idf of those it lacks,
-where 1.0 is three words that each appear in just one entry. Measured on tests/eval, this separates
-answerable questions better than the share of the query covered, which punishes the long,
-chatty messages customers write (see README, "How the answer threshold was chosen").
+Each hit carries two scores. `relevance` is the BM25F score that ranks it: unbounded and
+not comparable between questions. `score` is the *evidence* in 0..1 the rules threshold
+on: the idf of the question's words the entry contains, less a tenth of the idf of those
+it lacks, where 1.0 is three words that each appear in just one entry. Measured on
+tests/eval, this separates answerable questions better than the share of the query
+covered, which punishes the long, chatty messages customers write (see README, "How the
+answer threshold was chosen").
+
+The index is the entries' analysed words, kept in one file beside the knowledge folder
+(`entries.pickle`, rewritten whole on a change, replaced atomically) and turned into a
+score table (scoretable.py) once per change. Several processes share one index: one
+writes, the others reread the file when it changes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import math
-import re
-import fcntl
+import os
+import pickle
 import shutil
 import threading
+from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from whoosh import index
-from whoosh.analysis import STOP_WORDS, StemmingAnalyzer
-from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+import numpy as np
 
+from plugin.knowledge.analysis import analyse, query_terms, repaired_terms, searchable
 from plugin.knowledge.entries import Entry, KnowledgeError, entry_id, entry_paths, load_entry, near_duplicates
+from plugin.knowledge.scoretable import FIELDS, ScoreTable
 from plugin.model import Hit
-from plugin.knowledge.scoretable import ScoreTable
+
+__all__ = ["KnowledgeIndex", "query_terms", "searchable"]
 
 log = logging.getLogger(__name__)
 
-# Whoosh's stop list keeps pronouns and question words ("my", "how", "i"), which every
-# support message is full of; left in, they make any entry look like a partial match.
-_STOP = STOP_WORDS | frozenset("""
-    i me my mine myself our ours he him his she her they them their its am was were been being
-    do does did doing done how what why where which who whom whose there here than then so
-    but just also very too only own same other some any all no nor each few more most such
-    hi hello hey dear thanks thank please help hope regards cheers ok okay yes yeah would could
-    should shall might must get got want wanted need needed like know let make sure still
-    again already now today yesterday tomorrow im ive id dont cant wont didnt doesnt isnt
-    """.split())
-_ANALYZER = StemmingAnalyzer(stoplist=_STOP)
-_SEARCHED = ("title", "tags", "products", "body")
 EVIDENCE_WORDS = 3.0  # distinctive words in common that make full evidence
 MISSING_PENALTY = 0.1  # weight of the question's terms the entry does not contain
-SCHEMA_VERSION = "4"  # bump when SCHEMA changes: an index of another version is rebuilt
-SCHEMA = Schema(
-    id=ID(unique=True, stored=True),
-    stamp=STORED,  # mtime and size of the file when indexed: what incremental refresh compares
-    title=TEXT(analyzer=_ANALYZER, field_boost=3.0),
-    tags=TEXT(analyzer=_ANALYZER, field_boost=2.0),
-    products=TEXT(analyzer=_ANALYZER, field_boost=2.0),
-    body=TEXT(analyzer=_ANALYZER),
-    every=TEXT(analyzer=_ANALYZER),  # all of the above, for document frequencies
-    shown=STORED,  # (title, body) as written, for notes; the indexed text is normalised
-    scope=KEYWORD(lowercase=True, commas=True),  # the entry's products, to search one product's entries
-    sources=STORED,
-    vocab=STORED,  # the entry's analysed words: which query words it has, without terms=True
-)
-
-# Error codes are what a question is about ("E1042", "E-402", "0x80070005"): written
-# without a hyphen they stay one token, in the index and in queries alike.
-_CODE = re.compile(r"\b([A-Za-z]{1,5})-(\d{2,6})\b")
-# Things in a message that say nothing about the problem: e-mail addresses, links, masked
-# names, who is writing ("my name is Ann Lee"), the signature after "regards,", and every
-# token with a digit that is not an error code (order and ticket numbers, dates, times).
-# Every branch that repeats a character class starts only where a run of that class starts
-# (the look-behinds): started inside a run, it would rescan the rest of the run from every
-# position, and one long word of a comment would take quadratic time (issue 11).
-_NOISE = re.compile(
-    r"(?<!\S)\S+@\S+|https?://\S+|\bph_\w+\b|\bmy name is(?: [A-Z][\w'-]+){1,3}"
-    r"|(?<!\s)[^\S\n]*\n\s*(?:(?:kind|best|warm|many)\s+)?(?:regards|wishes|thanks|cheers|sincerely|best)"
-    r"[\s,.!]*(?:\n[^\n]*){0,4}$"
-    r"|(?<![\w-])-*\b(?![A-Za-z]{1,5}\d{2,6}\b|0x[0-9a-fA-F]{4,}\b)[\w-]*\d[\w-]*\b", re.I)
+REPAIRED_WEIGHT = 0.8  # a misspelt word's repair ranks a little less than a word as written
+SCHEMA_VERSION = "5"  # bump when the stored form changes: an index of another version is rebuilt
+_FILE = "entries.pickle"
 
 
-def searchable(text: str) -> str:
-    """Text as the index sees it: error codes joined into one token."""
-    return _CODE.sub(r"\1\2", text)
+@dataclass(frozen=True)
+class _Indexed:
+    """One entry as the index keeps it: its words as (field, word id, count) rows, and what notes show."""
 
-
-def query_terms(text: str) -> list[str]:
-    """The distinct analysed terms of a question, noise (ids, e-mails, names, links) removed."""
-    seen: dict[str, None] = {}
-    for token in _ANALYZER(_NOISE.sub(" ", searchable(text))):
-        seen.setdefault(token.text, None)
-    return list(seen)
+    stamp: str  # mtime and size of the file when indexed: what incremental refresh compares
+    title: str
+    body: str
+    sources: tuple[str, ...]
+    scope: tuple[str, ...]  # its products, lower case: to search one product's entries
+    terms: bytes  # int32 rows (field, word id, count)
 
 
 class KnowledgeIndex:
-    """A Whoosh index kept in step with the knowledge folder."""
+    """The knowledge folder's entries, analysed, kept in step with the files."""
 
     def __init__(self, knowledge_dir: Path, index_dir: Path):
         self.knowledge_dir = Path(knowledge_dir)
         self.index_dir = Path(index_dir)
         self._lock = threading.Lock()
         self._skipped: dict[str, tuple[str, str]] = {}  # entry id -> (stamp, why) of files that cannot be read
-        version = self.index_dir / "schema-version"
-        with self._across_processes():  # two processes starting at once must not both create it
-            if index.exists_in(self.index_dir) and version.exists() and version.read_text() == SCHEMA_VERSION:
-                self._ix = index.open_dir(self.index_dir)
-            else:
-                self._ix = self._create()
-        self._open()
-
-    def _create(self):
-        if self.index_dir.exists():
-            shutil.rmtree(self.index_dir)
-        self.index_dir.mkdir(parents=True)
-        (self.index_dir / "schema-version").write_text(SCHEMA_VERSION)
-        return index.create_in(self.index_dir, SCHEMA)
+        self._entries: dict[str, _Indexed] = {}
+        self._words: dict[str, int] = {}
+        self._seen: tuple | None = None  # identity of the file last read: another process may replace it
+        with self._across_processes():
+            version = self.index_dir / "schema-version"
+            if not (version.exists() and version.read_text() == SCHEMA_VERSION):
+                self._create()
+            self._load()
 
     @property
     def errors(self) -> list[str]:
@@ -119,9 +84,9 @@ class KnowledgeIndex:
     def rebuild(self) -> int:
         """Index every entry from scratch; return how many are indexed."""
         with self._lock, self._across_processes():
-            self._ix = self._create()
+            self._create()
             self._skipped.clear()
-            self._reopen()
+            self._load()
         return self.refresh()
 
     def refresh(self, write: bool = True) -> int:
@@ -132,27 +97,26 @@ class KnowledgeIndex:
         """
         with self._lock:
             if not write:
-                if not self._searcher.up_to_date():  # the writer changed it
-                    self._reopen()
-                return self._searcher.doc_count()
+                if self._identity() != self._seen:  # the writer changed it
+                    self._load()
+                return len(self._entries)
             with self._across_processes():
-                if not self._searcher.up_to_date():  # another process wrote it, maybe while we waited
-                    self._reopen()
+                if self._identity() != self._seen:  # another process wrote it, maybe while we waited
+                    self._load()
                 on_disk = {}
                 for path in entry_paths(self.knowledge_dir):
                     stat = path.stat()
                     on_disk[entry_id(self.knowledge_dir, path)] = (path, f"{stat.st_mtime_ns}:{stat.st_size}")
-                if self._stamps is None:  # once per index version, not every refresh
-                    self._stamps = {f["id"]: f["stamp"] for f in self._searcher.all_stored_fields()}
                 # A file that could not be read is tried again when it changes, not at every refresh.
-                seen = {**self._stamps, **{i: stamp for i, (stamp, _) in self._skipped.items()}}
+                seen = {**{i: e.stamp for i, e in self._entries.items()},
+                        **{i: stamp for i, (stamp, _) in self._skipped.items()}}
                 changed = [i for i, (_, stamp) in on_disk.items() if seen.get(i) != stamp]
-                removed = [i for i in self._stamps if i not in on_disk]
+                removed = [i for i in self._entries if i not in on_disk]
                 for gone in [i for i in self._skipped if i not in on_disk]:
                     del self._skipped[gone]
                 if changed or removed:
                     self._write(on_disk, changed, removed)
-                return self._searcher.doc_count()
+                return len(self._entries)
 
     @contextmanager
     def _across_processes(self) -> Iterator[None]:
@@ -165,88 +129,106 @@ class KnowledgeIndex:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def _create(self) -> None:
+        if self.index_dir.exists():
+            shutil.rmtree(self.index_dir)
+        self.index_dir.mkdir(parents=True)
+        self._save({}, {})
+        (self.index_dir / "schema-version").write_text(SCHEMA_VERSION)
+
+    def _identity(self) -> tuple | None:
+        try:
+            stat = (self.index_dir / _FILE).stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+    def _save(self, entries: dict[str, _Indexed], words: dict[str, int]) -> None:
+        temporary = self.index_dir / f"{_FILE}.{os.getpid()}"
+        with open(temporary, "wb") as out:
+            pickle.dump({"entries": entries, "words": list(words)}, out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, self.index_dir / _FILE)  # readers see the old file or the new one, whole
+
+    def _load(self) -> None:
+        identity = self._identity()
+        with open(self.index_dir / _FILE, "rb") as stored:
+            data = pickle.load(stored)
+        self._entries, self._words = data["entries"], {w: i for i, w in enumerate(data["words"])}
+        self._seen = identity
+        self._build_table()
+
+    def _build_table(self) -> None:
+        self._ids = list(self._entries)
+        indexed = self._entries.values()
+        self._table = ScoreTable([np.frombuffer(e.terms, dtype=np.int32).reshape(-1, 3) for e in indexed],
+                                 [e.scope for e in indexed], len(self._words))
+
     def _write(self, on_disk: dict, changed: list[str], removed: list[str]) -> None:
+        entries, words = dict(self._entries), dict(self._words)
         skipped = {}
-        writer = self._ix.writer(timeout=10.0)  # another process may hold the write lock briefly
         for entry_id_ in removed:
-            writer.delete_by_term("id", entry_id_)
+            del entries[entry_id_]
         for entry_id_ in changed:
             path, stamp = on_disk[entry_id_]
+            entries.pop(entry_id_, None)
             try:
-                entry = load_entry(self.knowledge_dir, path)
+                entries[entry_id_] = _indexed(load_entry(self.knowledge_dir, path), stamp, words)
             except KnowledgeError as exc:
                 log.warning("skipping knowledge file: %s", exc)
                 skipped[entry_id_] = (stamp, str(exc))
-                writer.delete_by_term("id", entry_id_)
-                continue
-            writer.update_document(**_document(entry, stamp))
-        writer.commit()
+        self._save(entries, words)
+        self._entries, self._words, self._seen = entries, words, self._identity()
         for entry_id_ in changed:
             self._skipped.pop(entry_id_, None)
         self._skipped.update(skipped)
-        self._reopen()
-
-    def _open(self) -> None:
-        """A searcher on the index as it is now, and the scores precomputed from it (once per version)."""
-        self._searcher = self._ix.searcher()
-        self._table = ScoreTable(self._searcher, _SEARCHED)
-        self._stamps: dict[str, str] | None = None  # id -> stamp of the indexed entries, read when a refresh writes
-
-    def _reopen(self) -> None:
-        self._searcher.close()  # searcher.refresh() fails on a searcher of an empty index
-        self._open()
+        self._build_table()
 
     def products(self) -> frozenset[str]:
-        """The products the entries name (lower case): a ticket tagged with one is scoped to it.
-
-        Asked on every event: read from the score table, which lists them once per index version.
-        """
+        """The products the entries name (lower case): a ticket tagged with one is scoped to it."""
         return self._table.products
 
     def search(self, text: str, limit: int = 3, scope: tuple[str, ...] = ()) -> list[Hit]:
-        """The best entries for a question, each with its evidence score.
+        """The best entries for a question, best first, each with its relevance and evidence.
 
         With a scope (products), only entries of those products are searched: a desk that
         serves several brands must not answer one brand's customer from another's guide.
         """
-        terms = query_terms(text)
+        with self._lock:  # a refresh may be replacing the table
+            table, ids, entries, words = self._table, self._ids, self._entries, self._words
+        size = table.size
+        if not size:
+            return []
+        known = lambda stem: int(table.df[words[stem]]) if stem in words else 0  # noqa: E731
+        terms = repaired_terms(text, known)
         if not terms:
             return []
-        with self._lock:  # a refresh may be closing and replacing the searcher
-            searcher = self._searcher
-            if searcher.doc_count() == 0:  # Whoosh's idf is undefined on no documents
-                return []
-            weights = {t: searcher.idf("every", t) for t in terms}
-            # Ranked by Whoosh's BM25F scores, precomputed (see scoretable.py): Whoosh's own
-            # search walks every posting in Python, seconds per question at 100,000 entries.
-            results = [searcher.stored_fields(d) for d in self._table.top(terms, limit, scope)]
-            total = sum(weights.values())
-            # Whoosh's BM25 idf is log(N / (df + 1)) + 1; a word that only one entry has:
-            enough = EVIDENCE_WORDS * (math.log(max(searcher.doc_count(), 2) / 2) + 1)
-            hits = []
-            for hit in results:
-                matched = set(hit["vocab"])
-                found = sum(w for t, w in weights.items() if t in matched)
-                score = max(0.0, min(1.0, (found - MISSING_PENALTY * (total - found)) / enough))
-                title, body = hit["shown"]
-                hits.append(Hit(hit["id"], title, body, round(score, 4),
-                                tuple(hit["sources"] or ())))
-        # Near-duplicate entries would fill the sources with one answer twice: keep the first.
-        kept: list[Hit] = []
-        for hit in hits:
-            if not any(near_duplicates(hit.title, hit.body, k.title, k.body) for k in kept):
-                kept.append(hit)
-        return kept  # in BM25F order: the rules threshold on the first hit's score
+        ranked = table.top([(words.get(t, -1), REPAIRED_WEIGHT if repaired else 1.0) for t, repaired in terms],
+                           limit, scope)
+        # Whoosh's idf, log(N / (df + 1)) + 1, which the evidence threshold was calibrated on.
+        weights = {t: math.log(size / (known(t) + 1)) + 1 for t, _ in terms}
+        total = sum(weights.values())
+        enough = EVIDENCE_WORDS * (math.log(max(size, 2) / 2) + 1)  # three words only one entry has
+        hits: list[Hit] = []
+        for doc, relevance in ranked:
+            found = sum(w for t, w in weights.items() if t in words and table.has(words[t], doc))
+            evidence = max(0.0, min(1.0, (found - MISSING_PENALTY * (total - found)) / enough))
+            entry = entries[ids[doc]]
+            hit = Hit(ids[doc], entry.title, entry.body, round(evidence, 4), entry.sources, round(relevance, 4))
+            # Near-duplicate entries would fill the sources with one answer twice: keep the first.
+            if not any(near_duplicates(hit.title, hit.body, k.title, k.body) for k in hits):
+                hits.append(hit)
+        return hits
 
     def close(self) -> None:
-        self._searcher.close()
+        """Nothing to release: the index is read whole into memory."""
 
 
-def _document(entry: Entry, stamp: str) -> dict:
-    title, body = searchable(entry.title), searchable(entry.body)
-    tags, products = searchable(" ".join(entry.tags)), searchable(" ".join(entry.products))
-    every = " ".join((title, tags, products, body))
-    return {"id": entry.id, "stamp": stamp, "title": title, "tags": tags, "products": products,
-            "body": body, "every": every, "vocab": sorted({t.text for t in _ANALYZER(every)}),
-            "shown": (entry.title, entry.body), "sources": list(entry.sources),
-            "scope": ",".join(p.strip().lower() for p in entry.products)}
+def _indexed(entry: Entry, stamp: str, words: dict[str, int]) -> _Indexed:
+    """An entry's analysed fields as (field, word id, count) rows; new words get the next ids."""
+    fields = (entry.title, " ".join(entry.tags), " ".join(entry.products), entry.body)
+    rows = [(f, words.setdefault(word, len(words)), n)
+            for f, text in enumerate(fields) for word, n in Counter(analyse(text)).items()]
+    assert len(fields) == len(FIELDS)
+    return _Indexed(stamp, entry.title, entry.body, entry.sources,
+                    tuple(p.strip().lower() for p in entry.products),
+                    np.array(rows, dtype=np.int32).reshape(-1, 3).tobytes())

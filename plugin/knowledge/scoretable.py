@@ -1,70 +1,108 @@
-"""Whoosh's BM25F scores, precomputed per (word, entry), so a question is ranked in milliseconds.
+"""BM25F scores precomputed per (word, entry) in numpy arrays, so a question is ranked in a millisecond.
 
-Whoosh walks the postings of every query word in every field in pure Python: seconds per
-question at 100,000 entries. But a word's score in an entry does not depend on the question,
-so it is computed once per index version from Whoosh's own postings, idf and field lengths,
-with the BM25F formula Whoosh applies; a question then sums its words' arrays with numpy.
-Ranking equals Whoosh's search (benchmarks/README.md), at a few milliseconds.
+A word's score in an entry does not depend on the question, so it is computed once per
+change of the knowledge base, for every (word, entry) pair at once; a question then sums
+its words' slices with numpy. The formula is BM25F as Whoosh computes it: a BM25 score per
+field (the count times the field's weight, that field's length norm and idf, log(N / (df +
+1)) + 1), summed over the fields. A word in the title thus adds a score of its own rather
+than saturating with the body's; measured against pooling the fields before saturating
+(BM25F as Robertson and Zaragoza write it), it ranks as well on the development sets and
+keeps the evidence scores the answer threshold was calibrated on (benchmarks/ranking.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-K1, B = 1.2, 0.75  # Whoosh's BM25F defaults, which the index is searched with
+FIELDS = ("title", "tags", "products", "body")
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much a word counts in each field, and BM25's saturation (k1) and length norm (b).
+
+    Fitted on the tuning parts of two real sets (benchmarks/ranking.py --fit), not guessed.
+    """
+    title: float = 2.0
+    tags: float = 2.0
+    products: float = 2.0
+    body: float = 1.5
+    k1: float = 1.6
+    b: float = 0.5
+
+    @property
+    def fields(self) -> np.ndarray:
+        return np.array([self.title, self.tags, self.products, self.body])
+
+
+WEIGHTS = Weights()
 
 
 class ScoreTable:
-    def __init__(self, searcher, fields: tuple[str, ...]):
-        reader = searcher.reader()
-        self.size = size = searcher.doc_count_all()
-        live = np.array([not reader.is_deleted(d) for d in range(size)], dtype=bool) \
-            if reader.has_deletions() else np.ones(size, dtype=bool)
-        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-        for field in fields:
-            average = searcher.avg_field_length(field) or 1.0
-            lengths = np.array([reader.doc_field_length(d, field, 0) for d in range(size)], dtype=float)
-            norm = K1 * ((1 - B) + B * lengths / average)
-            for word in _words(reader.lexicon(field)):
-                matcher = reader.postings(field, word)
-                ids, weights = [], []
-                while matcher.is_active():
-                    ids.append(matcher.id())
-                    weights.append(matcher.weight())  # frequency x the field's boost
-                    matcher.next()
-                docs, freq = np.array(ids, dtype=np.int64), np.array(weights, dtype=float)
-                idf = searcher.idf(field, word)  # Whoosh's own, deletions accounted as it does
-                keep = live[docs]
-                scores = idf * freq * (K1 + 1) / (freq + norm[docs])
-                parts.setdefault(word, []).append((docs[keep], scores[keep]))
-        self._postings = {w: (np.concatenate([p[0] for p in v]), np.concatenate([p[1] for p in v]))
-                          for w, v in parts.items()}
-        self._scopes = {p: np.array(list(reader.postings("scope", p).all_ids()), dtype=np.int64)
-                        for p in _words(reader.lexicon("scope"))}
+    """Scores of every (word, entry) pair: row `word` holds the entries that have it, sorted.
+
+    `terms` is one int32 array (field, word id, count) per entry; `scopes` each entry's products.
+    """
+
+    def __init__(self, terms: list[np.ndarray], scopes: list[tuple[str, ...]], words: int,
+                 weights: Weights | None = None):
+        weights = weights or WEIGHTS
+        self.size = size = len(terms)
+        rows = np.concatenate(terms) if terms else np.empty((0, 3), dtype=np.int32)
+        doc = np.repeat(np.arange(size, dtype=np.int64), [len(t) for t in terms])
+        field, word, count = rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2].astype(float)
+        lengths = np.bincount(doc * len(FIELDS) + field, weights=count,
+                              minlength=size * len(FIELDS)).reshape(size, len(FIELDS))
+        average = np.maximum(lengths.mean(axis=0), 1.0) if size else np.ones(len(FIELDS))
+        norm = weights.k1 * ((1 - weights.b) + weights.b * lengths / average)
+        in_field = np.bincount(field * words + word, minlength=len(FIELDS) * words)  # df per (field, word)
+        idf = np.log(max(size, 1) / (in_field[field * words + word] + 1)) + 1
+        weighted = weights.fields[field] * count
+        scores = idf * weighted * (weights.k1 + 1) / (weighted + norm[doc, field])
+        pair, where = np.unique(word * max(size, 1) + doc, return_inverse=True)
+        self._docs = pair % max(size, 1)
+        pair_word = pair // max(size, 1)
+        self._scores = np.bincount(where, weights=scores, minlength=len(pair))  # summed over fields
+        self.df = np.bincount(pair_word, minlength=words)  # entries that have each word, in any field
+        self._start = np.searchsorted(pair_word, np.arange(words + 1))
+        self._scopes: dict[str, list[int]] = {}
+        for d, products in enumerate(scopes):
+            for product in products:
+                self._scopes.setdefault(product, []).append(d)
         self.products = frozenset(self._scopes)  # every product an entry names, lower case
 
-    def top(self, words: list[str], limit: int, scope: tuple[str, ...] = ()) -> list[int]:
-        """Document numbers of the best `limit` entries, best first (ties: Whoosh's order)."""
-        found = [self._postings[w] for w in words if w in self._postings]
-        if not found:
+    def _row(self, word: int) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self._start[word], self._start[word + 1]
+        return self._docs[start:end], self._scores[start:end]
+
+    def has(self, word: int, doc: int) -> bool:
+        docs, _ = self._row(word)
+        i = np.searchsorted(docs, doc)
+        return bool(i < len(docs) and docs[i] == doc)
+
+    def top(self, words: list[tuple[int, float]], limit: int,
+            scope: tuple[str, ...] = ()) -> list[tuple[int, float]]:
+        """(entry number, score) of the best `limit` entries for (word id, weight) pairs, best first.
+
+        Ties go to the lower entry number, so the order does not depend on numpy's partition.
+        """
+        rows = [(self._row(w), weight) for w, weight in words if 0 <= w < len(self._start) - 1]
+        rows = [r for r in rows if len(r[0][0])]
+        if not rows:
             return []
-        total = np.bincount(np.concatenate([f[0] for f in found]), minlength=self.size,
-                            weights=np.concatenate([f[1] for f in found]))
+        total = np.bincount(np.concatenate([docs for (docs, _), _ in rows]), minlength=self.size,
+                            weights=np.concatenate([s * weight for (_, s), weight in rows]))
         if scope:
             allowed = np.zeros(self.size, dtype=bool)
             for product in scope:
-                allowed[self._scopes.get(product.lower(), np.empty(0, dtype=np.int64))] = True
+                allowed[self._scopes.get(product.lower(), [])] = True
             total[~allowed] = 0.0
         candidates = np.flatnonzero(total > 0)
         k = min(limit, len(candidates))
         if k == 0:
             return []
-        # Everything scoring at least the k-th score, so that ties at the cut go, as in Whoosh,
-        # to the lower document number rather than to whichever argpartition happened to keep.
         kth = np.partition(total[candidates], len(candidates) - k)[len(candidates) - k]
         best = candidates[total[candidates] >= kth]
-        return [int(d) for d in best[np.lexsort((best, -total[best]))][:k]]
-
-
-def _words(lexicon) -> list[str]:
-    return [w.decode() if isinstance(w, bytes) else w for w in lexicon]
+        return [(int(d), float(total[d])) for d in best[np.lexsort((best, -total[best]))][:k]]
