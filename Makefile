@@ -32,6 +32,7 @@ bench: $(BIN)/vigil
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/retrieval.py --sizes 1000,10000
+	$(BIN)/python benchmarks/ranking.py
 
 clean:
 	rm -rf $(VENV) .vigil

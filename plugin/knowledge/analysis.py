@@ -8,6 +8,7 @@ problem (names, e-mail addresses, links, order numbers, dates, signatures).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Callable, Iterable
 
 import Stemmer  # PyStemmer: Snowball's compiled stemmers, no data to download
@@ -63,8 +64,20 @@ def stems(tokens: Iterable[str]) -> list[str]:
 
 
 def analyse(text: str) -> list[str]:
-    """The stems of a text, in order, repeats kept: what an entry's field is indexed as."""
+    """The stems of a text, in order, repeats kept."""
     return stems(words(text))
+
+
+def stem_counts(text: str) -> Counter[str]:
+    """How often each stem occurs in a text: what an entry's field is indexed as.
+
+    Each distinct word is stemmed once: a text repeats most of its words.
+    """
+    counts = Counter(words(text))
+    stemmed: Counter[str] = Counter()
+    for stem, n in zip(_STEMMER.stemWords(list(counts)), counts.values()):
+        stemmed[stem] += n
+    return stemmed
 
 
 def _clean(question: str) -> str:
@@ -76,36 +89,46 @@ def query_terms(text: str) -> list[str]:
     return list(dict.fromkeys(analyse(_clean(text))))
 
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def _edits(word: str) -> set[str]:
-    """Every string one deletion, transposition, replacement or insertion away."""
-    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-    return ({a + b[1:] for a, b in splits if b}
-            | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-            | {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
-            | {a + c + b for a, b in splits for c in _LETTERS})
-
-
 MIN_TYPO_LENGTH = 5  # shorter words have too many neighbours one edit away to guess
 
 
-def repaired_terms(text: str, known: Callable[[str], int]) -> list[tuple[str, bool]]:
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+class Speller:
+    """The knowledge base's stems by their one-letter deletions (SymSpell's trick): two words one
+    edit apart share a deletion, so a misspelt word's neighbours are found by a few lookups."""
+
+    def __init__(self, document_frequency: dict[str, int]):
+        self._df = document_frequency
+        self._by_deletion: dict[str, list[str]] = {}
+        for stem in document_frequency:
+            if len(stem) >= MIN_TYPO_LENGTH - 1 and stem.isalpha():
+                for key in _deletes(stem) | {stem}:
+                    self._by_deletion.setdefault(key, []).append(stem)
+
+    def correct(self, stem: str) -> str | None:
+        """The stem one edit away (two at most) that most entries have, or None."""
+        near = {c for key in _deletes(stem) | {stem} for c in self._by_deletion.get(key, ())} - {stem}
+        return max(near, key=lambda c: (self._df[c], c)) if near else None
+
+
+def repaired_terms(text: str, known: Callable[[str], int],
+                   correct: Callable[[str], str | None]) -> list[tuple[str, bool]]:
     """The question's stems, each misspelt word replaced by the knowledge base's own word.
 
-    A word whose stem no entry has, of five letters or more, becomes the stem one edit away
-    ("stikethrough" -> "strikethrough") that most entries have; `known(stem)` is how many
-    entries have a stem. Returns (stem, repaired?) pairs, distinct stems, in order.
+    A word of five letters or more whose stem no entry has (`known(stem)` is how many do)
+    becomes the stem `correct` finds ("stikethrough" -> "strikethrough"). Returns (stem,
+    repaired?) pairs, distinct stems, in order.
     """
     out: dict[str, bool] = {}
     for word in words(_clean(text)):
         stem = _STEMMER.stemWord(word)
-        if stem not in out and not known(stem) and len(word) >= MIN_TYPO_LENGTH and word.isalpha():
-            candidates = [(known(s), s) for s in set(_STEMMER.stemWords(list(_edits(word)))) if s != stem]
-            count, best = max(candidates, default=(0, stem))
-            if count:
-                out.setdefault(best, True)
+        if stem not in out and len(word) >= MIN_TYPO_LENGTH and word.isalpha() and not known(stem):
+            repaired = correct(stem)
+            if repaired:
+                out.setdefault(repaired, True)
                 continue
         out.setdefault(stem, False)
     return list(out.items())

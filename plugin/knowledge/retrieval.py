@@ -23,7 +23,6 @@ import os
 import pickle
 import shutil
 import threading
-from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,8 @@ from typing import Iterator
 
 import numpy as np
 
-from plugin.knowledge.analysis import analyse, query_terms, repaired_terms, searchable
+from plugin.knowledge.analysis import Speller, query_terms, repaired_terms, searchable, stem_counts
+from plugin.knowledge.embeddings import DEPTH, EntryVectors, fuse, passage_text
 from plugin.knowledge.entries import Entry, KnowledgeError, entry_id, entry_paths, load_entry, near_duplicates
 from plugin.knowledge.scoretable import FIELDS, ScoreTable
 from plugin.model import Hit
@@ -62,9 +62,11 @@ class _Indexed:
 class KnowledgeIndex:
     """The knowledge folder's entries, analysed, kept in step with the files."""
 
-    def __init__(self, knowledge_dir: Path, index_dir: Path):
+    def __init__(self, knowledge_dir: Path, index_dir: Path, vectors: EntryVectors | None = None):
         self.knowledge_dir = Path(knowledge_dir)
         self.index_dir = Path(index_dir)
+        self.vectors = vectors  # with an embeddings endpoint: meaning is fused with BM25F
+        self._aligned: tuple = (None, np.empty((0, 0)), np.empty(0, dtype=np.int64))  # (version, matrix, rows)
         self._lock = threading.Lock()
         self._skipped: dict[str, tuple[str, str]] = {}  # entry id -> (stamp, why) of files that cannot be read
         self._entries: dict[str, _Indexed] = {}
@@ -162,6 +164,10 @@ class KnowledgeIndex:
         indexed = self._entries.values()
         self._table = ScoreTable([np.frombuffer(e.terms, dtype=np.int32).reshape(-1, 3) for e in indexed],
                                  [e.scope for e in indexed], len(self._words))
+        if self.vectors:
+            texts = [passage_text(e.title, e.body) for e in indexed]
+            self._hashes = [self.vectors.hash(t) for t in texts]
+            self.vectors.want(dict(zip(self._hashes, texts)))
 
     def _write(self, on_disk: dict, changed: list[str], removed: list[str]) -> None:
         entries, words = dict(self._entries), dict(self._words)
@@ -195,15 +201,24 @@ class KnowledgeIndex:
         """
         with self._lock:  # a refresh may be replacing the table
             table, ids, entries, words = self._table, self._ids, self._entries, self._words
+            hashes = self._hashes if self.vectors else []
         size = table.size
         if not size:
             return []
         known = lambda stem: int(table.df[words[stem]]) if stem in words else 0  # noqa: E731
-        terms = repaired_terms(text, known)
-        if not terms:
+        terms = repaired_terms(text, known, lambda stem: self._speller(table, words).correct(stem))
+        if not terms and not self.vectors:
             return []
-        ranked = table.top([(words.get(t, -1), REPAIRED_WEIGHT if repaired else 1.0) for t, repaired in terms],
-                           limit, scope)
+        keywords = [(words.get(t, -1), REPAIRED_WEIGHT if repaired else 1.0) for t, repaired in terms]
+        similarity = self._similarity(text, hashes, scope, table)
+        if similarity is None:
+            ranked = table.top(keywords, limit, scope)
+        else:  # reciprocal-rank fusion of the keyword ranking and the ranking by meaning
+            by_words = table.top(keywords, DEPTH, scope)
+            candidates = np.flatnonzero(similarity > -np.inf)
+            by_meaning = candidates[np.lexsort((candidates, -similarity[candidates]))][:DEPTH]
+            relevance = dict(by_words)
+            ranked = [(d, relevance.get(d, 0.0)) for d, _ in fuse([d for d, _ in by_words], by_meaning)[:limit]]
         # Whoosh's idf, log(N / (df + 1)) + 1, which the evidence threshold was calibrated on.
         weights = {t: math.log(size / (known(t) + 1)) + 1 for t, _ in terms}
         total = sum(weights.values())
@@ -213,11 +228,42 @@ class KnowledgeIndex:
             found = sum(w for t, w in weights.items() if t in words and table.has(words[t], doc))
             evidence = max(0.0, min(1.0, (found - MISSING_PENALTY * (total - found)) / enough))
             entry = entries[ids[doc]]
-            hit = Hit(ids[doc], entry.title, entry.body, round(evidence, 4), entry.sources, round(relevance, 4))
+            cosine = None if similarity is None or not np.isfinite(similarity[doc]) else float(similarity[doc])
+            hit = Hit(ids[doc], entry.title, entry.body, round(evidence, 4), entry.sources, round(relevance, 4),
+                      None if cosine is None else round(cosine, 4))
             # Near-duplicate entries would fill the sources with one answer twice: keep the first.
             if not any(near_duplicates(hit.title, hit.body, k.title, k.body) for k in hits):
                 hits.append(hit)
         return hits
+
+    def _speller(self, table: ScoreTable, words: dict[str, int]) -> Speller:
+        """The speller of this version of the index, built the first time a question needs it."""
+        with self._lock:
+            if getattr(self, "_spelling", (None,))[0] is not table:
+                self._spelling = (table, Speller({w: int(table.df[i]) for w, i in words.items()
+                                                  if i < len(table.df) and table.df[i]}))
+            return self._spelling[1]
+
+    def _similarity(self, text: str, hashes: list[str], scope: tuple[str, ...],
+                    table: ScoreTable) -> np.ndarray | None:
+        """Cosine of each entry with the question (-inf: no vector yet, or out of scope); None when off or down."""
+        if not self.vectors:
+            return None
+        with self._lock:  # the entries' matrix is rebuilt only when vectors were added or entries changed
+            version, matrix, rows = self._aligned
+            if version != (self.vectors.version, id(hashes)):
+                matrix, rows = self.vectors.aligned(hashes)
+                self._aligned = ((self.vectors.version, id(hashes)), matrix, rows)
+        if not len(rows):
+            return None
+        question = self.vectors.embedder.question(text)  # a short timeout; None when the server fails
+        if question is None or len(question) != matrix.shape[1]:
+            return None
+        similarity = np.full(table.size, -np.inf)
+        similarity[rows] = matrix @ question
+        if scope:
+            similarity[~table.allowed(scope)] = -np.inf
+        return similarity
 
     def close(self) -> None:
         """Nothing to release: the index is read whole into memory."""
@@ -227,7 +273,7 @@ def _indexed(entry: Entry, stamp: str, words: dict[str, int]) -> _Indexed:
     """An entry's analysed fields as (field, word id, count) rows; new words get the next ids."""
     fields = (entry.title, " ".join(entry.tags), " ".join(entry.products), entry.body)
     rows = [(f, words.setdefault(word, len(words)), n)
-            for f, text in enumerate(fields) for word, n in Counter(analyse(text)).items()]
+            for f, text in enumerate(fields) for word, n in stem_counts(text).items()]
     assert len(fields) == len(FIELDS)
     return _Indexed(stamp, entry.title, entry.body, entry.sources,
                     tuple(p.strip().lower() for p in entry.products),

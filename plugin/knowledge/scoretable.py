@@ -82,6 +82,13 @@ class ScoreTable:
         i = np.searchsorted(docs, doc)
         return bool(i < len(docs) and docs[i] == doc)
 
+    def allowed(self, scope: tuple[str, ...]) -> np.ndarray:
+        """Which entries name one of these products."""
+        allowed = np.zeros(self.size, dtype=bool)
+        for product in scope:
+            allowed[self._scopes.get(product.lower(), [])] = True
+        return allowed
+
     def top(self, words: list[tuple[int, float]], limit: int,
             scope: tuple[str, ...] = ()) -> list[tuple[int, float]]:
         """(entry number, score) of the best `limit` entries for (word id, weight) pairs, best first.
@@ -95,10 +102,7 @@ class ScoreTable:
         total = np.bincount(np.concatenate([docs for (docs, _), _ in rows]), minlength=self.size,
                             weights=np.concatenate([s * weight for (_, s), weight in rows]))
         if scope:
-            allowed = np.zeros(self.size, dtype=bool)
-            for product in scope:
-                allowed[self._scopes.get(product.lower(), [])] = True
-            total[~allowed] = 0.0
+            total[~self.allowed(scope)] = 0.0
         candidates = np.flatnonzero(total > 0)
         k = min(limit, len(candidates))
         if k == 0:

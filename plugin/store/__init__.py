@@ -15,10 +15,11 @@ from plugin.store.learning import LearningQueries
 from plugin.store.notes import NoteQueries, backoff_until
 from plugin.store.operator import OperatorQueries
 from plugin.store.tickets import TicketQueries, TicketRow
+from plugin.store.vectors import VectorQueries
 
 
 class Store:
-    """The database and its queries: `store.inbox`, `.tickets`, `.notes`, `.learning`, `.operator`."""
+    """The database and its queries: `store.inbox`, `.tickets`, `.notes`, `.learning`, `.operator`, `.vectors`."""
 
     def __init__(self, url: str, **engine_options: Any):
         self.db = Database(url, **engine_options)
@@ -27,6 +28,7 @@ class Store:
         self.notes = NoteQueries(self.db)
         self.learning = LearningQueries(self.db)
         self.operator = OperatorQueries(self.db)
+        self.vectors = VectorQueries(self.db)
 
     def unit(self) -> AbstractContextManager[None]:
         """Everything written inside lands in one transaction, or nothing does."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from connectors.events import ID_WIDTHS
-from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String,
-                        Table, Text, TypeDecorator, UniqueConstraint)
+from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, LargeBinary, MetaData,
+                        String, Table, Text, TypeDecorator, UniqueConstraint)
 
 
 class _UTCDateTime(TypeDecorator):
@@ -181,4 +181,23 @@ leases = Table(
     Column("name", String(200), primary_key=True),
     Column("holder", String(200), nullable=False),
     Column("expires_at", UTC, nullable=False),
+)
+
+
+# Knowledge entries' embedding vectors, by the hash of the model and the text embedded: an
+# entry's vector is computed once, and again only when its text changes (knowledge/embeddings.py).
+entry_vectors = Table(
+    "entry_vectors", metadata,
+    Column("content_hash", String(64), primary_key=True),
+    Column("vector", LargeBinary, nullable=False),  # float32, L2-normalised
+)
+
+# Calls to the embeddings endpoint for questions, by outcome (used, failed, timeout): how often
+# ranking fell back to BM25 alone. Counted in each process and added here every few seconds.
+embedding_calls = Table(
+    "embedding_calls", metadata,
+    Column("model", String(200), primary_key=True),
+    Column("outcome", String(10), primary_key=True),
+    Column("calls", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
 )

@@ -57,6 +57,17 @@ class StoreCollector:
 
         yield from self._model_calls()
 
+        embeddings = CounterMetricFamily(
+            "vigil_embedding_calls", "Questions sent to the embeddings endpoint, by outcome: used, failed, "
+            "timeout, skipped (the endpoint failed moments before); all but used ranked by BM25F alone.",
+            labels=["model", "outcome"])
+        seconds = CounterMetricFamily("vigil_embedding_call_seconds", "Time spent waiting for question vectors.",
+                                      labels=["model", "outcome"])
+        for row in sorted(self.store.vectors.embedding_call_stats()):
+            embeddings.add_metric([row.model, row.outcome], row.calls)
+            seconds.add_metric([row.model, row.outcome], row.seconds)
+        yield from (embeddings, seconds)
+
         pending = counts("deliveries", "state").get(("pending",), 0)
         queue = GaugeMetricFamily("vigil_queue_depth", "Work waiting: webhook deliveries not yet processed, "
                                   "notes drafted but not yet posted.", labels=["queue"])
