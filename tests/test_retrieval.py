@@ -205,7 +205,7 @@ def test_inflections_meet_by_their_stem(index):
 def test_a_misspelt_word_is_read_as_the_knowledge_bases_own_word(index):
     misspelt = index.search("pasword resett linkk")
     assert misspelt and misspelt[0].entry_id == "account/reset-password"
-    assert misspelt[0].score > 0  # the repaired words count as evidence too
+    assert misspelt[0].relevance > 0 and misspelt[0].score == 0  # evidence counts the words as written
 
 
 def test_model_names_with_digits_are_kept_and_numbers_dropped():

@@ -220,7 +220,9 @@ class KnowledgeIndex:
             relevance = dict(by_words)
             ranked = [(d, relevance.get(d, 0.0)) for d, _ in fuse([d for d, _ in by_words], by_meaning)[:limit]]
         # Whoosh's idf, log(N / (df + 1)) + 1, which the evidence threshold was calibrated on.
-        weights = {t: math.log(size / (known(t) + 1)) + 1 for t, _ in terms}
+        # Evidence counts the words as written: a repair ranks, it is not proof (counted as
+        # found, repairs let loosely related questions through the answer threshold).
+        weights = {t: math.log(size / (known(t) + 1)) + 1 for t in query_terms(text)}
         total = sum(weights.values())
         enough = EVIDENCE_WORDS * (math.log(max(size, 2) / 2) + 1)  # three words only one entry has
         hits: list[Hit] = []
