@@ -13,7 +13,7 @@ import hmac
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Mapping
+from typing import Any, Mapping
 
 from connectors.events import ID_WIDTHS, Delivery
 
@@ -70,7 +70,7 @@ def storable(delivery: Delivery) -> Delivery:
     A parser accepts any string the helpdesk sends; the database does not: no NUL character
     (PostgreSQL text), no lone surrogate (not UTF-8), and no id longer than its column.
     """
-    texts = [("delivery id", delivery.delivery_id)]
+    texts: list[tuple[str, str | None]] = [("delivery id", delivery.delivery_id)]
     for event in delivery.events:
         texts += [("ticket id", event.ticket_id), ("subject", event.subject),
                   ("assignee id", event.assignee), *(("tag", tag) for tag in event.tags)]
@@ -117,6 +117,9 @@ class Connector(ABC):
     """A helpdesk: verifies and translates its webhooks, and posts internal notes back."""
 
     name: str  # "zendesk" or "jira": also the webhook route, /webhooks/<name>
+
+    def __init__(self, settings: Any) -> None:
+        """Build from this connector's own settings; raise ConfigurationError if it cannot start."""
 
     @abstractmethod
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:

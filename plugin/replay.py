@@ -52,7 +52,7 @@ def validated(data: Any, where: str) -> dict[str, Any]:
     need(data.get("status", "open") in STATUSES, f"`status` must be one of {', '.join(STATUSES)}")
     need(isinstance(data.get("tags", []), list), "`tags` must be a list of strings")
     messages = data.get("messages")
-    need(isinstance(messages, list) and messages, "`messages` must be a non-empty list")
+    need(isinstance(messages, list) and bool(messages), "`messages` must be a non-empty list")
     for i, m in enumerate(messages):
         need(isinstance(m, dict), f"messages[{i}] must be an object")
         need(m.get("author_role") in ("customer", "analyst"), f"messages[{i}].author_role must be customer or analyst")

@@ -116,7 +116,7 @@ def _conversation(jira: JIRA, issue: dict[str, Any], bot_id: str) -> dict[str, A
         if not isinstance(body, str) or when is None:
             log.warning("skipping unreadable comment %s on %s", comment.get("id"), key)
             continue
-        author = comment.get("author") if isinstance(comment.get("author"), dict) else {}
+        author = comment["author"] if isinstance(comment.get("author"), dict) else {}
         role = _comment_role(author, reporter, body, bot_id)
         if role == "plugin":
             notes.append({"body": body, "created_at": when.isoformat()})

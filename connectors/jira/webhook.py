@@ -333,9 +333,9 @@ def _occurred_at(data: dict) -> datetime:
     comment, fields = data.get("comment"), _fields(data)
     for value in ((comment or {}).get("updated") if isinstance(comment, dict) else None,
                   fields.get("updated"), fields.get("created")):
-        when = _jira_time(value)
-        if when:
-            return when
+        found = _jira_time(value)
+        if found:
+            return found
     raise BadPayload("timestamp: missing or not epoch milliseconds, and no issue time in the body")
 
 

@@ -111,8 +111,8 @@ def _conversation(client: Zenpy, ticket: Any, bot_id: str) -> dict[str, Any] | N
     if not messages:
         log.info("Zendesk ticket %s has no comment besides the plugin's own", ticket.id)
         return None
-    messages.sort(key=lambda m: _parse(m["created_at"]))  # stable: ties keep Zendesk's order
-    notes.sort(key=lambda n: _parse(n["created_at"]))
+    messages.sort(key=lambda m: _parse(str(m["created_at"])))  # stable: ties keep Zendesk's order
+    notes.sort(key=lambda n: _parse(str(n["created_at"])))
     return {"source": "zendesk", "ticket_id": str(ticket.id),
             "subject": ticket.subject or "", "status": ticket.status,
             "tags": [str(tag) for tag in (ticket.tags or [])],

@@ -254,7 +254,7 @@ class _Obj:
         value = self._get(key, required)
         if value is not None and not isinstance(value, str):
             raise BadPayload(f"{self._name(key)}: expected a string, got {_kind(value)}")
-        if required and not blank and not value.strip():
+        if required and not blank and not (value or "").strip():
             raise BadPayload(f"{self._name(key)}: empty")
         return value
 

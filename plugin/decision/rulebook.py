@@ -263,7 +263,7 @@ def _load_rule(file: str, node: yaml.Node) -> tuple[Rule | None, list[Problem]]:
         return None, [Problem(file, line, "", f"cannot read this rule's values: {why}")]
     if not isinstance(data, dict):  # a mapping tagged !!set, say
         return None, [Problem(file, line, "", "each rule must be a mapping")]
-    name = data.get("name") if isinstance(data.get("name"), str) else ""
+    name = data["name"] if isinstance(data.get("name"), str) else ""
     problems: list[Problem] = []
 
     def problem(message: str, at: yaml.Node | None = None) -> None:
@@ -301,7 +301,7 @@ def _load_rule(file: str, node: yaml.Node) -> tuple[Rule | None, list[Problem]]:
     else:
         for cond_node in when.value:
             cond, message = parse_condition(cond_node.value if isinstance(cond_node, yaml.ScalarNode) else None)
-            if message:
+            if cond is None:
                 problem(message, cond_node)
             else:
                 conditions.append(cond)
@@ -309,7 +309,7 @@ def _load_rule(file: str, node: yaml.Node) -> tuple[Rule | None, list[Problem]]:
     fire, silent = _examples(data.get("examples"), nodes.get("examples"), problem)
     if problems:
         return None, problems
-    return Rule(name, action, priority, why.strip(), tuple(conditions), params,
+    return Rule(name, str(action), priority, str(why).strip(), tuple(conditions), params,
                 tuple(suppresses) if action == "silent" else (), file, line,
                 fire, silent), []
 

@@ -90,7 +90,7 @@ def calibrate(labelled: Path, settings: Settings, min_precision: float = 0.9,
     calibration half and reported on the held-out half, so the figure is not its own proof.
     """
     conversations = read_conversations(labelled)
-    halves = {0: [], 1: []}
+    halves: dict[int, list[dict[str, Any]]] = {0: [], 1: []}
     for c in conversations:
         halves[zlib.crc32(c["ticket_id"].encode()) % 2].append(c)
     rules = load_rules(settings.rules_dir)

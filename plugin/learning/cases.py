@@ -46,7 +46,7 @@ def cases_from_conversations(conversations: list[dict[str, Any]]) -> list[Case]:
                          for m in c["messages"])
         notes = tuple(PastNote(n.get("body", ""), tuple(n.get("sources", ())), n.get("feedback"))
                       for n in c.get("notes", ()) if isinstance(n, dict))
-        brand = c.get("brand") if isinstance(c.get("brand"), str) else ""
+        brand = c["brand"] if isinstance(c.get("brand"), str) else ""
         cases.append(Case(c["source"], c["ticket_id"], c.get("subject", ""), messages, notes, brand,
                           tuple(t for t in c.get("tags", ()) if isinstance(t, str))))
     return cases

@@ -231,8 +231,9 @@ class GitHub:
         self._token = token  # kept only to scrub it from error messages
         # GitHub asks integrators to space out writes; PyGithub does (0.25 s per request, 1 s per write).
         # throttle=False lifts that, for tests against a local server.
-        pauses = {} if throttle else {"seconds_between_requests": None, "seconds_between_writes": None}
-        self._github = Github(auth=Auth.Token(token), base_url=self.api_url, **pauses)
+        self._github = (Github(auth=Auth.Token(token), base_url=self.api_url) if throttle else
+                        Github(auth=Auth.Token(token), base_url=self.api_url,
+                               seconds_between_requests=None, seconds_between_writes=None))
         self._repository: Repository | None = None  # read once: refresh_states asks about many pulls
 
     def __repr__(self) -> str:
@@ -265,10 +266,11 @@ class GitHub:
             for path, text in changes.items():
                 old = current[path]
                 with self._doing(f"write {path!r}"):
-                    if text is None:
+                    if old is None:
+                        if text is not None:  # deleting a file that is not there: nothing to do
+                            repo.create_file(path, batch.message, text, branch=batch.branch)
+                    elif text is None:
                         repo.delete_file(path, batch.message, old.sha, branch=batch.branch)
-                    elif old is None:
-                        repo.create_file(path, batch.message, text, branch=batch.branch)
                     else:
                         repo.update_file(path, batch.message, text, old.sha, branch=batch.branch)
             with self._doing("open the pull request"):

@@ -93,8 +93,13 @@ def terms(text: str) -> list[str]:
 
 def greets(text: str) -> bool:
     """Greetings, thanks, apologies or an agent's sign-off anywhere in the text."""
-    return any(_GREETING.match(s) and _GREETING.match(s).group(0).strip() or _COURTESY.match(s.replace("\u2019", "'"))
+    return any(_greeting(s) or _COURTESY.match(s.replace("\u2019", "'"))
                for s in sentences(text)) or bool(SIGNATURE.search(text))
+
+
+def _greeting(sentence: str) -> bool:
+    found = _GREETING.match(sentence)
+    return bool(found and found.group(0).strip())
 
 
 def sentences(text: str) -> list[str]:

@@ -11,7 +11,7 @@ from contextvars import ContextVar
 from typing import Any, Iterator
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine
 
 from plugin.store import schema
 from plugin.store.tables import metadata
@@ -23,6 +23,13 @@ def driver_url(url: str) -> str:
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain):]
     return url
+
+
+def new_id(result: CursorResult[Any]) -> int:
+    """The primary key an INSERT gave its row."""
+    key = result.inserted_primary_key
+    assert key is not None, "an INSERT returns its row's key"
+    return int(key[0])
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from connectors.events import TicketRef
 from plugin.model import utcnow
 from plugin.store.tickets import TicketRow
-from plugin.store.database import Database
+from plugin.store.database import Database, new_id
 from plugin.store.tables import model_calls, notes, tickets
 
 
@@ -28,11 +28,11 @@ class NoteQueries:
         """Store a drafted note; None if this decision already has one (exactly once)."""
         try:
             with self.db.write(savepoint=True) as conn:
-                return conn.execute(insert(notes).values(
+                return new_id(conn.execute(insert(notes).values(
                     decision=decision_pk, ticket=ticket.pk, action=action, rule=rule, body=body,
                     sources=json.dumps(list(sources)), drafter=drafter, status=status,
                     next_attempt_at=utcnow() if status == "drafted" else None,
-                    created_at=at)).inserted_primary_key[0]
+                    created_at=at)))
         except IntegrityError:
             return None
 

@@ -53,11 +53,11 @@ class OperatorQueries:
         c = model_calls.c
         under = [func.sum(case((c.seconds <= b, 1), else_=0)).label(f"le{i}") for i, b in enumerate(buckets)]
         with self.db.read() as conn:
-            return conn.execute(select(c.model, c.outcome, func.count().label("calls"),
+            return list(conn.execute(select(c.model, c.outcome, func.count().label("calls"),
                                        func.sum(c.prompt_tokens).label("prompt_tokens"),
                                        func.sum(c.completion_tokens).label("completion_tokens"),
                                        func.sum(c.seconds).label("seconds"), *under)
-                                .group_by(c.model, c.outcome)).all()
+                                .group_by(c.model, c.outcome)).all())
 
     def recent_decisions(self, limit: int = 50, silent: str = "show") -> list[Any]:
         """The latest decisions with their ticket; silent: show, hide or only the silent ones."""
@@ -69,7 +69,7 @@ class OperatorQueries:
         elif silent == "only":
             query = query.where(decisions.c.action == "silent")
         with self.db.read() as conn:
-            return conn.execute(query).all()
+            return list(conn.execute(query).all())
 
     def recent_notes(self, limit: int = 50, status: str | None = None, pk: int | None = None) -> list[Any]:
         """The latest notes with their ticket, optionally only those in one status, or one note."""
@@ -80,7 +80,7 @@ class OperatorQueries:
         if pk is not None:
             query = query.where(notes.c.id == pk)
         with self.db.read() as conn:
-            return conn.execute(query).all()
+            return list(conn.execute(query).all())
 
     def feedback_history(self) -> list[tuple[datetime, str]]:
         """(when, useful or wrong) for every note an analyst judged."""
@@ -101,10 +101,10 @@ class OperatorQueries:
         """The latest decisions taken on a customer's comment, with its text and the facts."""
         m = messages.c
         with self.db.read() as conn:
-            return conn.execute(
+            return list(conn.execute(
                 select(decisions.c.id, decisions.c.action, decisions.c.facts, decisions.c.created_at,
                        decisions.c.ticket, decisions.c.message_position, tickets.c.source, tickets.c.ticket_id,
                        m.body)
                 .join(tickets, tickets.c.id == decisions.c.ticket)
                 .join(messages, (m.ticket == decisions.c.ticket) & (m.position == decisions.c.message_position))
-                .where(m.author_role == "customer").order_by(decisions.c.id.desc()).limit(limit)).all()
+                .where(m.author_role == "customer").order_by(decisions.c.id.desc()).limit(limit)).all())

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from connectors.events import Event, Message, TicketRef
 
 from plugin.model import Decision
-from plugin.store.database import Database
+from plugin.store.database import Database, new_id
 from plugin.store.tables import decisions, learning_queue, messages, model_calls, notes, tickets
 
 
@@ -138,12 +138,11 @@ class TicketQueries:
     def record_decision(self, ticket: TicketRow, event: Event, position: int | None,
                         decision: Decision) -> int:
         with self.db.write() as conn:
-            return conn.execute(insert(decisions).values(
+            return new_id(conn.execute(insert(decisions).values(
                 ticket=ticket.pk, event_kind=event.kind, message_position=position,
                 action=decision.action, rule=decision.rule, reason=decision.reason,
                 considered=json.dumps(list(decision.considered)),
-                facts=json.dumps(decision.facts, default=str), created_at=event.occurred_at,
-            )).inserted_primary_key[0]
+                facts=json.dumps(decision.facts, default=str), created_at=event.occurred_at)))
 
     def waiting_tickets(self) -> list[TicketRow]:
         """Tickets not yet solved, for the periodic check of who is waiting."""
