@@ -128,3 +128,11 @@ def test_a_huge_comment_is_stored_whole_and_decided_on_its_start_and_end(runtime
     ticket = runtime.store.tickets.find_ticket(TicketRef("zendesk", "42"))
     [stored] = runtime.store.tickets.conversation(ticket)
     assert stored.body == text  # nothing lost
+
+
+def test_an_edited_comment_keeps_its_new_text_and_is_not_decided_again(runtime):
+    """Issue 11 defect 15: an edited comment (same id, new text) was dropped as a repeat."""
+    assert len(runtime.pipeline.handle(msg_event("How do I reset my pasword?", mid="c-9"))) == 1
+    assert runtime.pipeline.handle(msg_event("How do I reset my password?", mid="c-9", minutes=2)) == []
+    ticket = runtime.store.tickets.find_ticket(TicketRef("zendesk", "42"))
+    assert [m.body for m in runtime.store.tickets.conversation(ticket)] == ["How do I reset my password?"]

@@ -59,9 +59,12 @@ class Pipeline:
         ticket = stored.after(event) if stored else TicketRow.new(event)
         conversation = self.store.tickets.conversation(stored) if stored else []
         message = event.message
-        if message and message.message_id is not None \
-                and any(m.message_id == message.message_id for m in conversation):
-            return self._commit(also)  # this comment was seen already (a retry, or Jira's double event)
+        known = next((m for m in conversation if message and message.message_id is not None
+                      and m.message_id == message.message_id), None)
+        if known is not None:  # seen already: a retry, Jira's double event, or an edit
+            if stored and message and known.body != message.body:
+                self.store.tickets.edit_message(stored, message)  # the edit is kept, not decided again
+            return self._commit(also)
         # Deciding reads a bounded part of each comment; the whole one is stored (in _commit).
         limit = self.settings.decide_max_chars
         conversation = [readable(m, limit) for m in conversation]

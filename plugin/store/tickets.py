@@ -120,6 +120,13 @@ class TicketQueries:
                 return None
         return position
 
+    def edit_message(self, ticket: TicketRow, message: Message) -> None:
+        """Store a comment's new text after an edit (same comment id, other text)."""
+        with self.db.write() as conn:
+            conn.execute(update(messages).where(messages.c.ticket == ticket.pk,
+                                                messages.c.message_id == message.message_id)
+                         .values(body=message.body))
+
     def conversation(self, ticket: TicketRow) -> list[Message]:
         with self.db.read() as conn:
             rows = conn.execute(select(messages).where(messages.c.ticket == ticket.pk)
