@@ -1,69 +1,104 @@
-"""Wire the parts together from Settings. Nothing is built at import time."""
+"""Wire the parts together from Settings. Nothing is built at import time.
+
+Two shapes: `Web`, what a web process needs (the store, the connectors, a dispatcher to
+tell the deciding side, a poster for the dashboard's retry button), and `Runtime`, which
+adds the deciding side (index, rules, pipeline, processor, housekeeper and their loop):
+`vigil worker`, `vigil serve`'s decider process, the CLI's commands and the tests.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import os
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field
 
 import connectors as connector_registry
 from connectors.base import Connector
 from plugin.decision.engine import RuleEngine
 from plugin.decision.pipeline import Pipeline
+from plugin.decision.rulebook import Rule, load_rules
 from plugin.knowledge.embeddings import Embedder, EntryVectors
 from plugin.knowledge.retrieval import KnowledgeIndex
-from plugin.decision.rulebook import Rule, load_rules
+from plugin.model import utcnow
 from plugin.settings import Settings
 from plugin.store import Store
-from plugin.work.worker import Worker
-
-if TYPE_CHECKING:
-    from plugin.work.queue import TicketQueue
+from plugin.work.dispatch import Dispatcher, Wake
+from plugin.work.housekeeper import Housekeeper
+from plugin.work.loop import WorkLoop
+from plugin.work.poster import NotePoster
+from plugin.work.processor import TicketProcessor
 
 
 @dataclass
-class Runtime:
+class Web:
     settings: Settings
     store: Store
-    index: KnowledgeIndex
-    engine: RuleEngine
-    pipeline: Pipeline
     connectors: dict[str, Connector]
     refused: dict[str, str]  # connector name -> why it is off
-    worker: Worker
-    queue: "TicketQueue | None" = None  # scale-out: tickets go to `vigil worker` processes
-
-    closed: bool = False
+    dispatcher: Dispatcher  # who is told that a ticket waits: a queue, a decider process, our loop
+    poster: NotePoster
+    closed: bool = field(default=False, init=False)
 
     def announce(self, ticket_key: str) -> None:
-        """A delivery was stored: tell whoever decides it (a queue's workers, or our thread)."""
-        if self.queue is not None:
-            self.queue.push(ticket_key)
-        else:
-            self.worker.notify()
+        """A delivery was stored: tell whoever decides it."""
+        self.dispatcher.ticket_waiting(ticket_key)
 
     def announce_merge(self) -> None:
-        """Knowledge was merged: pull it and reindex (in a worker process, or our thread)."""
-        if self.queue is not None:
-            self.queue.pull_knowledge()
-        else:
-            self.worker.request_knowledge_pull()
+        """Knowledge was merged: recorded, so that every worker pulls it, wherever it runs."""
+        self.store.learning.record_knowledge_merge(utcnow())
+        self.dispatcher.knowledge_merged()
 
     def close(self) -> None:
-        """Stop the worker and release the index, rules and database (safe to call twice)."""
-        if self.closed:
-            return
-        self.closed = True
-        self.worker.stop()
+        """Release what was built (safe to call twice)."""
+        if not self.closed:
+            self.closed = True
+            self._release()
+
+    def _release(self) -> None:
+        self.store.db.engine.dispose()
+
+
+@dataclass
+class Runtime(Web):
+    index: KnowledgeIndex = field(kw_only=True)
+    engine: RuleEngine = field(kw_only=True)
+    pipeline: Pipeline = field(kw_only=True)
+    processor: TicketProcessor = field(kw_only=True)
+    housekeeper: Housekeeper = field(kw_only=True)
+    loop: WorkLoop = field(kw_only=True)
+
+    def _release(self) -> None:
+        self.loop.stop()  # after the event in hand
         if self.index.vectors:
             self.index.vectors.stop()
         self.index.close()
         self.engine.close()
-        self.store.db.engine.dispose()
+        super()._release()
+
+
+def _poster(settings: Settings, store: Store, enabled: dict[str, Connector],
+            stopping: threading.Event | None = None) -> NotePoster:
+    return NotePoster(store, enabled, lease_seconds=settings.lease_seconds, stopping=stopping,
+                      max_attempts=settings.delivery_max_attempts, backoff_seconds=settings.delivery_backoff_seconds)
+
+
+def build_web(settings: Settings, dispatcher: Dispatcher) -> Web:
+    """A web process: no index and no rules, which only the deciding side reads."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.store_url)
+    enabled, refused = connector_registry.build(settings)
+    return Web(settings, store, enabled, refused, dispatcher, _poster(settings, store, enabled))
 
 
 def build_runtime(settings: Settings, with_connectors: bool = True,
                   rules: list[Rule] | None = None, embed_entries: bool | None = None) -> Runtime:
-    """Open the store and index, load the rules, create the connectors and the worker.
+    """Open the store and index, load the rules, create the connectors and the deciding side.
+
+    With a Redis URL, tickets come as jobs (`plugin.work.queue.run_worker`) and the loop only
+    keeps house, handing back to the queue the tickets nobody took; without one, the loop
+    decides every waiting ticket itself, woken by `Wake`.
 
     With an embeddings endpoint, entries' missing vectors are computed in a background thread
     when `embed_entries` (default: when the connectors run, as in `vigil serve` and `vigil
@@ -83,5 +118,12 @@ def build_runtime(settings: Settings, with_connectors: bool = True,
     if settings.redis_url:
         from plugin.work.queue import TicketQueue  # only the scale-out mode needs Redis
         queue = TicketQueue(settings.redis_url)
-    return Runtime(settings, store, index, engine, pipeline, enabled, refused,
-                   Worker(pipeline, store, enabled), queue)
+    wake, stopping = Wake(), threading.Event()
+    holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"  # whose lease it is
+    poster = _poster(settings, store, enabled, stopping)
+    processor = TicketProcessor(store, pipeline, poster, holder=holder, lease_seconds=settings.lease_seconds,
+                                max_attempts=settings.decide_max_attempts, stopping=stopping)
+    housekeeper = Housekeeper(store, pipeline, index, settings, holder=holder, requeue=queue)
+    loop = WorkLoop(housekeeper, poster, None if queue else processor, wake, stopping)
+    return Runtime(settings, store, enabled, refused, queue or wake, poster, index=index, engine=engine,
+                   pipeline=pipeline, processor=processor, housekeeper=housekeeper, loop=loop)

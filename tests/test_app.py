@@ -55,7 +55,7 @@ def test_signed_question_becomes_a_private_note(app, helpdesk):
     assert response.status_code == 202, response.json
     runtime = app.extensions["vigil"]
     assert helpdesk.requests == []  # nothing is posted before the worker runs: the answer is fast
-    runtime.worker.drain()
+    runtime.processor.drain()
     [request] = helpdesk.received("PUT", PUT)
     comment = request.json()["ticket"]["comment"]
     assert comment["public"] is False
@@ -72,7 +72,7 @@ def test_repeated_delivery_is_answered_200_and_processed_once(app, helpdesk):
     assert client.post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT)).status_code == 202
     again = client.post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT))
     assert again.status_code == 200 and again.json["status"] == "duplicate"
-    app.extensions["vigil"].worker.drain()
+    app.extensions["vigil"].processor.drain()
     assert len(helpdesk.received("PUT", PUT)) == 1
 
 
@@ -110,7 +110,7 @@ def test_plugin_own_note_does_not_loop(app, helpdesk):
     own = (FIXTURES / "zendesk" / "ticket.comment_added__bot_note.json").read_bytes()
     assert app.test_client().post("/webhooks/zendesk", data=own, headers=signed(own, invocation="inv-own")).status_code == 202
     runtime = app.extensions["vigil"]
-    runtime.worker.drain()
+    runtime.processor.drain()
     assert helpdesk.requests == [] and runtime.store.notes.list_notes() == []
 
 
@@ -122,7 +122,7 @@ def test_accepted_delivery_survives_a_crash(app, settings, helpdesk):
     helpdesk.script("PUT", PUT, update_reply())
     restarted = create_app(app.extensions["vigil"].settings, start_worker=False)
     try:
-        restarted.extensions["vigil"].worker.drain()
+        restarted.extensions["vigil"].processor.drain()
         assert len(helpdesk.received("PUT", PUT)) == 1
     finally:
         restarted.extensions["vigil"].close()

@@ -41,7 +41,7 @@ def test_captured_issue_is_stored_decided_and_explained(app):
     assert client.post("/webhooks/jira", data=CREATED, headers=signed(CREATED)).status_code == 202
     assert client.post("/webhooks/jira", data=CREATED, headers=signed(CREATED)).status_code == 200  # a retry
     runtime = app.extensions["vigil"]
-    runtime.worker.drain()
+    runtime.processor.drain()
     ticket = runtime.store.tickets.find_ticket(TicketRef("jira", "TES-41"))
     [step] = list(runtime.store.tickets.timeline(ticket))
     assert step["event"] == "created" and step["action"] == "silent"
@@ -59,7 +59,7 @@ def test_a_jira_note_goes_out_internal(app, jira):
     jira.script("POST", "/rest/api/2/issue/SUP-9/comment", Reply(201, {"id": "10500"}))
     runtime = app.extensions["vigil"]
     runtime.pipeline.handle(replace(msg_event("How do I reset my password?", ticket="SUP-9"), source="jira"))
-    runtime.worker.drain()
+    runtime.processor.drain()
     [post] = jira.received("POST", "/rest/api/2/issue/SUP-9/comment")
     sent = post.json()
     assert sent["properties"] == [{"key": "sd.public.comment", "value": {"internal": True}}]

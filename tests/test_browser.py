@@ -72,7 +72,7 @@ def served(settings, helpdesk):
     app = make_app(settings, helpdesk)
     runtime = app.extensions["vigil"]
     replay(runtime, CONVERSATIONS)
-    runtime.worker.drain()
+    runtime.processor.drain()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()

@@ -82,7 +82,7 @@ def seeded(app, helpdesk):
         helpdesk.script("PUT", PUT.format(ticket), delivered(ticket))
     runtime = app.extensions["vigil"]
     replay(runtime)
-    runtime.worker.drain()
+    runtime.processor.drain()
     return app
 
 
@@ -228,7 +228,7 @@ def test_retry_needs_the_csrf_token_then_requeues_and_delivers(app, helpdesk):
     runtime = app.extensions["vigil"]
     helpdesk.script("PUT", PUT.format("101"), Reply(404, {"error": "RecordNotFound"}))
     replay(runtime, CONVERSATIONS[:1])
-    runtime.worker.drain()
+    runtime.processor.drain()
     [note] = runtime.store.notes.list_notes(TicketRef("zendesk", "101"))
     assert note["status"] == "failed"
     text = page(app)

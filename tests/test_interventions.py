@@ -37,21 +37,21 @@ def test_answer_and_flag_on_one_message(runtime):
 
 def test_sweep_nudges_a_waiting_customer_once(runtime):
     runtime.pipeline.handle(msg_event("My jacket arrived torn, what now?"))
-    assert runtime.pipeline.sweep(T0 + timedelta(hours=1)) == []
-    [nudge] = runtime.pipeline.sweep(T0 + timedelta(hours=5))
+    assert runtime.housekeeper.sweep(T0 + timedelta(hours=1)) == []
+    [nudge] = runtime.housekeeper.sweep(T0 + timedelta(hours=5))
     assert nudge.decision.rule == "nudge-customer-waiting"
     assert "waited 5.0 h" in nudge.note.body and "arrived torn" in nudge.note.body
-    assert runtime.pipeline.sweep(T0 + timedelta(hours=9)) == []  # one nudge per quiet spell
+    assert runtime.housekeeper.sweep(T0 + timedelta(hours=9)) == []  # one nudge per quiet spell
     runtime.pipeline.handle(msg_event("Hello? Anyone?", minutes=10 * 60))
-    assert [o.decision.rule for o in runtime.pipeline.sweep(T0 + timedelta(hours=15))] == ["nudge-customer-waiting"]
+    assert [o.decision.rule for o in runtime.housekeeper.sweep(T0 + timedelta(hours=15))] == ["nudge-customer-waiting"]
 
 
 def test_sweep_chases_a_promised_update(runtime):
     runtime.pipeline.handle(msg_event("Where is my refund for the boots?"))
     runtime.pipeline.handle(msg_event("I'll check with the warehouse and get back to you tomorrow.",
                                       role="analyst", minutes=5))
-    assert runtime.pipeline.sweep(T0 + timedelta(hours=20)) == []
-    [nudge] = runtime.pipeline.sweep(T0 + timedelta(hours=30))
+    assert runtime.housekeeper.sweep(T0 + timedelta(hours=20)) == []
+    [nudge] = runtime.housekeeper.sweep(T0 + timedelta(hours=30))
     assert nudge.decision.rule == "nudge-promised-update"
     assert "check with the warehouse" in nudge.note.body
 
@@ -59,7 +59,7 @@ def test_sweep_chases_a_promised_update(runtime):
 def test_sweep_leaves_solved_tickets_alone(runtime):
     runtime.pipeline.handle(msg_event("My jacket arrived torn, what now?"))
     runtime.pipeline.handle(status_event("solved", "open", 30))
-    assert runtime.pipeline.sweep(T0 + timedelta(hours=10)) == []
+    assert runtime.housekeeper.sweep(T0 + timedelta(hours=10)) == []
 
 
 def test_reopened_ticket_gets_a_brief(runtime):

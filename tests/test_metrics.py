@@ -76,7 +76,7 @@ def test_metric_families_count_what_happened(app, helpdesk):
     before = scrape(app)
     assert before["vigil_queue_depth"] == {(("queue", "deliveries"),): 1, (("queue", "notes"),): 0}
 
-    runtime.worker.drain()
+    runtime.processor.drain()
     ticket = runtime.store.tickets.find_ticket(TicketRef("zendesk", "35436"))
     for seconds, outcome in ((0.8, "used"), (3.0, "used"), (25.0, "failed")):
         runtime.store.notes.record_model_call(ticket, utcnow(), ModelCall("gpt-test", "v1", 100, 20, seconds, outcome))
@@ -104,7 +104,7 @@ def test_metric_families_count_what_happened(app, helpdesk):
 def test_metrics_are_read_from_the_database_so_a_new_process_sees_them(app):
     """Counts survive a restart: a second app on the same database reports the same figures."""
     app.test_client().post("/webhooks/zendesk", data=CUSTOMER_COMMENT, headers=signed(CUSTOMER_COMMENT))
-    app.extensions["vigil"].worker.drain()
+    app.extensions["vigil"].processor.drain()
     again = create_app(app.extensions["vigil"].settings, start_worker=False)
     try:
         assert scrape(again)["vigil_webhooks_total"] == {(("result", "accepted"), ("source", "zendesk")): 1}

@@ -86,7 +86,7 @@ def test_two_processes_never_claim_one_note(pg_runtime, pg_url):
 
 def test_status_events_and_sweep_on_postgresql(pg_runtime):
     pg_runtime.pipeline.handle(msg_event("My jacket arrived torn, what now?"))
-    [nudge] = pg_runtime.pipeline.sweep(msg_event("x").occurred_at + timedelta(hours=5))
+    [nudge] = pg_runtime.housekeeper.sweep(msg_event("x").occurred_at + timedelta(hours=5))
     assert nudge.decision.rule == "nudge-customer-waiting"
     solved = Event("zendesk", "42", "status_changed", utcnow(), status="solved", previous_status="open")
     pg_runtime.pipeline.handle(solved)

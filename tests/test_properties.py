@@ -280,7 +280,7 @@ def deliver(app, source: str, body: bytes, delivery_id: str | None) -> None:
     assert stored_id == payload["delivery_id"]
     assert len(stored_id) <= column_widths(engine)[("deliveries", "delivery_id")], len(stored_id)
     assert_storable_on_postgres(app, json.loads(events))
-    runtime.worker.drain()
+    runtime.processor.drain()
     with engine.connect() as conn:
         states = conn.execute(text("SELECT state, error FROM deliveries")).all()
     assert [state for state, _ in states] == ["done"], states

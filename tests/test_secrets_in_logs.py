@@ -257,11 +257,11 @@ def webhooks(client: Client) -> None:
 
 def worker_posts_notes(runtime) -> None:
     """The model fails (the offline drafter writes); each helpdesk answers 429, 500, then 401."""
-    runtime.worker.sync_knowledge()  # the signed git push asked for a pull
+    runtime.housekeeper.pull_merges()  # the signed git push asked for a pull
     runtime.pipeline.handle(replace(msg_event("How do I reset my password?", ticket=JIRA_ISSUE), source="jira"))
-    runtime.worker.drain()
+    runtime.processor.drain()
     for hours in (1, 2, 3):
-        runtime.worker.deliver_notes(now=utcnow() + timedelta(hours=hours))
+        runtime.poster.deliver_notes(now=utcnow() + timedelta(hours=hours))
     notes = {n["source"]: (n["status"], n["last_error"]) for n in runtime.store.notes.list_notes()}
     assert notes["zendesk"][0] == "failed" and "401" in notes["zendesk"][1], notes
     assert notes["jira"][0] == "failed" and "401" in notes["jira"][1], notes
@@ -298,13 +298,13 @@ def database_down(client: Client, runtime) -> None:
 def redis_down(client: Client, runtime) -> None:
     """Scale-out with Redis unreachable: the delivery is stored and acknowledged, the failure logged."""
     from plugin.work.queue import TicketQueue
-    runtime.queue = TicketQueue(REDIS_URL)
+    embedded, runtime.dispatcher = runtime.dispatcher, TicketQueue(REDIS_URL)
     body = ZENDESK_BODY.replace(b'"id": "', b'"id": "redis-', 1)  # another event: the same body is a replay
     try:
         assert client.open("POST", "/webhooks/zendesk", data=body,
                            headers=zendesk_signed(body, invocation="inv-redis")).status_code == 202
     finally:
-        runtime.queue = None
+        runtime.dispatcher = embedded
 
 
 def cli_runs(monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path, kb: Path) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from connectors.events import TicketRef
 from plugin.cli import main
 from plugin.model import utcnow
 from plugin.runtime import build_runtime
-from plugin.work.worker import note_ref
+from plugin.work.poster import note_ref
 
 from .fakehttp import FakeServer, Reply
 from .test_pipeline import msg_event
@@ -57,22 +57,22 @@ def test_429_waits_for_retry_after_then_posts(rt, helpdesk):
     helpdesk.script("PUT", PUT, Reply(429, {"error": "slow down"}, headers={"Retry-After": "120"}), ok())
     draft_one(rt)
     before = utcnow()
-    rt.worker.deliver_notes()
+    rt.poster.deliver_notes()
     assert note(rt)["status"] == "drafted" and "429" in note(rt)["last_error"]
     [due] = rt.store.notes.notes_due(before + timedelta(hours=1))
     assert timedelta(seconds=115) <= due.next_attempt_at - before <= timedelta(seconds=130)
-    rt.worker.deliver_notes(now=before + timedelta(seconds=60))  # not due yet: nothing sent
+    rt.poster.deliver_notes(now=before + timedelta(seconds=60))  # not due yet: nothing sent
     assert len(helpdesk.received("PUT", PUT)) == 1
-    rt.worker.deliver_notes(now=before + timedelta(seconds=121))
+    rt.poster.deliver_notes(now=before + timedelta(seconds=121))
     assert note(rt)["status"] == "delivered" and len(helpdesk.received("PUT", PUT)) == 2
 
 
 def test_5xx_backs_off_then_succeeds(rt, helpdesk):
     helpdesk.script("PUT", PUT, Reply(503, {"error": "down"}), ok())
     draft_one(rt)
-    rt.worker.deliver_notes()
+    rt.poster.deliver_notes()
     assert note(rt)["status"] == "drafted" and note(rt)["attempts"] == 1
-    rt.worker.deliver_notes(now=utcnow() + timedelta(seconds=31))
+    rt.poster.deliver_notes(now=utcnow() + timedelta(seconds=31))
     assert note(rt)["status"] == "delivered" and note(rt)["attempts"] == 2
 
 
@@ -80,7 +80,7 @@ def test_after_the_last_try_the_note_is_failed_and_kept(rt, helpdesk):
     helpdesk.script("PUT", PUT, Reply(500, {"error": "down"}))
     draft_one(rt)
     for hours in range(4):
-        rt.worker.deliver_notes(now=utcnow() + timedelta(hours=hours))
+        rt.poster.deliver_notes(now=utcnow() + timedelta(hours=hours))
     assert note(rt)["status"] == "failed" and note(rt)["attempts"] == 3
     assert len(helpdesk.received("PUT", PUT)) == 3
 
@@ -88,7 +88,7 @@ def test_after_the_last_try_the_note_is_failed_and_kept(rt, helpdesk):
 def test_permanent_error_fails_at_once(rt, helpdesk):
     helpdesk.script("PUT", PUT, Reply(404, {"error": "RecordNotFound"}))
     draft_one(rt)
-    rt.worker.deliver_notes()
+    rt.poster.deliver_notes()
     assert note(rt)["status"] == "failed" and note(rt)["attempts"] == 1
 
 
@@ -97,11 +97,11 @@ def test_a_waiting_note_holds_back_later_notes_of_its_ticket(rt, helpdesk):
     draft_one(rt)
     draft_one(rt, "How long does a refund take to reach my card?", minutes=30)
     assert [n["status"] for n in rt.store.notes.list_notes(TicketRef("zendesk", "42"))] == ["drafted", "drafted"]
-    rt.worker.deliver_notes()
-    rt.worker.deliver_notes()
+    rt.poster.deliver_notes()
+    rt.poster.deliver_notes()
     assert len(helpdesk.received("PUT", PUT)) == 1  # the second note did not overtake the first
-    rt.worker.deliver_notes(now=utcnow() + timedelta(seconds=601))
-    rt.worker.deliver_notes(now=utcnow() + timedelta(seconds=601))
+    rt.poster.deliver_notes(now=utcnow() + timedelta(seconds=601))
+    rt.poster.deliver_notes(now=utcnow() + timedelta(seconds=601))
     bodies = [r.json()["ticket"]["comment"]["html_body"] for r in helpdesk.received("PUT", PUT)]
     assert "reset" in bodies[1].lower() and "refund" in bodies[2].lower()
 
@@ -109,7 +109,7 @@ def test_a_waiting_note_holds_back_later_notes_of_its_ticket(rt, helpdesk):
 def test_notes_retry_command_requeues_and_posts(rt, helpdesk, settings, monkeypatch):
     helpdesk.script("PUT", PUT, Reply(404, {"error": "gone"}), ok())
     draft_one(rt)
-    rt.worker.deliver_notes()
+    rt.poster.deliver_notes()
     assert note(rt)["status"] == "failed"
     for name, value in {"VIGIL_HOME": str(settings.home), "VIGIL_KNOWLEDGE_DIR": str(settings.knowledge_dir),
                         "VIGIL_RULES_DIR": str(settings.rules_dir), "VIGIL_ZENDESK_URL": helpdesk.url,
@@ -126,7 +126,7 @@ def test_a_note_is_posted_once_when_two_posters_race(rt, helpdesk):
     import threading
     helpdesk.script("PUT", PUT, Reply(200, ok().body, delay=0.3))  # slow helpdesk: the window is open
     draft_one(rt)
-    posters = [threading.Thread(target=rt.worker.deliver_notes) for _ in range(3)]
+    posters = [threading.Thread(target=rt.poster.deliver_notes) for _ in range(3)]
     for p in posters:
         p.start()
     for p in posters:
@@ -145,7 +145,7 @@ def test_the_helpdesk_down_for_minutes_backs_off_keeps_order_then_fails_retryabl
     draft_one(rt, "How do I reset my password?", ticket="43")
     start = utcnow()
     for minute in range(0, 60):  # the worker's passes over an hour of outage
-        rt.worker.deliver_notes(now=start + timedelta(minutes=minute))
+        rt.poster.deliver_notes(now=start + timedelta(minutes=minute))
     # Each ticket's first note was tried delivery_max_attempts times, backing off; the later
     # note of ticket 42 never overtook it, and failed with it, so a retry keeps the order.
     assert len(helpdesk.received("PUT", PUT)) == 3 and len(helpdesk.received("PUT", other)) == 3
@@ -158,7 +158,7 @@ def test_the_helpdesk_down_for_minutes_backs_off_keeps_order_then_fails_retryabl
         helpdesk.script("PUT", route, ok())
     assert rt.store.notes.retry_failed_notes() == 3  # the helpdesk is back: `vigil notes retry`
     for _ in range(3):
-        rt.worker.deliver_notes()
+        rt.poster.deliver_notes()
     assert [n["status"] for n in rt.store.notes.list_notes()] == ["delivered"] * 3
     bodies = [r.json()["ticket"]["comment"]["html_body"] for r in helpdesk.received("PUT", PUT)[3:]]
     assert "reset" in bodies[0].lower() and "refund" in bodies[1].lower()  # in order
@@ -187,10 +187,10 @@ def test_an_event_interrupted_before_its_commit_leaves_nothing_and_runs_again_on
         raise KeyboardInterrupt  # the process dies after writing the note, before the commit
     monkeypatch.setattr(rt.store.notes, "add_note", killed)
     with pytest.raises(KeyboardInterrupt):
-        rt.worker.run_delivery(pk, done, events)
+        rt.processor.run_delivery(pk, done, events)
     assert counts(rt) == (0, 0, 0)  # rolled back: as if the event had never been looked at
     monkeypatch.setattr(rt.store.notes, "add_note", real)
-    rt.worker.drain()
+    rt.processor.drain()
     assert counts(rt) == (1, 1, 1)
     assert rt.store.inbox.pending_deliveries() == []
 
@@ -200,9 +200,9 @@ def test_two_workers_handling_one_delivery_take_effect_once(rt, settings):
     try:
         pk, done, events = stored_delivery(rt, msg_event("How do I reset my password?"),
                                            msg_event("How long does a refund take?", minutes=1))
-        rt.worker.run_delivery(pk, done, events)
+        rt.processor.run_delivery(pk, done, events)
         once = counts(rt)
-        second.worker.run_delivery(pk, done, events)  # it read the delivery before the first finished
+        second.processor.run_delivery(pk, done, events)  # it read the delivery before the first finished
         assert once[:2] == (2, 2) and once[2] >= 1
         assert counts(rt) == once
         assert rt.store.inbox.pending_deliveries() == []
@@ -215,11 +215,11 @@ def test_a_ticket_held_by_another_worker_waits_for_it_until_its_lease_expires(rt
     try:
         stored_delivery(rt, msg_event("How do I reset my password?"))
         assert rt.store.inbox.take_lease("ticket:zendesk:42", "a-worker-that-died", 0.3)
-        second.worker.drain()
+        second.processor.drain()
         assert counts(rt)[1] == 0  # not its turn: the other holder may be mid-event
         import time
         time.sleep(0.35)
-        second.worker.drain()
+        second.processor.drain()
         assert counts(rt)[1] == 1  # the holder's lease ran out: the ticket is taken over
         assert second.store.inbox.take_lease("ticket:zendesk:42", "someone", 10)  # and released after
     finally:
@@ -234,7 +234,7 @@ def test_events_of_one_ticket_are_decided_in_order_by_racing_workers(rt, setting
         texts = [f"Question number {i}: how do I reset my password?" for i in range(12)]
         for i, text in enumerate(texts):
             rt.store.inbox.accept(Delivery("zendesk", f"d{i}", (msg_event(text, minutes=i, mid=f"c{i}"),)))
-        threads = [threading.Thread(target=o.worker.drain) for o in others]
+        threads = [threading.Thread(target=o.processor.drain) for o in others]
         for t in threads:
             t.start()
         for t in threads:
@@ -268,9 +268,9 @@ def posted_ref(helpdesk) -> str:
 def test_a_5xx_after_zendesk_stored_the_note_does_not_post_it_twice(rt, helpdesk):
     helpdesk.script("PUT", PUT, Reply(502, {"error": "bad gateway"}), ok())  # stored, then the gateway failed
     draft_one(rt)
-    rt.worker.deliver_notes()
+    rt.poster.deliver_notes()
     helpdesk.script("GET", COMMENTS, comments("How do I reset my password?", f"The note... {posted_ref(helpdesk)}"))
-    rt.worker.deliver_notes(now=utcnow() + timedelta(hours=1))
+    rt.poster.deliver_notes(now=utcnow() + timedelta(hours=1))
     assert len(helpdesk.received("PUT", PUT)) == 1  # found, not posted again
     assert (note(rt)["status"], note(rt)["attempts"]) == ("delivered", 2)
     [(remote_id,)] = rt.store.db.engine.connect().exec_driver_sql("SELECT remote_id FROM notes").all()
@@ -281,8 +281,8 @@ def test_a_5xx_that_stored_nothing_is_posted_again_after_looking(rt, helpdesk):
     helpdesk.script("PUT", PUT, Reply(503, {"error": "down"}), ok())
     helpdesk.script("GET", COMMENTS, comments("How do I reset my password?"))
     draft_one(rt)
-    rt.worker.deliver_notes()
-    rt.worker.deliver_notes(now=utcnow() + timedelta(hours=1))
+    rt.poster.deliver_notes()
+    rt.poster.deliver_notes(now=utcnow() + timedelta(hours=1))
     assert len(helpdesk.received("GET", COMMENTS)) == 1 and len(helpdesk.received("PUT", PUT)) == 2
     assert note(rt)["status"] == "delivered"
 
@@ -290,8 +290,8 @@ def test_a_5xx_that_stored_nothing_is_posted_again_after_looking(rt, helpdesk):
 def test_a_429_is_certain_so_the_retry_does_not_look(rt, helpdesk):
     helpdesk.script("PUT", PUT, Reply(429, {}, headers={"Retry-After": "1"}), ok())
     draft_one(rt)
-    rt.worker.deliver_notes()
-    rt.worker.deliver_notes(now=utcnow() + timedelta(hours=1))
+    rt.poster.deliver_notes()
+    rt.poster.deliver_notes(now=utcnow() + timedelta(hours=1))
     assert helpdesk.received("GET", COMMENTS) == [] and note(rt)["status"] == "delivered"
 
 
@@ -303,11 +303,11 @@ def test_a_poster_that_died_mid_post_is_found_out_by_the_next_one(settings, help
         draft_one(rt)
         [due] = rt.store.notes.notes_due(utcnow())
         assert rt.store.notes.claim_note(due.id, utcnow(), 0.2)  # a poster claims it, posts, is SIGKILLed
-        rt.worker.deliver_notes()
+        rt.poster.deliver_notes()
         assert helpdesk.received("PUT", PUT) == []  # the claim holds while it lasts
         time.sleep(0.25)
         helpdesk.script("GET", COMMENTS, comments(f"... {note_ref(due.id, due.body)}"))
-        rt.worker.deliver_notes()
+        rt.poster.deliver_notes()
         assert helpdesk.received("PUT", PUT) == [] and note(rt)["status"] == "delivered"
     finally:
         rt.close()
@@ -326,11 +326,11 @@ def test_a_failed_delivery_is_kept_listed_and_decided_again_from_the_event_that_
             raise ValueError("a bug in the second event's handling")
         return real(self, event, *args, **kwargs)
     monkeypatch.setattr(Pipeline, "handle", broken)
-    rt.worker.run_delivery(pk, done, events)
+    rt.processor.run_delivery(pk, done, events)
     assert counts(rt)[:2] == (1, 1)  # the first event took effect, the second did not
     assert [d[0] for d in rt.store.inbox.pending_deliveries()] == [pk]  # tried again, up to decide_max_attempts
     for _ in range(settings.decide_max_attempts - 1):
-        rt.worker.run_delivery(*rt.store.inbox.pending_deliveries()[0])
+        rt.processor.run_delivery(*rt.store.inbox.pending_deliveries()[0])
     assert rt.store.inbox.pending_deliveries() == []
     for name, value in {"VIGIL_HOME": str(settings.home), "VIGIL_KNOWLEDGE_DIR": str(settings.knowledge_dir),
                         "VIGIL_RULES_DIR": str(settings.rules_dir), "VIGIL_ZENDESK_WEBHOOK_SECRET": "s"}.items():
@@ -358,7 +358,7 @@ def test_a_delivery_whose_tries_never_finished_is_set_aside_not_tried_again(rt, 
         assert rt.store.inbox.begin_attempt(pk, settings.decide_max_attempts)
     decided = []
     monkeypatch.setattr(Pipeline, "handle", lambda self, event, *a, **k: decided.append(event))
-    rt.worker.process_ticket(TicketRef("zendesk", "42").key)
+    rt.processor.process_ticket(TicketRef("zendesk", "42").key)
     assert decided == [] and rt.store.inbox.pending_deliveries() == []
     [failed] = rt.store.inbox.failed_deliveries()
     assert failed["id"] == pk and "never finished" in failed["error"]

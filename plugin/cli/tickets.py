@@ -77,7 +77,7 @@ def notes_retry(ticket: str | None) -> None:
     with open_runtime(load_or_fail(), with_connectors=True) as runtime:
         ref = _ticket(runtime.store, runtime.settings, ticket).ref if ticket else None
         count = runtime.store.notes.retry_failed_notes(ref)
-        runtime.worker.deliver_notes()
+        runtime.poster.deliver_notes()
         click.echo(f"{count} failed note(s) queued again")
         for note in runtime.store.notes.list_notes(ref):
             if note["status"] == "failed":
@@ -103,7 +103,7 @@ def deliveries_retry(pk: int | None) -> None:
     """Decide failed deliveries again (after a fix), from the event that failed."""
     with open_runtime(load_or_fail(), with_connectors=True) as runtime:
         count = runtime.store.inbox.retry_failed_deliveries(pk)
-        runtime.worker.drain()  # under the tickets' leases: safe beside running workers
+        runtime.processor.drain()  # under the tickets' leases: safe beside running workers
         click.echo(f"{count} failed deliveries queued again")
         for d in runtime.store.inbox.failed_deliveries():
             click.echo(f"still failing: delivery {d['id']}: {d['error']}")

@@ -1,9 +1,9 @@
 """handle(event): update the ticket, gather facts, decide, act. One event at a time.
 
 The data flow never turns back: event -> store -> facts -> rules -> action -> note (stored,
-delivered later by the worker). The pipeline posts nothing itself. `sweep(now)` is the
-time-based trigger: it offers every waiting ticket to the rules as a "sweep" event, and
-since it reads only the database, a restart loses no schedule.
+delivered later by the worker). The pipeline posts nothing itself. `sweep_ticket` is the
+time-based trigger: the housekeeper offers every waiting ticket to the rules as a "sweep"
+event, and since it reads only the database, a restart loses no schedule.
 """
 
 from __future__ import annotations
@@ -84,6 +84,10 @@ class Pipeline:
                                        self._rules, self.index.products()))
                 decision = self._unless_repeated(decision, note, ticket)
             planned.append((decision, note))
+        if event.kind == "sweep":  # silence on a sweep is no news: no row (one per ticket per sweep flooded)
+            planned = [(d, n) for d, n in planned if d.action != "silent"]
+            if not planned:
+                return self._commit(also)
         return self._commit(also, event, planned, facts, shadow)
 
     def _commit(self, also: Callable[[], None] | None, event: Event | None = None,
@@ -124,14 +128,10 @@ class Pipeline:
         on_ticket, last_hour = self.store.notes.model_calls_made(ticket, event.occurred_at - timedelta(hours=1))
         return on_ticket < self.settings.llm_calls_per_ticket and last_hour < self.settings.llm_calls_per_hour
 
-    def sweep(self, now: datetime, shadow: bool | None = None) -> list[Outcome]:
-        """Offer every ticket that is not solved to the rules, to catch those left waiting."""
-        return [o for ticket in self.store.tickets.waiting_tickets() for o in self.sweep_ticket(ticket, now, shadow)]
-
     def sweep_ticket(self, ticket: TicketRow, now: datetime, shadow: bool | None = None) -> list[Outcome]:
-        """The time-based trigger for one ticket: the actions taken (silence left out)."""
+        """The time-based trigger for one ticket (the housekeeper's sweep): the actions taken."""
         event = Event(ticket.source, ticket.ticket_id, "sweep", now)  # type: ignore[arg-type]
-        return [o for o in self.handle(event, shadow) if o.decision.action != "silent"]
+        return self.handle(event, shadow)
 
     def _unless_repeated(self, decision: Decision, note: Note | None, ticket: TicketRow) -> Decision:
         """Turn the decision silent when its note says again what an earlier note said."""

@@ -7,12 +7,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from plugin.store.tickets import TicketRow, row_ticket
 from plugin.store.database import Database
-from plugin.store.tables import learning_queue, proposals, tickets
+from plugin.store.tables import knowledge_merges, learning_queue, proposals, tickets
 
 
 class LearningQueries:
@@ -69,6 +69,16 @@ class LearningQueries:
             where &= proposals.c.path == path
         with self.db.write() as conn:
             conn.execute(update(proposals).where(where).values(state=state))
+
+    def record_knowledge_merge(self, at: datetime) -> None:
+        """A merge landed on the knowledge repository: every worker pulls it at its next pass."""
+        with self.db.write() as conn:
+            conn.execute(insert(knowledge_merges).values(merged_at=at))
+
+    def last_knowledge_merge(self) -> int:
+        """The latest merge's number (0 before the first): a worker pulls when it grows."""
+        with self.db.read() as conn:
+            return conn.execute(select(func.max(knowledge_merges.c.id))).scalar() or 0
 
 
 def blob_id(text: str) -> str:

@@ -201,3 +201,12 @@ embedding_calls = Table(
     Column("calls", Integer, nullable=False),
     Column("seconds", Float, nullable=False),
 )
+
+
+# One row per merge of the knowledge repository (the git webhook): every worker process,
+# on whatever machine, compares the latest id with the last it pulled, then pulls and reindexes.
+knowledge_merges = Table(
+    "knowledge_merges", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("merged_at", UTC, nullable=False),
+)

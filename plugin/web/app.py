@@ -12,8 +12,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from connectors.base import WebhookError
 from plugin.web import dashboard, metrics
 from plugin.model import utcnow
-from plugin.runtime import Runtime, build_runtime
+from plugin.runtime import Web, build_runtime, build_web
 from plugin.settings import Settings, load_settings
+from plugin.work.dispatch import Dispatcher
 from plugin.store import ticket_key
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class RateLimit:
         return allowed
 
 
-def _runtime() -> Runtime:
+def _runtime() -> Web:
     return current_app.extensions["vigil"]
 
 
@@ -108,8 +109,13 @@ def git_push():
     if not push_signature_ok(runtime.settings.git_webhook_secret, body, request.headers.get("X-Hub-Signature-256")):
         _record("git", "unauthorized")
         return jsonify(error="bad or missing X-Hub-Signature-256"), 401
+    try:
+        runtime.announce_merge()
+    except SQLAlchemyError:  # not recorded, so not acknowledged: the git host retries
+        log.exception("could not record a knowledge merge")
+        _record("git", "error")
+        return jsonify(error="could not record the merge; retry later"), 503
     _record("git", "accepted")
-    runtime.announce_merge()
     return jsonify(status="accepted"), 202
 
 
@@ -126,18 +132,27 @@ def healthz():
                    refused=runtime.refused, shadow=runtime.settings.shadow)
 
 
-def create_app(settings: Settings | None = None, start_worker: bool = True) -> Flask:
-    """Build the app; the worker thread starts unless the caller drives it (tests), or
-    workers elsewhere take the tickets from a queue (scale-out)."""
+def create_app(settings: Settings | None = None, start_worker: bool = True,
+               dispatcher: Dispatcher | None = None) -> Flask:
+    """Build the app. Who decides what it stores: `vigil worker` processes through Redis when
+    a queue is configured, the decider process behind `dispatcher` (`vigil serve`), or else a
+    loop in this process, which starts unless the caller drives it (tests)."""
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    runtime = build_runtime(settings)
+    if settings.redis_url:
+        from plugin.work.queue import TicketQueue
+        dispatcher = TicketQueue(settings.redis_url)
+    runtime: Web
+    if dispatcher is not None:
+        runtime = build_web(settings, dispatcher)  # no index or rules: nothing here decides
+    else:
+        runtime = build_runtime(settings)
+        if start_worker:
+            runtime.loop.start()
     app.extensions["vigil"] = runtime
     app.extensions["vigil-rate-limit"] = RateLimit(settings.webhook_rate_limit)
     app.register_blueprint(bp)
     dashboard.register(app)  # both answer 404 unless admin_token is set
     metrics.register(app)
-    if start_worker and runtime.queue is None:
-        runtime.worker.start()
     return app

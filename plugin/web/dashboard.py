@@ -15,7 +15,6 @@ import io
 import json
 import math
 import re
-import secrets
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -25,7 +24,7 @@ from flask import Blueprint, Flask, Request, Response, current_app, redirect, re
 
 from plugin.knowledge.retrieval import query_terms
 from plugin.redaction import redact
-from plugin.decision.rulebook import Rule
+from plugin.decision.rulebook import Rule, load_rules
 
 COOKIE = "vigil_admin"
 SILENT_FILTERS = ("show", "hide", "only")
@@ -52,8 +51,10 @@ def _cookie_value(token: str) -> str:
 
 
 def _csrf(token: str) -> str:
-    """A form token only this process can make, tied to the admin token."""
-    return hmac.new(current_app.extensions["vigil_csrf_key"], token.encode(), hashlib.sha256).hexdigest()
+    """A form token made from the admin token: the same in every web process (a random key
+    per process made the retry button answer 403 whenever the POST reached another one),
+    unknown to a page that does not have the token, and changed with it."""
+    return hmac.new(token.encode(), b"vigil-dashboard-csrf", hashlib.sha256).hexdigest()
 
 
 def _plain(text: str, status: int, **headers: str) -> Response:
@@ -103,7 +104,7 @@ def dashboard():
     silent = request.args.get("silent", "show")
     silent = silent if silent in SILENT_FILTERS else "show"
     proposals = store.learning.list_proposals()
-    threshold = answer_threshold(runtime.engine.rules)
+    threshold = answer_threshold(load_rules(runtime.settings.rules_dir))  # read here: web processes decide nothing
     notes_by_status = {s: n for (s,), n in store.operator.counts("notes", "status").items()}
     chart, rates = acceptance(
         [(at, verdict == "useful") for at, verdict in store.operator.feedback_history() if at],
@@ -132,7 +133,7 @@ def retry(note_id: int):
         return _plain("Missing or wrong CSRF token: reload the dashboard and press the button again.", 403)
     queued = runtime.store.notes.retry_failed_notes(pk=note_id) == 1
     if queued:
-        runtime.worker.deliver_notes()  # try now, so the page shows the outcome
+        runtime.poster.deliver_notes()  # try now, so the page shows the outcome
     return redirect(url_for(".dashboard", note=note_id, retry="queued" if queued else "stale"), 303)
 
 
@@ -286,5 +287,4 @@ def _chart(rows: list[dict[str, Any]]) -> str:
 
 
 def register(app: Flask) -> None:
-    app.extensions["vigil_csrf_key"] = secrets.token_bytes(32)  # per process: forms die with it
     app.register_blueprint(bp)

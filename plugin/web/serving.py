@@ -1,31 +1,41 @@
-"""How `vigil serve` runs the web processes: waitress for one, gunicorn for several.
+"""How `vigil serve` runs: the web processes (waitress for one, gunicorn for several) and,
+without a job queue, the decider process beside them.
 
-Each gunicorn process builds its own app after the fork (database connections and the
-Whoosh searcher must not be shared across a fork). SIGTERM stops every process the same
-way: requests in hand are answered, the worker thread finishes its event, and whatever is
-left waits in the database for the next start.
+POSIX only (Linux, macOS): gunicorn, the decider's pipe and the index's file lock need it.
+Each gunicorn process builds its own app after the fork (database connections must not be
+shared across a fork). SIGTERM stops every process the same way: requests in hand are
+answered, the decider finishes its event, and whatever is left waits in the database for
+the next start.
 """
 
 from __future__ import annotations
 
 import signal
-import sys
 
 from plugin.settings import Settings
+from plugin.work.decider import DeciderProcess
+from plugin.work.dispatch import Dispatcher
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
-    if settings.web_workers > 1 and sys.platform != "win32":
-        _serve_gunicorn(settings, host, port)
-    else:
-        _serve_waitress(settings, host, port)
+    decider = None if settings.redis_url else DeciderProcess(settings)  # else `vigil worker`s decide
+    if decider is not None:
+        decider.start()
+    try:
+        if settings.web_workers > 1:
+            _serve_gunicorn(settings, host, port, decider and decider.dispatcher)
+        else:
+            _serve_waitress(settings, host, port, decider and decider.dispatcher)
+    finally:
+        if decider is not None:
+            decider.stop()
 
 
-def _serve_waitress(settings: Settings, host: str, port: int) -> None:
+def _serve_waitress(settings: Settings, host: str, port: int, dispatcher: Dispatcher | None) -> None:
     import waitress
 
     from plugin.web.app import create_app
-    app = create_app(settings)
+    app = create_app(settings, dispatcher=dispatcher)
     signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     try:
         waitress.serve(app, host=host, port=port)  # returns on KeyboardInterrupt
@@ -37,7 +47,7 @@ def _stop_like_ctrl_c(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _serve_gunicorn(settings: Settings, host: str, port: int) -> None:
+def _serve_gunicorn(settings: Settings, host: str, port: int, dispatcher: Dispatcher | None) -> None:
     from gunicorn.app.base import BaseApplication
 
     from plugin.web.app import create_app
@@ -56,7 +66,7 @@ def _serve_gunicorn(settings: Settings, host: str, port: int) -> None:
             self.cfg.set("worker_exit", _close_runtime)
 
         def load(self):
-            return create_app(settings)
+            return create_app(settings, dispatcher=dispatcher)
 
     Application().run()
 

@@ -199,7 +199,7 @@ def test_resolved_tickets_are_queued_and_learned_by_the_worker(repo, settings):
         runtime.pipeline.handle(Event("zendesk", "101", "status_changed", at(30), status="solved",
                                       previous_status="open"))
         assert [t.ticket_id for t, _ in runtime.store.learning.queued_for_learning()] == ["101"]
-        runtime.worker.learn_queued(NOW)
+        runtime.housekeeper.learn_queued(NOW)
         assert runtime.store.learning.queued_for_learning() == []
         [proposal] = runtime.store.learning.list_proposals()
         assert proposal["kind"] == "new" and proposal["tickets"] == ["zendesk:101"]
@@ -222,11 +222,11 @@ def test_git_push_webhook_is_signed_then_reindexes(repo, settings):
         write_entry(settings.knowledge_dir, "learned/gift-wrap", "Add gift wrapping", ["gift"],
                     "Gift wrapping can be added until the order ships.")
         assert client.post("/webhooks/git", data=body, headers={"X-Hub-Signature-256": "sha256=00"}).status_code == 401
-        runtime.worker.sync_knowledge()
+        runtime.housekeeper.pull_merges()
         assert "learned/gift-wrap" not in [h.entry_id for h in runtime.index.search("gift wrapping order")]
         signature = "sha256=" + hmac.new(b"push-secret", body, hashlib.sha256).hexdigest()
         assert client.post("/webhooks/git", data=body, headers={"X-Hub-Signature-256": signature}).status_code == 202
-        runtime.worker.sync_knowledge()  # what the worker thread does next
+        runtime.housekeeper.pull_merges()  # what the worker thread does next
         assert runtime.index.search("gift wrapping order")[0].entry_id == "learned/gift-wrap"
     finally:
         runtime.close()
