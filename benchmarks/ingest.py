@@ -1,6 +1,6 @@
 """Signed webhooks into a real `vigil serve` on loopback: ack latency, loss, server memory.
 
-Starts the server (waitress, the embedded worker, SQLite, shadow mode so no helpdesk API
+Starts the server (waitress and its decider process, SQLite, shadow mode so no helpdesk API
 is called), sends N signed Zendesk event-subscription deliveries at a sustained rate from a
 few client threads, then waits until the worker has processed them all. Prints the ack
 latency (p50, p99), the achieved rate, deliveries lost (sent with a 2xx but not stored, or
@@ -43,6 +43,12 @@ def peak_rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         line = next(l for l in status if l.startswith("VmHWM:"))
     return int(line.split()[1]) / 1024
+
+
+def children(pid: int) -> list[int]:
+    """The server's child processes (the decider), read before it stops them."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
 
 
 def main() -> None:
@@ -97,6 +103,7 @@ def main() -> None:
             stored = db.execute("select count(*) from deliveries where state = 'done'").fetchone()[0]
             decisions = db.execute("select count(*) from decisions").fetchone()[0]
             memory = peak_rss_mb(server.pid)
+            child_memory = [peak_rss_mb(child) for child in children(server.pid)]
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -108,7 +115,8 @@ def main() -> None:
     print(f"answers: {accepted} x 202, {len(statuses) - accepted} other ({sorted(set(statuses))})")
     print(f"lost: {accepted - stored} (accepted but not processed); decisions recorded: {decisions}")
     print(f"last delivery processed {drained:.1f} s after the first was sent")
-    print(f"server peak resident memory: {memory:.0f} MB")
+    print(f"server peak resident memory: {memory:.0f} MB"
+          + "".join(f", its child process {m:.0f} MB" for m in child_memory))
 
 
 if __name__ == "__main__":
