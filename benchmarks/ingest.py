@@ -68,12 +68,14 @@ def main() -> None:
                                   cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(100):
+            for _ in range(1200):  # a loaded machine can take a minute to start it
                 try:
                     requests.get(f"{url}/healthz", timeout=1)
                     break
                 except requests.ConnectionError:
                     time.sleep(0.1)
+            else:
+                raise SystemExit("vigil serve did not answer /healthz within two minutes")
             latencies, statuses, lock = [], [], threading.Lock()
             interval = args.threads / args.rate
             started = time.perf_counter()

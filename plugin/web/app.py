@@ -143,14 +143,13 @@ def create_app(settings: Settings | None = None, start_worker: bool = True,
     if settings.redis_url:
         from plugin.work.queue import TicketQueue
         dispatcher = TicketQueue(settings.redis_url)
-    runtime: Web
     if dispatcher is not None:
-        runtime = build_web(settings, dispatcher)  # no index or rules: nothing here decides
+        app.extensions["vigil"] = build_web(settings, dispatcher)  # no index or rules: nothing here decides
     else:
         runtime = build_runtime(settings)
         if start_worker:
             runtime.loop.start()
-    app.extensions["vigil"] = runtime
+        app.extensions["vigil"] = runtime
     app.extensions["vigil-rate-limit"] = RateLimit(settings.webhook_rate_limit)
     app.register_blueprint(bp)
     dashboard.register(app)  # both answer 404 unless admin_token is set
