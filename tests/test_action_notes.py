@@ -46,7 +46,7 @@ def test_a_flag_on_a_furious_customer_names_the_money_the_deadline_and_a_next_st
 
 def test_a_nudge_says_how_long_what_is_open_and_what_to_do(runtime):
     runtime.pipeline.handle(msg_event("My jacket arrived torn, what now? Reach me at ann.lee@example.com"))
-    [nudge] = runtime.pipeline.sweep(T0 + timedelta(hours=5))
+    [nudge] = runtime.housekeeper.sweep(T0 + timedelta(hours=5))
     body = nudge.note.body
     assert "waited 5.0 h" in body and "Still open:\n- \u201cMy jacket arrived torn, what now?\u201d" in body
     assert "Next step: Reply today" in body
