@@ -7,7 +7,7 @@ and write a byte on a pipe. The decider shares the database, which stays the rec
 anything it has not decided when it stops or dies is still there for the next one. When
 every web process is gone (the pipe's write ends closed), it stops too.
 
-Run as `python -m plugin.work.decider FD LOGLEVEL` with the pickled Settings on stdin.
+Run as `python -m plugin.work.decider WAKE_FD READY_FD LOGLEVEL` with the pickled Settings on stdin.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
@@ -41,24 +42,36 @@ class DeciderProcess:
         self._process: subprocess.Popen | None = None
         self._stopping = threading.Event()
 
-    def start(self) -> None:
-        self._spawn()
+    def start(self, timeout: float = 120.0) -> None:
+        """Start the decider and wait until it has built its index and rules, so that the
+        first webhook is decided as soon as it is stored."""
+        ready = self._spawn()
+        try:
+            if not select.select([ready], [], [], timeout)[0] or not os.read(ready, 1):
+                raise RuntimeError("the decider process did not start: see its log above")
+        finally:
+            os.close(ready)
         threading.Thread(target=self._watch, name="vigil-decider-watch", daemon=True).start()
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> int:
+        """Start a decider; return the pipe on which it says it is ready."""
+        ready, ready_write = os.pipe()
         level = str(logging.getLogger().getEffectiveLevel())
-        self._process = subprocess.Popen([sys.executable, "-m", "plugin.work.decider", str(self._read), level],
-                                         stdin=subprocess.PIPE, pass_fds=(self._read,))
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "plugin.work.decider", str(self._read), str(ready_write), level],
+            stdin=subprocess.PIPE, pass_fds=(self._read, ready_write))
+        os.close(ready_write)
         assert self._process.stdin is not None
         self._process.stdin.write(pickle.dumps(self.settings))
         self._process.stdin.close()
+        return ready
 
     def _watch(self) -> None:
         while not self._stopping.wait(1.0):
             # Exit code 0: it was told to stop (a signal to the process group, say), as we are.
             if self._process is not None and self._process.poll() not in (None, 0):
                 log.error("the decider process exited (%s): starting another", self._process.returncode)
-                self._spawn()
+                os.close(self._spawn())
 
     def stop(self, timeout: float = 30.0) -> None:
         """Let it finish the event in hand, then close the pipe."""
@@ -75,7 +88,7 @@ class DeciderProcess:
         os.close(self._read)
 
 
-def main(fd: int, settings: Settings) -> None:
+def main(fd: int, ready: int, settings: Settings) -> None:
     """The child: decide what waits, woken by the pipe, until SIGTERM or the pipe's end."""
     from plugin.runtime import build_runtime
     # Acknowledging is what a helpdesk waits for; deciding can lag a moment. When the two
@@ -83,6 +96,11 @@ def main(fd: int, settings: Settings) -> None:
     os.nice(DECIDER_NICENESS)
     runtime = build_runtime(settings)
     loop = runtime.loop
+    try:
+        os.write(ready, b"1")
+    except BrokenPipeError:
+        pass  # a restart: nobody waits for it
+    os.close(ready)
 
     def stop(*_: object) -> None:
         loop.stopping.set()
@@ -103,5 +121,5 @@ def main(fd: int, settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=int(sys.argv[2]), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    main(int(sys.argv[1]), pickle.load(sys.stdin.buffer))
+    logging.basicConfig(level=int(sys.argv[3]), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    main(int(sys.argv[1]), int(sys.argv[2]), pickle.load(sys.stdin.buffer))
