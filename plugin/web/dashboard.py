@@ -122,7 +122,8 @@ def dashboard():
         chart=chart, rates=rates[-12:],  # the table: the latest periods; the chart has them all
         top_entries=Counter(store.operator.citation_counts()).most_common(15),
         threshold=threshold, gap_window=GAP_WINDOW,
-        knowledge_errors=runtime.index.errors if runtime.index else [],
+        # Only a process that decides holds the index; a web process alone (queue, decider) has none.
+        knowledge_errors=index.errors if (index := getattr(runtime, "index", None)) else [],
         gaps=knowledge_gaps(store.operator.customer_messages_decided(GAP_WINDOW), threshold))
 
 
