@@ -44,7 +44,6 @@ class Lesson:
     question: str  # a clean question: the entry's title
     steps: tuple[str, ...]  # the analyst's resolution, cleaned
     cause: str
-    evidence_score: float  # how strongly the case supports the answer (see confidence.py)
     extractor: str  # "offline" or "model:<name>"
     evidence: tuple[str, ...]  # redacted excerpts a reviewer can check in a minute
     links: tuple[str, ...] = ()  # help documents of the desk's own the answer cites
@@ -93,7 +92,7 @@ def extract_offline(case: Case, domains: HelpDomains = HelpDomains()) -> Lesson 
     if not asked:
         return Skipped(case, "the customer wrote no question, only greetings, thanks or chatter")
     question = best_question(asked, steps, links)
-    return Lesson(case, wording.as_question(question), tuple(steps), "", 0.0, "offline", _evidence(public, at),
+    return Lesson(case, wording.as_question(question), tuple(steps), "", "offline", _evidence(public, at),
                   tuple(links), product_of(case, links, domains), confirmed, " ".join(asked))
 
 
@@ -214,7 +213,7 @@ def extract_with_model(case: Case, settings: Settings, domains: HelpDomains) -> 
     at = max(i for i, m in enumerate(public) if m.author_role == "analyst")
     asked = " ".join(c for m in public[:at] if m.author_role == "customer" for c in wording.question_candidates(m.body))
     return Lesson(case, wording.as_question(wording.tidy(verdict["question"])), tuple(steps),
-                  wording.tidy(verdict["cause"]), 0.0, f"model:{settings.llm_model}", _evidence(public, at),
+                  wording.tidy(verdict["cause"]), f"model:{settings.llm_model}", _evidence(public, at),
                   tuple(verdict["links"]), product_of(case, verdict["links"], domains), False,
                   f"{verdict['question']} {asked}")
 

@@ -110,7 +110,7 @@ def test_an_answer_must_address_its_question(care):
     blog = extract_offline(care["pceo6aF0onsqXoOZDEPL"], DOMAINS)
     assert isinstance(blog, Skipped) and "not one of the desk's help documents" in blog.reason
     lesson = extract_offline(care["d2b7GT8HWuA5dHD8BwIJ"], DOMAINS)
-    mismatched = Lesson(lesson.case, "What is the bandwidth limit of my hosting plan?", lesson.steps, "", 0.0, "offline",
+    mismatched = Lesson(lesson.case, "What is the bandwidth limit of my hosting plan?", lesson.steps, "", "offline",
                         lesson.links, "AskPlayStation", False, "What is the bandwidth limit of my hosting plan?")
     kept, refused = screen([lesson, mismatched])
     assert kept == [lesson]
