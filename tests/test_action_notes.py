@@ -14,7 +14,7 @@ FURIOUS = ("I am FURIOUS. Your checkout has been failing since Monday with error
            "+1 (415) 555-0199 or write to ann.lee@example.com, my card is 4111 1111 1111 1111.")
 PRIVATE = ("555-0199", "ann.lee@example.com", "4111 1111 1111 1111", "4111")
 # What only the engine's condition trace says: it belongs in `vigil explain`, not in a note.
-ENGINE_SYNTAX = re.compile(r"==|!=|>=|<=|\(is |\bcontains\b|\bnew_risks\b|\brole\b ==|\[role|retrieval_score")
+ENGINE_SYNTAX = re.compile(r"==|!=|>=|<=|\(is |\bcontains\b|\bnew_risks\b|\brole\b ==|\[role|retrieval_score|answer_confidence")
 
 
 def assert_plain(body: str) -> None:
@@ -79,4 +79,4 @@ def test_an_answer_note_says_why_in_plain_words(runtime):
     assert "Why you see this: A customer asked an in-scope question that the knowledge base answers" \
            in answer.note.body
     assert_plain(answer.note.body)
-    assert "retrieval_score" in answer.decision.reason  # the trace is kept for `vigil explain`
+    assert "answer_confidence" in answer.decision.reason  # the trace is kept for `vigil explain`

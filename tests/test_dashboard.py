@@ -137,7 +137,7 @@ def test_token_in_the_url_sets_a_strict_cookie_and_redirects_to_the_clean_url(ap
 def test_decisions_show_rule_and_reason_and_silent_ones_filter(seeded):
     everything = page(seeded)
     assert "answer-customer-question" in everything
-    assert "which failed on retrieval_score &gt;= 0.475" in everything  # a silent decision's reason
+    assert "which failed on answer_confidence &gt;= 0.25" in everything  # a silent decision's reason
     assert "decision answer-row" in everything and "decision silent-row" in everything
     hidden = page(seeded, silent="hide")
     assert "decision answer-row" in hidden and "decision silent-row" not in hidden
@@ -162,7 +162,7 @@ def test_knowledge_gaps_group_the_unanswered_questions_by_topic(seeded):
 
 
 def row(action="silent", score=0.1, body="How do I export invoices?", **facts):
-    base = {"role": "customer", "is_question": True, "in_scope": True, "retrieval_score": score}
+    base = {"role": "customer", "is_question": True, "in_scope": True, "answer_confidence": score}
     return SimpleNamespace(action=action, facts=json.dumps({**base, **facts}), body=body, ticket=len(body),
                            message_position=0, source="zendesk", ticket_id="1",
                            created_at=datetime(2026, 11, 1, tzinfo=timezone.utc))
@@ -185,7 +185,7 @@ def test_gap_examples_show_no_personal_data():
 
 
 def test_the_gap_threshold_is_the_customer_answer_rule_threshold(app):
-    assert answer_threshold(app.extensions["vigil"].engine.rules) == 0.475
+    assert answer_threshold(app.extensions["vigil"].engine.rules) == 0.25
 
 
 def test_most_used_knowledge_entries_count_citing_notes(seeded):

@@ -23,23 +23,23 @@ def facts(**changes):
 
 
 def test_answer_fires_with_reason(engine):
-    [decision] = engine.decide(facts(is_question=True, in_scope=True, retrieval_score=0.8))
+    [decision] = engine.decide(facts(is_question=True, in_scope=True, answer_confidence=0.8))
     assert (decision.action, decision.rule) == ("answer", "answer-customer-question")
-    assert "retrieval_score >= 0.475 (is 0.8)" in decision.reason
+    assert "answer_confidence >= 0.25 (is 0.8)" in decision.reason
 
 
 def test_silence_names_the_nearest_rule_and_the_failed_condition(engine):
-    [decision] = engine.decide(facts(is_question=True, in_scope=True, retrieval_score=0.2))
+    [decision] = engine.decide(facts(is_question=True, in_scope=True, answer_confidence=0.2))
     assert decision.action == "silent" and decision.rule is None
     assert "answer-customer-question" in decision.reason
-    assert "retrieval_score >= 0.475 (is 0.2)" in decision.reason
+    assert "answer_confidence >= 0.25 (is 0.2)" in decision.reason
     considered = {c["rule"]: c for c in decision.considered}
-    assert considered["answer-customer-question"]["failed"] == "retrieval_score >= 0.475 (is 0.2)"
+    assert considered["answer-customer-question"]["failed"] == "answer_confidence >= 0.25 (is 0.2)"
     assert considered["opted-out"]["fired"] is False
 
 
 def test_a_guard_silences_and_says_so(engine):
-    [decision] = engine.decide(facts(is_question=True, in_scope=True, retrieval_score=0.9,
+    [decision] = engine.decide(facts(is_question=True, in_scope=True, answer_confidence=0.9,
                                      tags=["vigil_off"]))
     assert (decision.action, decision.rule) == ("silent", "opted-out")
     assert "silenced answer" in decision.reason
@@ -50,7 +50,7 @@ def test_a_guard_that_silences_nothing_is_not_the_reason(engine):
     assert decision.rule is None  # nothing would have fired anyway
 
 
-@pytest.mark.parametrize("changes", [dict(is_question=True, in_scope=True, retrieval_score=0.9),
+@pytest.mark.parametrize("changes", [dict(is_question=True, in_scope=True, answer_confidence=0.9),
                                      dict(small_talk=True)])
 def test_no_fact_lingers_after_a_decision(engine, changes):
     engine.decide(facts(**changes))

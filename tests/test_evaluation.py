@@ -54,6 +54,6 @@ def test_answers_cite_an_expected_source(tuned):
 
 
 def test_the_threshold_matters(settings):
-    """A threshold of zero answers everything: precision must collapse (the metric can fail)."""
+    """A confidence threshold of zero answers everything: precision must collapse (the metric can fail)."""
     loose = evaluate(EVAL / "decisions.jsonl", settings, with_answer_threshold(load_rules(REPO / "rules"), 0.0))
     assert loose["scores"]["answer"]["precision"] < 0.9

@@ -31,8 +31,8 @@ from .conftest import REPO
 
 PNG = b"\x89PNG\r\n\x1a\n"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
-CARE_CASES, TICKETS, THRESHOLDS = 40, 20, (0.3, 0.45, 0.6)
-HEADINGS = ("Decisions on the labelled sets", "How the answer threshold was chosen",
+CARE_CASES, TICKETS = 40, 20
+HEADINGS = ("Decisions on the labelled sets", "The answer confidence and its threshold",
             "Grounding on real customer-care conversations", "Learning curve",
             "Replay of real help-desk tickets", "Cost")
 
@@ -83,7 +83,7 @@ def run(tmp_path_factory, tiny):
         mp.setenv("OPENAI_BASE_URL", "")
         mp.setattr(report, "write_report", partial(
             report.write_report, labelled={"tiny": tiny}, care_cases=CARE_CASES,
-            helpdesk_tickets=TICKETS, thresholds=THRESHOLDS, progress=False))
+            helpdesk_tickets=TICKETS, progress=False))
         result = CliRunner().invoke(main, ["eval", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out, result.output, json.loads((out / "figures.json").read_text(encoding="utf-8"))
@@ -133,12 +133,17 @@ def test_the_detailed_scores_are_evaluates_scores(run, tiny):
     assert run[2]["decisions"]["tiny"]["scores"] == evaluate(tiny, settings)["scores"]
 
 
-def test_calibration_follows_the_documented_procedure(run):
+def test_calibration_shows_the_model_in_force_and_its_curves(run):
+    from plugin.decision.answerability import load_model
     c = run[2]["calibration"]
-    assert [p["threshold"] for p in c["sweep"]] == list(THRESHOLDS)
-    assert c["chosen"]["threshold"] in THRESHOLDS and c["min_precision"] == 0.9
-    assert c["calibration_conversations"] + c["held_out_conversations"] == len(TINY)
-    assert all(_fraction_or_none(p["precision"]) and _fraction_or_none(p["recall"]) for p in c["sweep"])
+    model = load_model()
+    assert c["weights"] == dict(zip(model.features, model.weights))
+    curves = c["provenance"]["calibration"]
+    assert set(curves) == {"dev", "report"} and curves["dev"]
+    for by_source in curves.values():
+        for source in by_source.values():
+            assert sum(p["count"] for p in source["curve"]) == source["rows"]
+            assert all(0 <= p["predicted"] <= 1 and 0 <= p["observed"] <= 1 for p in source["curve"])
     assert c["in_force"] and all(0 < t <= 1 for t in c["in_force"])  # what the shipped answer rules use
 
 
@@ -262,8 +267,7 @@ def test_the_cost_counts_the_model_calls_per_100_tickets(monkeypatch, tmp_path):
 def _stub_figures() -> dict:
     score = {"precision": 1.0, "recall": 1.0}
     return {"decisions": {"x": {"messages": 1, "scores": {"answer": score, "flag": score}}},
-            "calibration": {"chosen": {"threshold": 0.45}, "calibration_conversations": 1, "in_force": [0.45],
-                            "held_out": score},
+            "calibration": {"in_force": [0.45], "weights": {}, "provenance": {}},
             "grounding": {"test_cases": 1, "in_kb": 1, "hit_at_1": 1.0, "hit_at_3": 1.0, "not_in_kb": 0,
                           "correct_silence": None},
             "learning_curve": {"in_kb": 1, "points": []},

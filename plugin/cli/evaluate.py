@@ -19,7 +19,8 @@ from plugin.decision.rulebook import RuleFileError
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--mistakes", is_flag=True, help="List every false positive and false negative.")
 @click.option("--calibrate", is_flag=True,
-              help="Sweep the answer threshold on half the set; report it on the other half.")
+              help="Fit the answer confidence on the dev parts of the labelled sets; its calibration curve.")
+@click.option("--write", is_flag=True, help="With --calibrate: save the fitted model (plugin/decision/answerability.yml).")
 @click.option("--grounding", is_flag=True,
               help="hit@1 / hit@3 and correct silence on the customer-care conversations in data/.")
 @click.option("--learning", is_flag=True,
@@ -32,10 +33,10 @@ from plugin.decision.rulebook import RuleFileError
               help="With --learning: where to write proposals for a human to grade (default: in VIGIL_HOME).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run every suite on the full data and write report.html, figures.json and the plots here.")
-def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, grounding: bool,
+def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, write: bool, grounding: bool,
               learning: bool, real: str | None, reading: bool, review_sample: Path | None, out: Path | None) -> None:
     """Precision and recall of the decisions on a labelled set."""
-    from plugin.evaluation.labelled import calibrate as calibrate_, evaluate
+    from plugin.evaluation.labelled import evaluate
     if out:
         from plugin.evaluation import report as report_
         try:
@@ -92,17 +93,15 @@ def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, gr
         click.echo(f"document not in it ({report['not_in_kb']}): correct silence {report['correct_silence']}")
         return
     if calibrate:
-        result = calibrate_(labelled, load_or_fail())
+        from plugin.evaluation import calibration
+        result = calibration.calibrate(load_or_fail())
+        if write:
+            click.echo(f"written: {calibration.write(result)}")
         if as_json:
-            click.echo(json.dumps(result))
+            click.echo(json.dumps({k: v for k, v in result.items() if k != "model"}))
             return
-        click.echo(f"calibration half: {result['calibration_conversations']} conversations")
-        for p in result["sweep"]:
-            click.echo(f"  retrieval_score >= {p['threshold']:<6} precision {p['precision']!s:<6} recall {p['recall']}")
-        chosen, held = result["chosen"], result["held_out"]
-        click.echo(f"chosen: {chosen['threshold']} (highest recall at precision >= {result['min_precision']})")
-        click.echo(f"held-out half ({result['held_out_conversations']} conversations): "
-                   f"precision {held['precision']}, recall {held['recall']}")
+        for line in calibration.lines(result):
+            click.echo(line)
         return
     try:
         report = evaluate(labelled, load_or_fail())

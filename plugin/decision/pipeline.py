@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from plugin.decision import signals, thread
+from plugin.decision.answerability import Answerability
 from plugin.notes.actions import Context, perform
 from plugin.decision.engine import RuleEngine
 from plugin.knowledge.entries import similarity
@@ -46,6 +47,7 @@ class Pipeline:
         self.engine = engine
         self.index = index
         self._rules = {r.name: r for r in engine.rules}
+        self.answerability = Answerability(index)
 
     def handle(self, event: Event, shadow: bool | None = None,
                also: Callable[[], None] | None = None) -> list[Outcome]:
@@ -157,8 +159,9 @@ class Pipeline:
         notes, last_note_at, cited = self.store.notes.ticket_note_stats(ticket)
         asks = bool(message) and signals.is_question(text, problems_count=role == "customer")
         kind = _event_kind(event, before)
+        confidence = 0.0
         if asks:
-            hits = self._search(event, text, conversation)
+            hits, confidence = self._search(event, text, conversation)
         elif kind in ("handover", "reopened") and conversation:
             hits = self.index.search(f"{ticket.subject} {conversation[0].body}")  # a similar case
         else:
@@ -176,6 +179,7 @@ class Pipeline:
             "in_scope": asks and signals.in_scope(text),
             "small_talk": bool(message) and signals.is_small_talk(text),
             "retrieval_score": best.score if best else 0.0,
+            "answer_confidence": confidence,
             "answer_repeats": bool(best) and best.entry_id in cited,
             "answered_in_thread": bool(best) and _answered_in_thread(best, conversation[:-1]),
             "risks": risks,
@@ -194,8 +198,9 @@ class Pipeline:
         }
         return facts, hits
 
-    def _search(self, event: Event, text: str, conversation: list[Message]) -> list[Hit]:
-        """Search with the whole message and with each question in it; keep the best.
+    def _search(self, event: Event, text: str, conversation: list[Message]) -> tuple[list[Hit], float]:
+        """Search with the whole message and with each question in it; keep the hits most
+        likely to answer it, with that answer confidence.
 
         A long message buries its question in context (names, order details, a story);
         the question sentence alone is the sharper query (Vigil's sub-queries).
@@ -203,11 +208,14 @@ class Pipeline:
         products = self.index.products()
         scope = tuple(t.lower() for t in event.tags if t.lower() in products)
         best: list[Hit] = []
+        confidence = 0.0
         for query in _queries(event, text, conversation):
             hits = self.index.search(query, scope=scope)
-            if hits and (not best or hits[0].score > best[0].score):
-                best = hits
-        return best
+            if hits:
+                chance = self.answerability.assess(text, query, hits)[0]
+                if not best or chance > confidence:
+                    best, confidence = hits, chance
+        return best, confidence
 
     def _recent_flags(self, ticket: TicketRow, now: datetime) -> set[str]:
         """Risk kinds already flagged on this ticket inside the suppression window.

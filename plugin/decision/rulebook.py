@@ -41,6 +41,8 @@ FACTS: dict[str, tuple[type, str]] = {
     "in_scope": (bool, "the question is how-to, an error, or troubleshooting"),
     "small_talk": (bool, "greeting, thanks or acknowledgement with nothing else"),
     "retrieval_score": (float, "evidence that the best knowledge entry answers the question, 0..1"),
+    "answer_confidence": (float, "probability that the best knowledge entry answers the message, 0..1 "
+                                 "(plugin/decision/answerability.py)"),
     "answer_repeats": (bool, "the best entry was already cited in a note on this ticket"),
     "answered_in_thread": (bool, "an analyst's public reply already covers the best entry"),
     "risks": (list, "risk kinds in this message: business_impact, widespread, security, "
@@ -59,7 +61,7 @@ FACTS: dict[str, tuple[type, str]] = {
 
 BASELINE: dict[str, Any] = {
     "event": "message", "role": "customer", "public": True, "status": "open", "tags": [],
-    "is_question": False, "in_scope": False, "small_talk": False, "retrieval_score": 0.0,
+    "is_question": False, "in_scope": False, "small_talk": False, "retrieval_score": 0.0, "answer_confidence": 0.0,
     "answer_repeats": False, "answered_in_thread": False, "risks": [], "new_risks": [],
     "test_environment": False, "notes_on_ticket": 0, "minutes_since_last_note": 1e6,
     "command": "", "minutes_waiting": 0.0, "minutes_silent": 0.0, "promised_update": False,

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from plugin.replay import events_for, read_conversations
-from plugin.decision.rulebook import Rule, load_rules
+from plugin.decision.rulebook import Rule
 from plugin.runtime import build_runtime
 from plugin.settings import Settings
 
@@ -70,42 +69,15 @@ def _row(conversation: dict[str, Any], index: int, message: dict[str, Any], got:
 
 
 def with_answer_threshold(rules: list[Rule], threshold: float) -> list[Rule]:
-    """The same rules with every answer rule's retrieval_score threshold set to `threshold`."""
+    """The same rules with every answer rule's answer_confidence threshold set to `threshold`."""
     out = []
     for rule in rules:
         if rule.action == "answer":
             rule = dataclasses.replace(rule, conditions=tuple(
-                dataclasses.replace(c, value=threshold, text=f"retrieval_score >= {threshold}")
-                if c.fact == "retrieval_score" and c.op == ">=" else c for c in rule.conditions))
+                dataclasses.replace(c, value=threshold, text=f"answer_confidence >= {threshold}")
+                if c.fact == "answer_confidence" and c.op == ">=" else c for c in rule.conditions))
         out.append(rule)
     return out
-
-
-def calibrate(labelled: Path, settings: Settings, min_precision: float = 0.9,
-              thresholds: tuple[float, ...] = tuple(round(0.25 + 0.025 * i, 3) for i in range(17)),
-              ) -> dict[str, Any]:
-    """Choose the answer threshold: highest recall at precision >= min_precision.
-
-    The conversations are split in two halves by ticket id; the threshold is chosen on the
-    calibration half and reported on the held-out half, so the figure is not its own proof.
-    """
-    conversations = read_conversations(labelled)
-    halves: dict[int, list[dict[str, Any]]] = {0: [], 1: []}
-    for c in conversations:
-        halves[zlib.crc32(c["ticket_id"].encode()) % 2].append(c)
-    rules = load_rules(settings.rules_dir)
-    sweep = []
-    for t in thresholds:
-        s = evaluate(halves[0], settings, with_answer_threshold(rules, t))["scores"]["answer"]
-        sweep.append({"threshold": t, "precision": s["precision"], "recall": s["recall"]})
-    ok = [p for p in sweep if (p["precision"] or 0) >= min_precision]
-    # Ties go to the higher threshold: the same recall with fewer borderline notes.
-    chosen = max(ok, key=lambda p: (p["recall"] or 0, p["precision"], p["threshold"])) if ok else max(
-        sweep, key=lambda p: (p["precision"] or 0))
-    held_out = evaluate(halves[1], settings, with_answer_threshold(rules, chosen["threshold"]))
-    return {"min_precision": min_precision, "sweep": sweep, "chosen": chosen,
-            "calibration_conversations": len(halves[0]), "held_out_conversations": len(halves[1]),
-            "held_out": held_out["scores"]["answer"]}
 
 
 # --- per message: the confusion between actions (for the evaluation report) ---------------

@@ -4,7 +4,8 @@ Suites (the keys of figures.json):
 
 - decisions: precision and recall per action, and the confusion between actions, on the
   labelled sets of tests/eval (plugin.evaluation.labelled.evaluate_detailed);
-- calibration: the documented procedure that chose the answer threshold (evaluation.calibrate);
+- calibration: the answer confidence in force, its provenance and calibration curves (as
+  `vigil eval --calibrate --write` stored them with the model), and the rules' threshold;
 - grounding: hit@1, hit@3 and correct silence on the customer-care conversations, by company;
 - learning_curve: hit@3 on the same later conversations as the knowledge grows;
 - helpdesk: the 360 real help-desk tickets replayed through the real pipeline in shadow mode:
@@ -32,7 +33,8 @@ from typing import Any, Iterator
 from tqdm import tqdm
 
 from plugin.evaluation import grounding
-from plugin.evaluation.labelled import calibrate, evaluate_detailed
+from plugin.decision.answerability import load_model
+from plugin.evaluation.labelled import evaluate_detailed
 from plugin.learning.cases import Case
 from plugin.evaluation.learning import HELPDESK, helpdesk_cases
 from plugin.replay import events_for
@@ -66,13 +68,12 @@ def write_report(out: Path, settings: Settings, **limits: Any) -> Report:
 
 
 def run_suites(settings: Settings, labelled: dict[str, Path] | None = None,
-               calibration_set: Path | None = None, care_data: Path = grounding.DATA,
+               care_data: Path = grounding.DATA,
                care_cases: int | None = None, helpdesk_csv: Path = HELPDESK,
                helpdesk_tickets: int | None = None, fractions: tuple[float, ...] = CURVE,
-               thresholds: tuple[float, ...] | None = None, progress: bool = True) -> dict[str, Any]:
+               progress: bool = True) -> dict[str, Any]:
     """The figures of every suite. `care_cases` / `helpdesk_tickets` take the first N only."""
     labelled = LABELLED_SETS if labelled is None else labelled
-    calibration_set = calibration_set or next(iter(labelled.values()))
     started = time.monotonic()
     steps = len(labelled) + 1 + 1 + len(fractions) + 1
     with tqdm(total=steps, desc="vigil eval", unit="suite", file=sys.stderr,
@@ -86,7 +87,7 @@ def run_suites(settings: Settings, labelled: dict[str, Path] | None = None,
             figures["decisions"][name] = decision_suite(path, settings, progress)
             bar.update()
         step("calibration")
-        figures["calibration"] = calibration_suite(calibration_set, settings, thresholds)
+        figures["calibration"] = calibration_suite(settings)
         bar.update()
         step("grounding")
         figures["grounding"] = grounding_suite(care, settings)
@@ -123,12 +124,13 @@ def decision_suite(path: Path, settings: Settings, progress: bool = False) -> di
     return {"file": path.name, **result}
 
 
-def calibration_suite(path: Path, settings: Settings, thresholds: tuple[float, ...] | None) -> dict[str, Any]:
-    """calibrate()'s output, and the threshold(s) the answer rules use now, to compare."""
-    kwargs = {"thresholds": thresholds} if thresholds else {}
+def calibration_suite(settings: Settings) -> dict[str, Any]:
+    """The answer confidence in force (weights, provenance, calibration curves) and the rules' threshold."""
+    model = load_model()
     in_force = sorted({c.value for r in load_rules(settings.rules_dir) if r.action == "answer"
-                       for c in r.conditions if c.fact == "retrieval_score" and c.op == ">="})
-    return {"file": path.name, "in_force": in_force, **calibrate(path, settings, **kwargs)}
+                       for c in r.conditions if c.fact == "answer_confidence" and c.op == ">="})
+    return {"in_force": in_force, "weights": dict(zip(model.features, model.weights)),
+            "intercept": model.intercept, "provenance": model.provenance}
 
 
 # --- 2. and 3. grounding, and the learning curve ------------------------------------------
@@ -264,8 +266,9 @@ def summary_lines(f: dict[str, Any]) -> list[str]:
              f"tokens per 100 tickets")
     return [
         f"decisions (precision/recall): {sets}",
-        f"calibration: answer threshold {c['chosen']['threshold']} chosen on {c['calibration_conversations']} "
-        f"conversations; held-out half precision {c['held_out']['precision']}, recall {c['held_out']['recall']}"
+        f"calibration: answer confidence fitted {c['provenance'].get('fitted')} on "
+        f"{'; '.join(f'{k} {v}' for k, v in c['provenance'].get('data', {}).items())}; suggested threshold "
+        f"{str(c['provenance'].get('suggested_threshold', '?')).split(':')[0]}"
         f" (the rules use {', '.join(map(str, c['in_force'])) or 'none'})",
         f"grounding: {g['test_cases']} later conversations; document known ({g['in_kb']}): hit@1 "
         f"{g['hit_at_1']}, hit@3 {g['hit_at_3']}; document unknown ({g['not_in_kb']}): correct silence "

@@ -81,19 +81,23 @@ def decisions(fig: Figure, f: dict[str, Any]) -> None:
 
 
 def calibration(fig: Figure, f: dict[str, Any]) -> None:
+    """The calibration curve of the answer confidence in force: predicted against observed."""
     ax = fig.subplots()
-    c = f["calibration"]
-    x = [p["threshold"] for p in c["sweep"]]
-    ax.plot(x, [_value(p["precision"]) for p in c["sweep"]], "o-", color=COLOURS["answer"], label="precision")
-    ax.plot(x, [_value(p["recall"]) for p in c["sweep"]], "s--", color=COLOURS["flag"], label="recall")
-    ax.axhline(c["min_precision"], color="#999", linestyle=":", linewidth=1)
-    ax.axvline(c["chosen"]["threshold"], color="#2f855a", linewidth=1.5,
-               label=f"chosen {c['chosen']['threshold']}")
+    curves = f["calibration"]["provenance"].get("calibration", {})
+    ax.plot([0, 1], [0, 1], color="#999", linestyle=":", linewidth=1, label="perfectly calibrated")
+    for (part, by_source), marker in zip(curves.items(), ("o-", "s--")):
+        for name, c in by_source.items():
+            points = c["curve"]
+            ax.plot([p["predicted"] for p in points], [p["observed"] for p in points], marker, markersize=4,
+                    label=f"{name} {part} ({c['rows']} answers)")
+    for t in f["calibration"]["in_force"]:
+        ax.axvline(t, color="#2f855a", linewidth=1.5, label=f"the rules' threshold {t}")
+    ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("answer threshold (retrieval_score >=)")
-    ax.set_ylabel("answer precision / recall")
-    ax.set_title(f"Answer threshold sweep on the calibration half ({c['calibration_conversations']} conversations)")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.set_xlabel("answer_confidence (mean in each tenth)")
+    ax.set_ylabel("share of those answers citing a right entry first")
+    ax.set_title("Calibration of the answer confidence (dev: fitted on; report: never fitted on)")
+    ax.legend(loc="upper left", fontsize=7)
 
 
 def grounding(fig: Figure, f: dict[str, Any]) -> None:

@@ -267,6 +267,12 @@ class KnowledgeIndex:
             similarity[~table.allowed(scope)] = -np.inf
         return similarity
 
+    def frequencies(self, terms: list[str]) -> tuple[int, dict[str, int]]:
+        """(entries in the base, {analysed term: entries holding it}): what the answer confidence weighs words by."""
+        with self._lock:  # a refresh may be replacing the searcher
+            searcher = self._searcher
+            return searcher.doc_count(), {t: searcher.doc_frequency("every", t) for t in terms}
+
     def close(self) -> None:
         """Nothing to release: the index is read whole into memory."""
 

@@ -24,9 +24,11 @@ from plugin.learning.confidence import calibrate, evidence_score
 from plugin.learning.extract import Lesson, answer_terms
 from plugin.learning.screening import shared
 from plugin.knowledge.retrieval import KnowledgeIndex, query_terms
+from plugin.decision.answerability import Answerability
 from plugin.decision.rulebook import RuleFileError, load_rules
 
 ANSWER_RULES = "answer.yml"
+ANSWER_FACT = "answer_confidence"  # what the answer rules threshold (plugin/decision/answerability.py)
 NEAR_MISS = 0.15  # how far under the answer threshold a question may score to count as a miss...
 HUMANS_USED_IT = 0.2  # ...when the analysts' answer shares this much with the entry found
 MIN_MISSES = 3  # resolved cases it takes before a threshold change is worth a reviewer's time
@@ -83,12 +85,13 @@ def plan(lessons: list[Lesson], cases: list[Case], index: KnowledgeIndex, knowle
     updates: dict[str, _Draft] = {}
     new: list[_Draft] = []
     misses: list[tuple[Lesson, float]] = []
+    answerability = Answerability(index)  # misses are measured as the answer rules measure them
     for lesson in lessons:
         hits = index.search(lesson.question)
         top = hits[0] if hits else None
         agrees = similarity(" ".join(lesson.steps), top.body) if top else 0.0
         if top and agrees >= HUMANS_USED_IT:
-            misses.append((lesson, top.score))
+            misses.append((lesson, answerability.assess(lesson.question, lesson.question, hits)[0]))
         if top and top.score >= UPDATE_FROM and agrees >= ANSWER_AGREES and _same_brand(lesson, top.entry_id, knowledge_dir):
             draft = _update(updates, knowledge_dir, top.entry_id)
         else:
@@ -134,7 +137,7 @@ def threshold_proposal(misses: list[tuple[Lesson, float]], rules_dir: Path, repo
     except (ValueError, RuleFileError):
         return []  # rules outside the repository, or broken: nothing to propose against
     thresholds = {c.value for r in rules if r.action == "answer" and Path(r.file).name == ANSWER_RULES
-                  for c in r.conditions if c.fact == "retrieval_score" and c.op == ">="}
+                  for c in r.conditions if c.fact == ANSWER_FACT and c.op == ">="}
     if len(thresholds) != 1:
         return []
     old = thresholds.pop()
@@ -142,9 +145,9 @@ def threshold_proposal(misses: list[tuple[Lesson, float]], rules_dir: Path, repo
     if len(near) < MIN_MISSES:
         return []
     new = math.floor(min(score for _, score in near) / 0.025) * 0.025
-    text = re.sub(r"retrieval_score >= " + re.escape(str(old)) + r"\b", f"retrieval_score >= {new:g}",
+    text = re.sub(ANSWER_FACT + r" >= " + re.escape(str(old)) + r"\b", f"{ANSWER_FACT} >= {new:g}",
                   path.read_text(encoding="utf-8"))
-    examples = "".join(f"        - {{is_question: true, in_scope: true, retrieval_score: {score:.3f}}}"
+    examples = "".join(f"        - {{is_question: true, in_scope: true, {ANSWER_FACT}: {score:.3f}}}"
                        f"  # learned from {lesson.case.ref}\n" for lesson, score in near)
     text = text.replace("      fire:\n", "      fire:\n" + examples, 1)
     refs = tuple(dict.fromkeys(lesson.case.ref for lesson, _ in near))

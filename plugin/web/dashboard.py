@@ -167,11 +167,11 @@ def _when(value: datetime | str | None) -> str:
 # -- what the page computes -------------------------------------------------------------
 
 def answer_threshold(rules: Iterable[Rule]) -> float:
-    """The retrieval_score the customer-answer rule needs: a silent question below it is a gap."""
+    """The answer_confidence the customer-answer rule needs: a silent question below it is a gap."""
     for rule in rules:
         if rule.action == "answer" and any(c.fact == "role" and c.value == "customer" for c in rule.conditions):
             for c in rule.conditions:
-                if c.fact == "retrieval_score" and c.op in (">=", ">"):
+                if c.fact == "answer_confidence" and c.op in (">=", ">"):
                     return float(c.value)
     return math.inf  # no rule answers customers: every silent in-scope question is a gap
 
@@ -191,7 +191,7 @@ def knowledge_gaps(rows: Iterable[Any], threshold: float, top: int = GAP_GROUPS)
             continue
         terms = query_terms(row.body)
         background.setdefault((row.ticket, row.message_position), set(terms))
-        if row.action == "silent" and facts.get("in_scope") and float(facts.get("retrieval_score", 0)) < threshold:
+        if row.action == "silent" and facts.get("in_scope") and float(facts.get("answer_confidence", 0)) < threshold:
             gaps.append((row, facts, terms))
     asked = Counter(t for terms in background.values() for t in terms)
     in_gaps = Counter(t for _, _, terms in gaps for t in set(terms))
@@ -206,7 +206,7 @@ def knowledge_gaps(rows: Iterable[Any], threshold: float, top: int = GAP_GROUPS)
     for key, members in groups.items():
         out.append({"terms": [words.get(t, t) for t in _label(key, members, weight)] or ["(no distinctive words)"],
                     "count": len(members), "tickets": len({(r.source, r.ticket_id) for r, _, _ in members}),
-                    "best_score": max(float(f.get("retrieval_score", 0)) for _, f, _ in members),
+                    "best_score": max(float(f.get("answer_confidence", 0)) for _, f, _ in members),
                     "last": max(r.created_at for r, _, _ in members),
                     "examples": [{"source": r.source, "ticket_id": r.ticket_id, "text": _excerpt(r.body)}
                                  for r, _, _ in members[:3]]})

@@ -250,18 +250,18 @@ def test_a_threshold_change_is_proposed_with_its_examples_and_gated(repo, settin
     from plugin.decision.rulebook import load_rules
     lesson = extract_offline(RESET)
     near = [(replace(lesson, case=case(str(200 + i), f"question {i}", "answer")), score)
-            for i, score in enumerate((0.41, 0.43, 0.46))]
+            for i, score in enumerate((0.11, 0.13, 0.16))]  # just under the rules' 0.25
     assert threshold_proposal(near[:2], settings.rules_dir, repo) == []  # two cases are not enough
-    [rule] = threshold_proposal(near + [(near[0][0], 0.1)], settings.rules_dir, repo)  # 0.1: too far under
+    [rule] = threshold_proposal(near + [(near[0][0], 0.05)], settings.rules_dir, repo)  # 0.05: too far under
     assert (rule.kind, rule.path, rule.tickets) == ("rule", "rules/answer.yml", ("zendesk:200", "zendesk:201", "zendesk:202"))
-    assert "retrieval_score >= 0.4\n" in rule.content and "retrieval_score >= 0.475" not in rule.content
+    assert "answer_confidence >= 0.1\n" in rule.content and "answer_confidence >= 0.25\n" not in rule.content
     assert rule.content.count("# learned from zendesk:") == 3
     passed, refused = gate([rule], repo, settings.knowledge_dir, settings.rules_dir)
     assert refused == [] and passed == [rule], refused  # rules check and rules test pass on the proposed file
     proposed = repo / "proposed"
     proposed.mkdir()
     (proposed / "answer.yml").write_text(rule.content)
-    assert {c.value for r in load_rules(proposed) for c in r.conditions if c.fact == "retrieval_score"} == {0.4}
+    assert {c.value for r in load_rules(proposed) for c in r.conditions if c.fact == "answer_confidence"} == {0.1}
 
 
 def test_lessons_by_model_go_through_the_real_client_redacted_and_are_judged():

@@ -1,0 +1,151 @@
+"""The answer confidence: how likely the best knowledge entry answers the message, 0..1.
+
+BM25 scores grow with the knowledge base and are not comparable between questions, so a
+threshold on them (or on anything scaled by the base's size) means one thing on 20 entries
+and another on 100,000. The confidence is computed instead from features that are shares
+or counts of words, the same at any size (a word's weight is BM25's smoothed idf, used only
+inside shares):
+
+- coverage: the share of the question's word weight that the entry contains;
+- title_coverage: the share of the entry's title words the question contains;
+- margin: how much more of the question the best entry covers than the next one;
+- matched (log): how many of the question's words the entry contains: two words in common
+  out of two is weaker evidence than six out of six;
+- question, interrogative: a question mark; a sentence opening as a question does;
+- similarity: the embedding cosine of question and entry, when an embeddings endpoint ranks
+  (a model fitted with it is used only for hits that carry it).
+
+A logistic regression over them, fitted by `vigil eval --calibrate` on labelled questions
+(plugin/evaluation/calibration.py), turns them into a probability. Its coefficients are a
+data file beside this module, `answerability.yml`, with where they come from; the threshold
+stays in the rules (`answer_confidence >= ...`, rules/answer.yml). Deterministic, no model call.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+MODEL_FILE = Path(__file__).resolve().with_name("answerability.yml")
+EMBEDDINGS_MODEL_FILE = MODEL_FILE.with_name("answerability.embeddings.yml")  # written when fitted with embeddings
+FEATURES = ("coverage", "title_coverage", "margin", "matched", "question", "interrogative")
+_OPENS = re.compile(r"(?:^|[.!?\n]\s*)(?:how|what|why|where|when|which|who|is|are|can|could|do|does|did|will|"
+                    r"would|should|has|have)\b", re.I)
+
+
+def idf(df: int, n: int) -> float:
+    """BM25's smoothed idf: positive even for a word every entry has, highest for one none has."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the features are computed from, for one query and its hits."""
+
+    message: str
+    query: list[str]  # the analysed words of the query that found the hits
+    entries: list[frozenset[str]]  # the analysed words of the first two hits, best first
+    title: list[str]  # the analysed words of the best hit's title
+    frequencies: dict[str, int]  # how many entries hold each query word
+    size: int  # entries in the base
+    similarity: float | None = None  # embedding cosine of the best hit, when embeddings rank
+
+
+def features(e: Evidence) -> dict[str, float]:
+    n = max(e.size, 1)
+    weights = {t: idf(e.frequencies.get(t, 0), n) for t in e.query}
+    total = sum(weights.values()) or 1.0
+
+    def covered(words: frozenset[str]) -> float:
+        return sum(w for t, w in weights.items() if t in words) / total
+    best = e.entries[0] if e.entries else frozenset()
+    coverage = covered(best)
+    title = set(e.title)
+    values = {"coverage": coverage,
+              "title_coverage": len(title & set(e.query)) / len(title) if title else 0.0,
+              "margin": coverage - (covered(e.entries[1]) if len(e.entries) > 1 else 0.0),
+              "matched": math.log1p(sum(t in best for t in e.query)),
+              "question": float("?" in e.message),
+              "interrogative": float(bool(_OPENS.search(e.message)))}
+    if e.similarity is not None:
+        values["similarity"] = e.similarity
+    return values
+
+
+@dataclass(frozen=True)
+class Model:
+    """A logistic regression on standardised features (as `vigil eval --calibrate` writes it)."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    intercept: float
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def probability(self, values: dict[str, float]) -> float:
+        z = self.intercept + sum(w * (values.get(f, 0.0) - m) / s for f, m, s, w in
+                                 zip(self.features, self.mean, self.scale, self.weights))
+        return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def to_yaml(self) -> str:
+        data = {"features": {f: {"weight": round(w, 5), "mean": round(m, 5), "scale": round(s, 5)}
+                             for f, m, s, w in zip(self.features, self.mean, self.scale, self.weights)},
+                "intercept": round(self.intercept, 5), "provenance": self.provenance}
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+class AnswerabilityError(ValueError):
+    """The answerability file cannot be read; the message says which file and why."""
+
+
+def load_model(path: Path = MODEL_FILE) -> Model:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        given = data["features"]
+        model = Model(tuple(given), tuple(float(v["mean"]) for v in given.values()),
+                      tuple(float(v["scale"]) for v in given.values()),
+                      tuple(float(v["weight"]) for v in given.values()), float(data["intercept"]),
+                      data.get("provenance") or {})
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise AnswerabilityError(f"{path}: not an answerability model ({type(exc).__name__}: {exc})") from None
+    unknown = set(model.features) - {*FEATURES, "similarity"}
+    if unknown or not all(s > 0 for s in model.scale):
+        raise AnswerabilityError(f"{path}: unknown features {sorted(unknown)} or a scale that is not positive")
+    return model
+
+
+class Answerability:
+    """The answer confidence of a query's hits, against one knowledge index."""
+
+    def __init__(self, index: Any, model: Model | None = None, with_embeddings: Model | None = None):
+        from plugin.knowledge.retrieval import query_terms
+        self.index = index
+        self.model = model or load_model()
+        if with_embeddings is None and EMBEDDINGS_MODEL_FILE.exists():
+            with_embeddings = load_model(EMBEDDINGS_MODEL_FILE)
+        self.with_embeddings = with_embeddings
+        self._words: Callable[[str], list[str]] = query_terms
+        # An entry's words, analysed once per version of its text (bodies run to hundreds of words).
+        self._entry_words = lru_cache(maxsize=4096)(lambda title, body: frozenset(query_terms(f"{title}\n{body}")))
+
+    def evidence(self, message: str, query: str, hits: list[Any]) -> Evidence:
+        terms = self._words(query)
+        size, frequencies = self.index.frequencies(terms)
+        return Evidence(message, terms, [self._entry_words(h.title, h.body) for h in hits[:2]],
+                        self._words(hits[0].title) if hits else [], frequencies, size,
+                        getattr(hits[0], "similarity", None) if hits else None)
+
+    def assess(self, message: str, query: str, hits: list[Any]) -> tuple[float, dict[str, float]]:
+        """(confidence, features) for the best hit of `query`; (0, {}) when there is none."""
+        if not hits:
+            return 0.0, {}
+        values = features(self.evidence(message, query, hits))
+        model = self.with_embeddings if self.with_embeddings and "similarity" in values else self.model
+        return round(model.probability(values), 4), values
