@@ -54,7 +54,7 @@ def test_always_answering_drops_only_the_confidence_condition():
     loose = realsets.always_answering(rules)
     for before, after in zip(rules, loose):
         dropped = {c.fact for c in before.conditions} - {c.fact for c in after.conditions}
-        assert dropped <= ({realsets.CONFIDENCE, "retrieval_score"} if before.action == "answer" else set())
+        assert dropped <= ({realsets.CONFIDENCE} if before.action == "answer" else set())
     assert any(len(after.conditions) < len(before.conditions) for before, after in zip(rules, loose))
 
 

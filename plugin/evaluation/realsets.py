@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ SETS: dict[str, Callable[[], RealSet]] = {"stackfaq": stackfaq, "customer_care":
 
 def always_answering(rules: list[Rule]) -> list[Rule]:
     """The rules with every answer rule's confidence condition dropped: they answer any hit."""
-    return [dataclasses.replace(r, conditions=tuple(c for c in r.conditions if c.fact not in (CONFIDENCE, "retrieval_score")))
+    return [dataclasses.replace(r, conditions=tuple(c for c in r.conditions if c.fact != CONFIDENCE))
             if r.action == "answer" else r for r in rules]
 
 
@@ -223,6 +224,7 @@ def bm25s_top(kb: Path, questions: list[Question]) -> list[str | None | bool]:
         import Stemmer
     except ImportError:
         return [False] * len(questions)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index it builds
     entries = [load_entry(kb, p) for p in entry_paths(kb)]
     tokenizer = bm25s.tokenization.Tokenizer(stopwords="en", stemmer=Stemmer.Stemmer("english"))
     retriever = bm25s.BM25()
