@@ -269,9 +269,10 @@ class KnowledgeIndex:
 
     def frequencies(self, terms: list[str]) -> tuple[int, dict[str, int]]:
         """(entries in the base, {analysed term: entries holding it}): what the answer confidence weighs words by."""
-        with self._lock:  # a refresh may be replacing the searcher
-            searcher = self._searcher
-            return searcher.doc_count(), {t: searcher.doc_frequency("every", t) for t in terms}
+        with self._lock:  # a refresh may be replacing the table
+            table, words = self._table, self._words
+        return table.size, {t: int(table.df[words[t]]) if words.get(t, len(table.df)) < len(table.df) else 0
+                            for t in terms}
 
     def close(self) -> None:
         """Nothing to release: the index is read whole into memory."""
