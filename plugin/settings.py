@@ -36,6 +36,11 @@ SECRET_FIELDS = frozenset({
 })
 
 
+# The rules the package ships (a copy of the repository's rules/), used when no rules
+# directory is configured and there is none here.
+SHIPPED_RULES = Path(__file__).resolve().parent / "decision" / "default_rules"
+
+
 class SettingsError(ValueError):
     """The configuration cannot work; the message says which setting and why."""
 
@@ -270,6 +275,8 @@ def load_settings(config_file: str | os.PathLike | None = None,
         raise SettingsError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
     values.update(_from_environment(known, environ))
     values.update(overrides)
+    if "rules_dir" not in values and not Settings.rules_dir.is_dir():
+        values["rules_dir"] = SHIPPED_RULES  # e.g. installed from a wheel, run outside a checkout
     settings = Settings(**{name: _coerce(name, known[name], value) for name, value in values.items()})
     policy = settings.learn_batch
     if not (policy in ("ticket", "day") or (policy.isdigit() and int(policy) > 0)):

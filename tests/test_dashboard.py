@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from datetime import datetime, timezone
@@ -198,7 +197,8 @@ def test_acceptance_rates_per_day_with_a_chart():
     chart, rows = acceptance([(day(1), True), (day(1), False), (day(2), True)], [(day(2), False)])
     assert [(r["period"], r["notes"]["rate"], r["proposals"]["rate"]) for r in rows] == [
         ("2026-11-01", 0.5, None), ("2026-11-02", 1.0, 0.0)]
-    assert base64.b64decode(chart).startswith(b"\x89PNG")
+    assert chart.startswith("<svg") and chart.count("<polyline") == 2  # notes and proposals
+    assert "2026-11-01" in chart and "2026-11-02" in chart
     assert acceptance([], []) == (None, [])
 
 
@@ -215,7 +215,7 @@ def test_proposals_open_and_merged_and_their_rate(seeded):
     assert "Open (1)" in text and "knowledge/billing/export.md" in text
     assert "Merged (1)" in text and "knowledge/gift/balance.md" in text
     assert "knowledge/x.md" not in text  # closed: only counted in the rate
-    assert "data:image/png;base64," in text and "50%" in text
+    assert '<svg class="chart"' in text and "50%" in text
 
 
 # -- the retry button -----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -36,6 +37,10 @@ from plugin.decision.rulebook import RuleFileError
 def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, write: bool, grounding: bool,
               learning: bool, real: str | None, reading: bool, review_sample: Path | None, out: Path | None) -> None:
     """Precision and recall of the decisions on a labelled set."""
+    missing = [name for name in ("matplotlib", "tqdm") if importlib.util.find_spec(name) is None]
+    if missing:  # the runtime does without them; the offline measures need them
+        raise click.ClickException(f"`vigil eval` needs the eval extra ({', '.join(missing)} missing): "
+                                   "pip install 'vigil-helpdesk[eval]'")
     from plugin.evaluation.labelled import evaluate
     if out:
         from plugin.evaluation import report as report_

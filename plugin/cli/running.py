@@ -75,6 +75,7 @@ def db_upgrade() -> None:
     from plugin.store import schema
     from plugin.store import driver_url
     settings = load_or_fail()
+    settings.home.mkdir(parents=True, exist_ok=True)  # where a new SQLite database goes
     engine = create_engine(driver_url(settings.store_url))
     try:
         before, after = schema.upgrade(engine)

@@ -8,10 +8,8 @@ the token, not the token, and changing the token invalidates it.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import io
 import json
 import math
 import re
@@ -21,6 +19,7 @@ from typing import Any, Iterable
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Request, Response, current_app, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from plugin.knowledge.retrieval import query_terms
 from plugin.redaction import redact
@@ -245,7 +244,7 @@ def _excerpt(text: str, limit: int = 200) -> str:
 def acceptance(notes: list[tuple[datetime, bool]],
                proposals: list[tuple[datetime, bool]]) -> tuple[str | None, list[dict[str, Any]]]:
     """Acceptance per period: notes judged useful of those judged, proposals merged of those
-    decided. Returns the chart (a PNG as base64, or None with no data) and the table rows."""
+    decided. Returns the chart (inline SVG, or None with no data) and the table rows."""
     moments = [at for at, _ in notes + proposals]
     if not moments:
         return None, []
@@ -265,26 +264,34 @@ def acceptance(notes: list[tuple[datetime, bool]],
     return _chart(rows), rows
 
 
+_SERIES = (("notes", "notes judged useful", "#1f6feb"), ("proposals", "proposals merged", "#2da44e"))
+
+
 def _chart(rows: list[dict[str, Any]]) -> str:
-    # The Figure API without pyplot: no global state, safe in the server's threads.
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(7.5, 2.6), dpi=100)
-    ax = fig.add_subplot()
-    for kind, label, colour in (("notes", "notes judged useful", "#1f6feb"),
-                                ("proposals", "proposals merged", "#2da44e")):
-        points = [(i, r[kind]["rate"] * 100) for i, r in enumerate(rows) if r[kind]["rate"] is not None]
-        if points:
-            ax.plot([x for x, _ in points], [y for _, y in points], marker="o", label=label, color=colour)
-    ax.set_ylim(-5, 105)
-    ax.set_ylabel("accepted, %")
+    """The rates as an inline SVG line chart: drawn by the page itself, no plotting library.
+
+    Every text in it is a date or a number made here; escaped all the same."""
+    width, height, left, right, top, bottom = 750, 260, 60, 12, 12, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    x = lambda i: left + (plot_w * i / (len(rows) - 1) if len(rows) > 1 else plot_w / 2)  # noqa: E731
+    y = lambda rate: top + plot_h * (1 - rate)  # noqa: E731
+    parts = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" '
+             'font-size="11" font-family="sans-serif"><title>acceptance rate of notes and proposals per period</title>']
+    for pct in (0, 25, 50, 75, 100):
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(pct / 100):.1f}" y2="{y(pct / 100):.1f}" '
+                     f'stroke="#d0d7de"/><text x="{left - 6}" y="{y(pct / 100) + 4:.1f}" text-anchor="end">{pct}%</text>')
     step = -(-len(rows) // 6)  # at most six dates on the axis, so they stay legible
-    ax.set_xticks(range(0, len(rows), step), [r["period"] for r in rows][::step], fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode()
+    for i in range(0, len(rows), step):
+        parts.append(f'<text x="{x(i):.1f}" y="{height - bottom + 16}" text-anchor="middle">'
+                     f'{escape(rows[i]["period"])}</text>')
+    for n, (kind, label, colour) in enumerate(_SERIES):
+        points = [(x(i), y(r[kind]["rate"])) for i, r in enumerate(rows) if r[kind]["rate"] is not None]
+        if points:
+            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+                         + " ".join(f"{px:.1f},{py:.1f}" for px, py in points) + '"/>')
+            parts += [f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>' for px, py in points]
+        parts.append(f'<text x="{left + 170 * n}" y="{height - 6}" fill="{colour}">&#9679; {escape(label)}</text>')
+    return Markup("".join(parts) + "</svg>")
 
 
 def register(app: Flask) -> None:
