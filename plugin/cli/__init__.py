@@ -76,4 +76,4 @@ def main(verbose: bool) -> None:
 
 
 # The commands register themselves on `main` when imported.
-from plugin.cli import evaluate, knowledge, rules, running, tickets  # noqa: E402,F401
+from plugin.cli import doctor, evaluate, knowledge, rules, running, tickets  # noqa: E402,F401

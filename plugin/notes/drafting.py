@@ -120,6 +120,10 @@ def as_data(messages: list[Message]) -> list[dict[str, Any]]:
     return [{"role": m.author_role, "public": m.public, "text": redact(m.body)} for m in messages]
 
 
+# (base URL, model) of servers that answered a JSON schema with 400 but take JSON mode.
+_JSON_MODE_ONLY: set[tuple[str, str]] = set()
+
+
 def chat(settings: Settings, prompt: str, version: str, schema: dict[str, Any],
          payload: dict[str, Any]) -> tuple[str | None, ModelCall]:
     """Call the chat-completions API once with the prompt and the payload as JSON data.
@@ -129,12 +133,26 @@ def chat(settings: Settings, prompt: str, version: str, schema: dict[str, Any],
     """
     client = model_client(settings)
     started = time.monotonic()
-    response_format: Any = {"type": "json_schema", "json_schema": schema}
     messages: Any = [{"role": "system", "content": prompt},
                      {"role": "user", "content": json.dumps(payload, ensure_ascii=False)}]
+    server = (settings.openai_base_url, settings.llm_model)
+
+    def ask(response_format: Any) -> Any:
+        return client.chat.completions.create(model=settings.llm_model, temperature=0,
+                                              response_format=response_format, messages=messages)
     try:
-        response = client.chat.completions.create(model=settings.llm_model, temperature=0,
-                                                  response_format=response_format, messages=messages)
+        if server in _JSON_MODE_ONLY:
+            response = ask({"type": "json_object"})
+        else:
+            try:
+                response = ask({"type": "json_schema", "json_schema": schema})
+            except openai.BadRequestError:
+                # A server that knows only JSON mode refuses the schema (400): the prompt asks
+                # for the object and the caller checks its shape, so JSON mode is enough.
+                response = ask({"type": "json_object"})
+                _JSON_MODE_ONLY.add(server)
+                log.warning("%s refused a JSON schema; using JSON mode (json_object) from now on",
+                            settings.openai_base_url or "the model server")
         content = response.choices[0].message.content or ""
     except (openai.OpenAIError, IndexError) as exc:
         log.warning("model call failed: %s", type(exc).__name__)
