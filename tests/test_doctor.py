@@ -34,6 +34,8 @@ def helpdesks():
         server.script("GET", ME, me())
         script_healthy(server)
         server.script("POST", CHAT, Reply(200, completion('{"ok": true}')))
+        server.script("POST", "/v1/embeddings", Reply(200, {"object": "list", "model": "e5", "data": [
+            {"object": "embedding", "index": 0, "embedding": [0.6, 0.8, 0.0]}]}))
         yield server
 
 
@@ -49,7 +51,8 @@ def admin(tmp_path, monkeypatch, knowledge_dir, helpdesks):
            "VIGIL_JIRA_WEBHOOK_SECRET": "s", "VIGIL_JIRA_URL": helpdesks.url, "VIGIL_JIRA_USER": jira_api.USER,
            "VIGIL_JIRA_TOKEN": jira_api.TOKEN, "VIGIL_JIRA_BOT_ACCOUNT_ID": JIRA_BOT,
            "VIGIL_JIRA_SERVICE_MANAGEMENT": "0",
-           "OPENAI_BASE_URL": f"{helpdesks.url}/v1", "OPENAI_API_KEY": "sk-test", "VIGIL_LLM_TIMEOUT_SECONDS": "5"}
+           "OPENAI_BASE_URL": f"{helpdesks.url}/v1", "OPENAI_API_KEY": "sk-test", "VIGIL_LLM_TIMEOUT_SECONDS": "5",
+           "VIGIL_EMBEDDINGS_URL": f"{helpdesks.url}/v1", "VIGIL_EMBEDDINGS_MODEL": "e5"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert "database schema: empty ->" in CliRunner().invoke(main, ["db", "upgrade"]).output
@@ -68,7 +71,8 @@ def test_all_green_with_good_settings(admin, helpdesks):
     result = CliRunner().invoke(main, ["doctor"])
     assert result.exit_code == 0, result.output
     for line in ("[ok]   zendesk: bot user", "[ok]   jira: role 'Administrators'", "[ok]   model gpt-4o-mini",
-                 "accepts a JSON schema", "[ok]   database: schema", "[ok]   redis: answers PING",
+                 "accepts a JSON schema", "[ok]   embeddings e5: answers at", "(3 dimensions)",
+                 "[ok]   database: schema", "[ok]   redis: answers PING",
                  "[ok]   knowledge: 3 entries", "every example passes", "all checks passed"):
         assert line in result.output
     [probe] = helpdesks.received("POST", CHAT)
@@ -92,6 +96,8 @@ def spoil_knowledge(admin):
     ({"VIGIL_JIRA_INTERNAL_ROLE": "Staff"}, "[FAIL] jira: role 'Staff'", "VIGIL_JIRA_INTERNAL_ROLE"),
     ({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}, "[FAIL] model gpt-4o-mini: cannot reach http://127.0.0.1:9/v1",
      "check OPENAI_BASE_URL"),
+    ({"VIGIL_EMBEDDINGS_URL": "http://127.0.0.1:9/v1"}, "[FAIL] embeddings e5: http://127.0.0.1:9/v1",
+     "check VIGIL_EMBEDDINGS_URL"),
     (spoil_schema, "[FAIL] database: schema at 0001, this Vigil needs", "run `vigil db upgrade`"),
     (spoil_knowledge, "[FAIL] knowledge: api.md line 2: front matter is not valid YAML",
      "quote the title: it contains a colon"),

@@ -88,6 +88,21 @@ def model(settings: Settings) -> list[Check]:
                       "check OPENAI_BASE_URL, VIGIL_LLM_MODEL and the server's log")]
 
 
+def embeddings(settings: Settings) -> list[Check]:
+    """The embeddings endpoint, if configured, gives a vector for a passage."""
+    if not settings.embeddings_on:
+        return []
+    from plugin.knowledge.embeddings import Embedder, EmbeddingsError
+    name = f"embeddings {settings.embeddings_model}"
+    try:
+        [vector] = Embedder(settings).passages(["vigil doctor"])
+    except EmbeddingsError as exc:
+        return [Check(name, False, f"{settings.embeddings_url}: {exc}",
+                      "check VIGIL_EMBEDDINGS_URL, VIGIL_EMBEDDINGS_MODEL and that the server is up; "
+                      "without it retrieval is BM25F alone")]
+    return [Check(name, True, f"answers at {settings.embeddings_url} ({len(vector)} dimensions)")]
+
+
 def knowledge(settings: Settings) -> Iterator[Check]:
     """Every file readable (a red line per file, with its line and fix), and at least one entry."""
     from plugin.knowledge.entries import KnowledgeError, entry_paths, load_entry

@@ -1,7 +1,7 @@
 """`vigil doctor`: one command an admin runs before leaving shadow mode.
 
 A checklist: the settings, each configured helpdesk (its own checks: Connector.doctor()),
-the model, the database, Redis, the knowledge base and the rules. Each failure is one red
+the model and embeddings endpoints, the database, Redis, the knowledge base and the rules. Each failure is one red
 line with its fix; the exit code is 1 if any check failed.
 """
 
@@ -39,6 +39,7 @@ def _checks(settings: Settings, ticket: str | None):
                 if settings.shadow else "live: notes are posted")
     yield from _helpdesks(settings, ticket)
     yield from checks.model(settings)
+    yield from checks.embeddings(settings)
     yield checks.database(settings)
     yield from checks.redis(settings)
     yield from checks.knowledge(settings)

@@ -59,20 +59,19 @@ def _knowledge_index(settings):
 
 
 def _embed_missing(knowledge) -> None:
-    """Compute the entry vectors the store lacks, in the foreground, with a progress bar."""
-    from tqdm import tqdm
-
+    """Compute the entry vectors the store lacks, in the foreground, with a progress bar
+    (click's: tqdm belongs to the eval extra, not to the runtime)."""
     from plugin.knowledge.embeddings import EmbeddingsError
     vectors = knowledge.vectors
     if not vectors or not vectors.missing:
         return
-    with tqdm(total=vectors.missing, unit="entry", desc="entry vectors", file=sys.stderr) as bar:
+    with click.progressbar(length=vectors.missing, label="entry vectors", file=sys.stderr) as bar:
         try:
             vectors.compute_missing(bar.update)
         except EmbeddingsError as exc:
             raise click.ClickException(f"embeddings endpoint: {exc}; the keyword index is written, and "
                                        "`vigil serve` computes the missing vectors in the background") from None
-    click.echo(f"entry vectors: {bar.n} computed, stored by content hash")
+    click.echo(f"entry vectors: {bar.pos} computed, stored by content hash")
 
 
 @main.command()
