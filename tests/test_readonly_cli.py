@@ -4,6 +4,7 @@ answer at once (their time is measured by benchmarks/cli_start.py, not here)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -29,9 +30,10 @@ finally:
 """
 
 
-@pytest.fixture
-def home(tmp_path):
-    """A home whose database holds the replayed samples."""
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A home whose database holds the replayed samples (replayed once: the commands only read)."""
+    tmp_path = tmp_path_factory.mktemp("readonly")
     env = {"VIGIL_HOME": str(tmp_path / "home"), "VIGIL_KNOWLEDGE_DIR": str(REPO / "knowledge"),
            "VIGIL_RULES_DIR": str(REPO / "rules"), "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-m", "plugin.cli", "replay", str(REPO / "samples" / "conversations.jsonl")],
@@ -55,8 +57,10 @@ def test_a_read_only_command_imports_nothing_heavy(home, args):
         assert output.strip()  # it did answer from the replayed database
 
 
-def test_a_read_only_command_on_an_old_schema_says_to_upgrade(home):
-    cwd, env = home
+def test_a_read_only_command_on_an_old_schema_says_to_upgrade(home, tmp_path):
+    (tmp_path / "home").mkdir()
+    shutil.copy(home[0] / "home" / "vigil.db", tmp_path / "home" / "vigil.db")
+    cwd, env = tmp_path, {**home[1], "VIGIL_HOME": str(tmp_path / "home")}
     engine = create_engine(f"sqlite:///{cwd / 'home' / 'vigil.db'}")
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
