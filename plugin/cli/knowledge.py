@@ -114,13 +114,14 @@ def learn(from_file: Path | None, since, repo: Path | None, as_json: bool) -> No
             emit({"refused": p.path, "kind": p.kind, "why": why}, as_json, f"refused {p.path}: {why}")
         for ticket, why in report.skipped:  # every case that taught nothing says why
             emit({"skipped": ticket, "why": why}, as_json, f"skipped {ticket}: {why}")
+        branches = [p.branch for p in report.published]
+        pulls = [p.url for p in report.published if p.url]
         summary = {"cases": report.cases, "lessons": report.lessons, "proposals": len(report.proposals),
                    "refused": len(report.refused), "skipped": len(report.skipped),
-                   "branch": [p.branch for p in report.published],
-                   "pull_request": [p.url for p in report.published if p.url]}
+                   "branch": branches, "pull_request": pulls}
         emit(summary, as_json, f"{report.cases} resolved cases, {report.lessons} lessons, "
-              f"{len(report.proposals)} proposals on {', '.join(summary['branch']) or 'no branch'}"
-              + (f" ({', '.join(summary['pull_request'])})" if summary["pull_request"] else ""))
+              f"{len(report.proposals)} proposals on {', '.join(branches) or 'no branch'}"
+              + (f" ({', '.join(pulls)})" if pulls else ""))
 
 
 @main.command()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from plugin.decision import signals, thread
 from plugin.decision.answerability import Answerability
@@ -74,14 +74,15 @@ class Pipeline:
         if read.message:
             conversation.append(read.message)
         if message and message.author_role == "plugin":
-            planned = [(Decision("silent", None, "the plugin's own note: never acted on (loop guard)"), None)]
+            planned: list[tuple[Decision, Note | None]] = [
+                (Decision("silent", None, "the plugin's own note: never acted on (loop guard)"), None)]
             return self._commit(also, event, planned, {}, shadow)
         facts, hits = self.gather_facts(read, ticket, conversation, stored)
         planned = []
         for decision in self.engine.decide(facts):
             note = None
             if decision.action not in ("silent", "record_feedback"):
-                note = perform(Context(decision, self._rules.get(decision.rule), ticket.subject,
+                note = perform(Context(decision, self._rules.get(decision.rule or ""), ticket.subject,
                                        conversation, hits, self.settings, self._model_allowed(ticket, event),
                                        self._rules, self.index.products()))
                 decision = self._unless_repeated(decision, note, ticket)
@@ -93,7 +94,7 @@ class Pipeline:
         return self._commit(also, event, planned, facts, shadow)
 
     def _commit(self, also: Callable[[], None] | None, event: Event | None = None,
-                planned: list[tuple[Decision, Note | None]] = (), facts: dict[str, Any] | None = None,
+                planned: Sequence[tuple[Decision, Note | None]] = (), facts: dict[str, Any] | None = None,
                 shadow: bool | None = None) -> list[Outcome]:
         """Write an event's ticket, comment, decisions and notes in one transaction."""
         shadow = self.settings.shadow if shadow is None else shadow
@@ -112,7 +113,7 @@ class Pipeline:
                         self.store.notes.record_model_call(ticket, event.occurred_at, note.model_call)
                     pk = self.store.tickets.record_decision(ticket, event, position, decision)
                     if decision.action == "record_feedback":
-                        self.store.notes.record_feedback(ticket, facts["command"], event.occurred_at)
+                        self.store.notes.record_feedback(ticket, (facts or {})["command"], event.occurred_at)
                     if note and decision.action != "silent":
                         self.store.notes.add_note(pk, ticket, decision.action, decision.rule, note.body, note.sources,
                                             note.drafter, "shadow" if shadow else "drafted", at=event.occurred_at)
@@ -180,8 +181,8 @@ class Pipeline:
             "small_talk": bool(message) and signals.is_small_talk(text),
             "retrieval_score": best.score if best else 0.0,
             "answer_confidence": confidence,
-            "answer_repeats": bool(best) and best.entry_id in cited,
-            "answered_in_thread": bool(best) and _answered_in_thread(best, conversation[:-1]),
+            "answer_repeats": best is not None and best.entry_id in cited,
+            "answered_in_thread": best is not None and _answered_in_thread(best, conversation[:-1]),
             "risks": risks,
             "new_risks": [k for k in risks if k not in self._recent_flags(ticket, now)] if risks else [],
             "test_environment": signals.is_test_environment(

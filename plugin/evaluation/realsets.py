@@ -58,7 +58,7 @@ class RealSet:
     name: str
     split: str  # how the set is split, in words, printed with its figures
     questions: list[Question]
-    write_knowledge: Callable[[Path], None]
+    write_knowledge: Callable[[Path], object]  # fills a knowledge folder; what it returns is unused
 
 
 def _bucket(text: str, salt: str, n: int) -> int:

@@ -193,7 +193,9 @@ def helpdesk_suite(cases: list[Case], settings: Settings, progress: bool = False
                    ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Replay each ticket in shadow mode in a throwaway home; an exception is recorded, not raised."""
     notes: dict[str, int] = {}
-    actions, fired, silenced = Counter(), Counter(), Counter()
+    actions: Counter[str] = Counter()
+    fired: Counter[tuple[str, str | None]] = Counter()
+    silenced: Counter[str | None] = Counter()
     errors: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="vigil-helpdesk-") as home:
         runtime = build_runtime(settings.replace(home=Path(home), shadow=True), with_connectors=False)

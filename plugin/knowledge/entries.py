@@ -133,7 +133,7 @@ def _yaml_fix(exc: yaml.YAMLError, lines: list[str]) -> tuple[int | None, str]:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or ""
     if "end of stream" in problem and getattr(exc, "context_mark", None):
-        mark = exc.context_mark  # an unclosed quote or bracket: point at where it was opened
+        mark = getattr(exc, "context_mark")  # an unclosed quote or bracket: point at where it was opened
     if mark is None:
         return None, "check the YAML syntax of the front matter"
     source = lines[mark.line] if mark.line < len(lines) else ""

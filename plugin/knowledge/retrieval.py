@@ -217,8 +217,8 @@ class KnowledgeIndex:
             by_words = table.top(keywords, DEPTH, scope)
             candidates = np.flatnonzero(similarity > -np.inf)
             by_meaning = candidates[np.lexsort((candidates, -similarity[candidates]))][:DEPTH]
-            relevance = dict(by_words)
-            ranked = [(d, relevance.get(d, 0.0)) for d, _ in fuse([d for d, _ in by_words], by_meaning)[:limit]]
+            bm25 = dict(by_words)
+            ranked = [(d, bm25.get(d, 0.0)) for d, _ in fuse([d for d, _ in by_words], by_meaning)[:limit]]
         # Whoosh's idf, log(N / (df + 1)) + 1, which the evidence threshold was calibrated on.
         # Evidence counts the words as written: a repair ranks, it is not proof (counted as
         # found, repairs let loosely related questions through the answer threshold).
@@ -227,8 +227,8 @@ class KnowledgeIndex:
         enough = EVIDENCE_WORDS * (math.log(max(size, 2) / 2) + 1)  # three words only one entry has
         hits: list[Hit] = []
         for doc, relevance in ranked:
-            found = sum(w for t, w in weights.items() if t in words and table.has(words[t], doc))
-            evidence = max(0.0, min(1.0, (found - MISSING_PENALTY * (total - found)) / enough))
+            matched = sum(w for t, w in weights.items() if t in words and table.has(words[t], doc))
+            evidence = max(0.0, min(1.0, (matched - MISSING_PENALTY * (total - matched)) / enough))
             entry = entries[ids[doc]]
             cosine = None if similarity is None or not np.isfinite(similarity[doc]) else float(similarity[doc])
             hit = Hit(ids[doc], entry.title, entry.body, round(evidence, 4), entry.sources, round(relevance, 4),

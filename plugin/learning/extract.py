@@ -15,6 +15,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import openai
 
@@ -193,12 +194,13 @@ def extract_with_model(case: Case, settings: Settings, domains: HelpDomains) -> 
     allowed = [u for m in public if m.author_role == "analyst" for u in helpdocs.links(m.body)
                if u not in customer_links and domains.allows(u)]
     try:
+        # Plain dicts for the openai client's typed parameters, as drafting.chat passes them.
+        response_format: Any = {"type": "json_schema", "json_schema": LESSON_SCHEMA}
+        messages: Any = [{"role": "system", "content": _LESSON_PROMPT},
+                         {"role": "user", "content": json.dumps({"TICKET": as_data(list(case.messages)),
+                                                                 "HELP_LINKS": allowed}, ensure_ascii=False)}]
         response = model_client(settings).chat.completions.create(
-            model=settings.llm_model, temperature=0,
-            response_format={"type": "json_schema", "json_schema": LESSON_SCHEMA},
-            messages=[{"role": "system", "content": _LESSON_PROMPT},
-                      {"role": "user", "content": json.dumps({"TICKET": as_data(list(case.messages)),
-                                                              "HELP_LINKS": allowed}, ensure_ascii=False)}])
+            model=settings.llm_model, temperature=0, response_format=response_format, messages=messages)
         content = response.choices[0].message.content or ""
     except (openai.OpenAIError, IndexError) as exc:
         log.warning("lesson extraction by model failed (%s); extracting offline", type(exc).__name__)

@@ -88,7 +88,7 @@ def learn(cases: list[Case], settings: Settings, repo: Path, store: Store, now: 
 def _unqueue(store: Store, refs: set[str]) -> None:
     """Take tickets named as `source:id` off the learning queue (those the store follows)."""
     found = [store.tickets.find_ticket(TicketRef.parse(ref)) for ref in sorted(refs)]
-    store.learning.unqueue_learning([ticket.pk for ticket in found if ticket is not None])
+    store.learning.unqueue_learning([ticket.pk for ticket in found if ticket is not None and ticket.pk is not None])
 
 
 def lessons_of(cases: list[Case], settings: Settings) -> tuple[list[Lesson], list[tuple[str, str]]]:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
@@ -78,7 +78,7 @@ class _Draft:
 
 def plan(lessons: list[Lesson], cases: list[Case], index: KnowledgeIndex, knowledge_dir: Path,
          repo: Path, now: datetime, ticket_link=lambda ref: ref, rules_dir: Path | None = None,
-         history: list[tuple[float | None, str]] = ()) -> list[Proposal]:
+         history: Sequence[tuple[float | None, str]] = ()) -> list[Proposal]:
     """Turn lessons and analysts' verdicts into proposals, one per file touched; `history` holds
     past proposals' (confidence, outcome), which calibrate the new ones' confidence."""
     prefix = repo_relative(knowledge_dir, repo)
@@ -95,10 +95,11 @@ def plan(lessons: list[Lesson], cases: list[Case], index: KnowledgeIndex, knowle
         if top and top.score >= UPDATE_FROM and agrees >= ANSWER_AGREES and _same_brand(lesson, top.entry_id, knowledge_dir):
             draft = _update(updates, knowledge_dir, top.entry_id)
         else:
-            draft = next((d for d in new if _same(d.lessons[0], lesson)), None)
-            if draft is None:
-                draft = _Draft({"title": lesson.question, "tags": []}, _numbered(lesson.steps))
-                new.append(draft)
+            same = next((d for d in new if _same(d.lessons[0], lesson)), None)
+            if same is None:
+                same = _Draft({"title": lesson.question, "tags": []}, _numbered(lesson.steps))
+                new.append(same)
+            draft = same
         if top and (draft.nearest is None or top.score > draft.nearest[1]):
             draft.nearest = (top.entry_id, round(top.score, 3))
         # Every phrasing goes in the body: the title is cut short, and future questions
@@ -186,7 +187,7 @@ def _update(updates: dict[str, _Draft], knowledge_dir: Path, entry_id: str) -> _
 
 
 def _proposal(kind: str, path: str, draft: _Draft, now: datetime, ticket_link,
-              history: list[tuple[float | None, str]]) -> Proposal:
+              history: Sequence[tuple[float | None, str]]) -> Proposal:
     refs = tuple(dict.fromkeys(lesson.case.ref for lesson in draft.lessons))
     meta = dict(draft.meta)
     products = sorted({lesson.product for lesson in draft.lessons if lesson.product})

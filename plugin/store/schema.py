@@ -40,8 +40,8 @@ def head() -> str:
             found = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", source, re.M)
             if found:
                 revisions.add(found.group(1))
-                parents.update(re.findall(r"['\"]([^'\"]+)['\"]",
-                                          re.search(r"^down_revision\s*=(.*)$", source, re.M).group(1)))
+                down = re.search(r"^down_revision\s*=(.*)$", source, re.M)
+                parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1) if down else ""))
     heads = revisions - parents
     if len(heads) != 1:
         raise SchemaError(f"the migrations have {len(heads)} heads ({', '.join(sorted(heads))}); they must form one chain")

@@ -63,4 +63,4 @@ class VectorQueries:
 
     def embedding_call_stats(self) -> list[Any]:
         with self.db.read() as conn:
-            return conn.execute(select(embedding_calls)).all()
+            return list(conn.execute(select(embedding_calls)).all())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Mapping, cast
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -69,8 +70,10 @@ def webhook(source: str):
         return jsonify(error=f"{source} webhooks are off: {why}"), 404
     body = request.get_data(cache=False)
     try:
-        connector.verify(request.headers, body, utcnow())
-        delivery = connector.parse(request.headers, body)
+        # Werkzeug's Headers reads like a case-insensitive Mapping, which the connectors rely on.
+        headers = cast(Mapping[str, str], request.headers)
+        connector.verify(headers, body, utcnow())
+        delivery = connector.parse(headers, body)
     except WebhookError as exc:
         log.info("%s webhook refused (%s): %s", source, exc.status, exc)
         _record(source, "unauthorized" if exc.status == 401 else "invalid")

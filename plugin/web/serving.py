@@ -23,9 +23,9 @@ def serve(settings: Settings, host: str, port: int) -> None:
         decider.start()
     try:
         if settings.web_workers > 1:
-            _serve_gunicorn(settings, host, port, decider and decider.dispatcher)
+            _serve_gunicorn(settings, host, port, decider.dispatcher if decider else None)
         else:
-            _serve_waitress(settings, host, port, decider and decider.dispatcher)
+            _serve_waitress(settings, host, port, decider.dispatcher if decider else None)
     finally:
         if decider is not None:
             decider.stop()

@@ -105,7 +105,7 @@ class Housekeeper:
         # learn() takes each published batch's tickets off the queue as it goes; the rest
         # (nothing learned from them) come off once every batch is published.
         report = learn(cases, self.settings, repo_of(self.settings.knowledge_dir), self.store, now)
-        self.store.learning.unqueue_learning([ticket.pk for ticket, _ in queued])
+        self.store.learning.unqueue_learning([ticket.pk for ticket, _ in queued if ticket.pk is not None])
         log.info("learned from %d tickets: %d proposals on %s", len(cases), len(report.proposals),
                  ", ".join(p.branch for p in report.published) or "no branch")
 

@@ -9,6 +9,8 @@ out while the processor was busy, and another took the ticket) stops work on tha
 
 from __future__ import annotations
 
+from functools import partial
+
 import logging
 import threading
 import time
@@ -90,7 +92,7 @@ class TicketProcessor:
                 return
             try:
                 self.pipeline.handle(events[number - 1],
-                                     also=lambda n=number: self.store.inbox.advance_delivery(pk, n, len(events)))
+                                     also=partial(self.store.inbox.advance_delivery, pk, number, len(events)))
             except AlreadyHandled:
                 return
             except (OperationalError, InterfaceError):
