@@ -83,7 +83,7 @@ def run(tmp_path_factory, tiny):
         mp.setenv("OPENAI_BASE_URL", "")
         mp.setattr(report, "write_report", partial(
             report.write_report, labelled={"tiny": tiny}, care_cases=CARE_CASES,
-            helpdesk_tickets=TICKETS, progress=False))
+            helpdesk_tickets=TICKETS, real_questions=12, progress=False))
         result = CliRunner().invoke(main, ["eval", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out, result.output, json.loads((out / "figures.json").read_text(encoding="utf-8"))
@@ -98,13 +98,14 @@ def test_the_command_says_where_the_report_is_and_one_line_per_suite(run):
     lines = output.splitlines()
     assert lines[0].startswith(f"report: {out / 'report.html'}")
     assert [line.split(" ")[0] for line in lines[1:]] == [
-        "decisions", "calibration:", "grounding:", "learning", "helpdesk:", "cost:"]
-    assert "crashes 0" in lines[5] and "offline: no model configured" in lines[6]
+        "decisions", "calibration:", "grounding:", "learning", "real", "reading", "helpdesk:", "cost:"]
+    assert "crashes 0" in lines[7] and "offline: no model configured" in lines[8]
 
 
 def test_figures_json_has_every_suite(run):
     figures = run[2]
-    assert set(figures) == {"decisions", "calibration", "grounding", "learning_curve", "helpdesk", "cost", "run"}
+    assert set(figures) == {"decisions", "calibration", "grounding", "learning_curve", "real_sets", "reading",
+                            "helpdesk", "cost", "run"}
     assert figures["run"]["runtime_seconds"] > 0 and figures["run"]["model"] == "offline: no model configured"
 
 

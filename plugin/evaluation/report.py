@@ -8,6 +8,9 @@ Suites (the keys of figures.json):
   `vigil eval --calibrate --write` stored them with the model), and the rules' threshold;
 - grounding: hit@1, hit@3 and correct silence on the customer-care conversations, by company;
 - learning_curve: hit@3 on the same later conversations as the knowledge grows;
+- real_sets: answers, silence and ranking against bm25s on the real public sets, per part
+  (plugin/evaluation/realsets.py; the `report` part was never tuned on);
+- reading: question and risk reading on the hand-labelled real messages (plugin/evaluation/reading.py);
 - helpdesk: the 360 real help-desk tickets replayed through the real pipeline in shadow mode:
   notes per ticket, what fired, and every exception (there must be none);
 - cost: model calls and tokens per 100 of those tickets, from the model_calls table.
@@ -17,6 +20,7 @@ The parameters default to the full data; the tests pass small slices.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import sys
@@ -32,7 +36,7 @@ from typing import Any, Iterator
 
 from tqdm import tqdm
 
-from plugin.evaluation import grounding
+from plugin.evaluation import grounding, reading, realsets
 from plugin.decision.answerability import load_model
 from plugin.evaluation.labelled import evaluate_detailed
 from plugin.learning.cases import Case
@@ -71,11 +75,12 @@ def run_suites(settings: Settings, labelled: dict[str, Path] | None = None,
                care_data: Path = grounding.DATA,
                care_cases: int | None = None, helpdesk_csv: Path = HELPDESK,
                helpdesk_tickets: int | None = None, fractions: tuple[float, ...] = CURVE,
-               progress: bool = True) -> dict[str, Any]:
-    """The figures of every suite. `care_cases` / `helpdesk_tickets` take the first N only."""
+               real_questions: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """The figures of every suite. `care_cases` / `helpdesk_tickets` take the first N only,
+    `real_questions` the first N questions of each part of each real set."""
     labelled = LABELLED_SETS if labelled is None else labelled
     started = time.monotonic()
-    steps = len(labelled) + 1 + 1 + len(fractions) + 1
+    steps = len(labelled) + 1 + 1 + len(fractions) + len(realsets.SETS) + 1 + 1
     with tqdm(total=steps, desc="vigil eval", unit="suite", file=sys.stderr,
               disable=None if progress else True) as bar, _care_slice(care_data, care_cases) as care:
         def step(name: str) -> None:
@@ -98,6 +103,14 @@ def run_suites(settings: Settings, labelled: dict[str, Path] | None = None,
             figures["learning_curve"]["points"].append(curve_point(care, settings, fraction))
             bar.update()
         figures["learning_curve"]["in_kb"] = figures["learning_curve"]["points"][0]["in_kb"] if fractions else 0
+        figures["real_sets"] = {}
+        for name, make in realsets.SETS.items():
+            step(f"real set {name}")
+            figures["real_sets"][name] = real_suite(make(), settings, real_questions)
+            bar.update()
+        step("reading real messages")
+        figures["reading"] = reading.measure(reading.load())
+        bar.update()
         step("help-desk replay")
         cases = helpdesk_cases(helpdesk_csv)
         figures["helpdesk"], figures["cost"] = helpdesk_suite(
@@ -177,6 +190,16 @@ def curve_point(data: Path, settings: Settings, fraction: float) -> dict[str, An
     learned = cases[:int(len(cases) * fraction)]
     return {"fraction": fraction, "knowledge_cases": len(learned),
             "knowledge_entries": len({c.doc_id for c in learned}), **{k: result[k] for k in _KEEP}}
+
+
+def real_suite(real: realsets.RealSet, settings: Settings, limit: int | None = None) -> dict[str, Any]:
+    """One real set's figures per part (the rows left out), on its first `limit` questions per part."""
+    if limit is not None:
+        real = dataclasses.replace(real, questions=[q for part in realsets.PARTS for q in
+                                                    [x for x in real.questions if x.part == part][:limit]])
+    result = realsets.run_set(real, settings)
+    result.pop("rows")
+    return result
 
 
 # --- 4. and 5. the help-desk replay, and what it cost -------------------------------------
@@ -276,6 +299,14 @@ def summary_lines(f: dict[str, Any]) -> list[str]:
         f"{g['hit_at_1']}, hit@3 {g['hit_at_3']}; document unknown ({g['not_in_kb']}): correct silence "
         f"{g['correct_silence']}",
         f"learning curve (hit@3 by knowledge learned, {f['learning_curve']['in_kb']} conversations): {curve}",
+        "real sets (report parts): " + "; ".join(
+            f"{name} right first {r['report']['right_first']}, answered right {r['report']['answered_right']}, "
+            f"left alone {r['report']['silence']}, ranking {r['report']['ranking']} vs bm25s {r['report']['bm25s']}"
+            for name, r in f.get("real_sets", {}).items() if r.get("report")),
+        "reading (report part): " + (lambda r: f"flags precision {r['flag']['precision']}, recall "
+                                               f"{r['flag']['recall']}; asks precision {r['asks']['precision']}, "
+                                               f"recall {r['asks']['recall']}" if r else "not run")(
+            f.get("reading", {}).get("report")),
         f"helpdesk: {h['tickets']} tickets, {h['messages']} messages, {h['notes']} notes "
         f"(median {h['median_notes']}, max {h['max_notes']} per ticket); {fired}; crashes {h['crashes']}",
         f"cost: {OFFLINE + ' (' + spent + ')' if cost['mode'] == 'offline' else cost['note'] + ': ' + spent}",
