@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 import signal
@@ -13,7 +12,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 import requests
 from sqlalchemy import create_engine, text
 
