@@ -14,7 +14,7 @@ PYTHON_OLDEST ?= $(shell for p in python3.10 $(PYENV_VERSIONS)/3.10*/bin/python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-lowest bench clean
+.PHONY: demo test test-lowest typecheck bench clean
 
 $(BIN)/vigil: setup.cfg pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python 3.10, 3.11 or 3.12 (durable-rules does not support 3.13)"; exit 1; }
@@ -31,6 +31,9 @@ demo: $(BIN)/vigil
 
 test: $(BIN)/vigil
 	$(BIN)/python -m pytest -q
+
+typecheck: $(BIN)/vigil
+	$(BIN)/python -m mypy
 
 # The oldest supported Python with the lowest version every direct dependency allows: proves
 # the floors in setup.cfg (uv, from PyPI, resolves them; pip cannot).
