@@ -100,26 +100,25 @@ class InboxQueries:
         The count is written first, so a try that kills or hangs the process still counts:
         a restarted worker does not freeze on the same delivery forever.
         """
+        # Each statement writes before anything is read: on SQLite a transaction that reads
+        # and then writes fails at once ("database is locked") when another writer came in
+        # between, while one that writes first waits its turn (busy_timeout).
+        pending = (deliveries.c.id == pk) & (deliveries.c.state == "pending")
         with self.db.write() as conn:
-            tried = conn.execute(select(deliveries.c.attempts).where(
-                deliveries.c.id == pk, deliveries.c.state == "pending")).scalar_one_or_none()
-            if tried is None:
-                return False  # done or set aside meanwhile
-            if tried >= max_attempts:
-                conn.execute(update(deliveries).where(deliveries.c.id == pk).values(
-                    state="failed", error=(f"set aside after {tried} tries that failed or never finished "
-                                           "(the process died or hung deciding it)")))
-                return False
-            conn.execute(update(deliveries).where(deliveries.c.id == pk).values(attempts=tried + 1))
-        return True
+            if conn.execute(update(deliveries).where(pending, deliveries.c.attempts < max_attempts)
+                            .values(attempts=deliveries.c.attempts + 1)).rowcount:
+                return True
+            conn.execute(update(deliveries).where(pending).values(  # no-op if done meanwhile
+                state="failed", error=(f"set aside after {max_attempts} tries that failed or never "
+                                       "finished (the process died or hung deciding it)")))
+        return False
 
     def attempt_failed(self, pk: int, error: str, max_attempts: int) -> bool:
         """Record a try that raised; True when that was the last one and the delivery is failed."""
-        with self.db.write() as conn:
-            tried = conn.execute(select(deliveries.c.attempts).where(deliveries.c.id == pk)).scalar_one()
-            last = tried >= max_attempts
-            conn.execute(update(deliveries).where(deliveries.c.id == pk).values(
-                error=error, **({"state": "failed"} if last else {})))
+        with self.db.write() as conn:  # write first, as in begin_attempt
+            conn.execute(update(deliveries).where(deliveries.c.id == pk).values(error=error))
+            last = bool(conn.execute(update(deliveries).where(
+                deliveries.c.id == pk, deliveries.c.attempts >= max_attempts).values(state="failed")).rowcount)
         return last
 
     def failed_deliveries(self) -> list[dict[str, Any]]:
