@@ -6,7 +6,7 @@ list, each failure with its fix, in one run.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 from connectors.base import Check
 from plugin.settings import Settings
@@ -15,7 +15,7 @@ from plugin.settings import Settings
 # or only JSON mode (platform.openai.com/docs/api-reference/chat/create, `response_format`).
 _PROBE_SCHEMA = {"name": "vigil_probe", "strict": True, "schema": {
     "type": "object", "additionalProperties": False, "required": ["ok"], "properties": {"ok": {"type": "boolean"}}}}
-_PROBE_MESSAGES = [{"role": "user", "content": 'Reply with the JSON object {"ok": true}.'}]
+_PROBE_MESSAGES: Any = [{"role": "user", "content": 'Reply with the JSON object {"ok": true}.'}]
 
 
 def database(settings: Settings) -> Check:
@@ -64,7 +64,7 @@ def model(settings: Settings) -> list[Check]:
     client, name = model_client(settings), f"model {settings.llm_model}"
     where = settings.openai_base_url or "the OpenAI API"
 
-    def ask(response_format: dict) -> None:
+    def ask(response_format: Any) -> None:  # plain dicts for the client's typed parameters
         client.chat.completions.create(model=settings.llm_model, messages=_PROBE_MESSAGES,
                                        response_format=response_format, max_tokens=20)
     try:

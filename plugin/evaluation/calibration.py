@@ -44,7 +44,8 @@ class _Kept:
     """Wraps the pipeline's Answerability: remembers the assessment it kept for the event."""
 
     def __init__(self, inner: Any):
-        self.inner, self.kept = inner, None
+        self.inner = inner
+        self.kept: tuple[float, dict[str, float]] | None = None
 
     def assess(self, message: str, query: str, hits: list[Any]) -> tuple[float, dict[str, float]]:
         confidence, values = self.inner.assess(message, query, hits)
@@ -56,11 +57,12 @@ class _Kept:
 def _rows(conversations: list[dict[str, Any]], settings: Settings,
           right: Callable[[int, int, str], bool]) -> list[dict[str, Any]]:
     """Replay with the rules always answering; a row for each answer. right(conversation, message, entry)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="vigil-calibrate-") as home:
         runtime = build_runtime(settings.replace(home=Path(home), shadow=True, openai_api_key="", openai_base_url=""),
                                 with_connectors=False, rules=realsets.always_answering(load_rules(settings.rules_dir)))
-        kept = runtime.pipeline.answerability = _Kept(runtime.pipeline.answerability)
+        kept = _Kept(runtime.pipeline.answerability)
+        runtime.pipeline.answerability = kept  # type: ignore[assignment]  # the same interface
         try:
             for number, conversation in enumerate(conversations):
                 for position, event in enumerate(events_for(conversation)):
@@ -151,15 +153,16 @@ def calibrate(settings: Settings) -> dict[str, Any]:
     with_similarity = bool(train) and all("similarity" in r["features"] for r, _ in train)
     names = (*FEATURES, "similarity") if with_similarity else FEATURES
     model = fit([r["features"] for r, _ in train], [r["label"] for r, _ in train], [w for _, w in train], names)
-    sweep = [{"threshold": t, **{name: _at(rows, model, t) for name, rows in dev.items()}} for t in THRESHOLDS]
-    chosen = max(sweep, key=lambda p: (sum(_f1(p[name]) for name in dev), -p["threshold"]))["threshold"]
+    sweep: list[dict[str, Any]] = [{"threshold": t, **{name: _at(rows, model, t) for name, rows in dev.items()}}
+                                   for t in THRESHOLDS]
+    chosen: float = max(sweep, key=lambda p: (sum(_f1(p[name]) for name in dev), -p["threshold"]))["threshold"]
 
     def scored(rows: list[dict[str, Any]]) -> dict[str, Any]:
         p = [model.probability(r["features"]) for r in rows]
         y = [r["label"] for r in rows]
         return {"rows": len(rows), "positives": sum(y), "mean_confidence": round(float(np.mean(p)), 3) if p else None,
                 "curve": curve(p, y), "at_threshold": _at(rows, model, chosen)}
-    provenance = {"fitted": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "command": "vigil eval --calibrate --write",
+    provenance: dict[str, Any] = {"fitted": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "command": "vigil eval --calibrate --write",
                   "code": _commit(), "mode": "embeddings" if with_similarity else "offline",
                   "data": {name: f"{len(rows)} rows, {sum(r['label'] for r in rows)} right" for name, rows in dev.items()},
                   "split": {name: realsets.SETS[name]().split for name in realsets.SETS} | {
