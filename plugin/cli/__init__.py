@@ -29,12 +29,16 @@ def load_or_fail() -> Settings:
 
 
 def runtime_or_fail(settings: Settings, with_connectors: bool = False) -> "Runtime":
+    from sqlalchemy.exc import OperationalError
+
     from plugin.decision.rulebook import RuleFileError
     from plugin.runtime import build_runtime
     try:
         return build_runtime(settings, with_connectors=with_connectors)
     except RuleFileError as exc:
         raise click.ClickException(f"the rule files are not valid:\n{exc}") from None
+    except OperationalError as exc:
+        raise database_unreachable(settings, exc) from None
 
 
 @contextmanager
@@ -50,6 +54,8 @@ def open_runtime(settings: Settings, with_connectors: bool = False) -> Iterator[
 @contextmanager
 def open_store(settings: Settings) -> Iterator["Store"]:
     """The database alone, for the commands that only read it: no index, rules or connectors."""
+    from sqlalchemy.exc import OperationalError
+
     from plugin.store import Store
     from plugin.store.schema import SchemaError
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -57,10 +63,20 @@ def open_store(settings: Settings) -> Iterator["Store"]:
         store = Store(settings.store_url)
     except SchemaError as exc:
         raise click.ClickException(str(exc)) from None
+    except OperationalError as exc:
+        raise database_unreachable(settings, exc) from None
     try:
         yield store
     finally:
         store.db.engine.dispose()
+
+
+def database_unreachable(settings: Settings, exc: Exception) -> click.ClickException:
+    """The database cannot be opened: where it was looked for (never the password) and why."""
+    from sqlalchemy.engine import make_url
+    where = make_url(settings.store_url).render_as_string(hide_password=True)
+    why = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return click.ClickException(f"cannot open the database {where}: {why} (check VIGIL_DATABASE_URL)")
 
 
 def emit(obj: dict, as_json: bool, text: str) -> None:

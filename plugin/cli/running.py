@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from plugin.cli import load_or_fail, main, runtime_or_fail
+from plugin.cli import database_unreachable, load_or_fail, main, runtime_or_fail
 from plugin.decision.rulebook import RuleFileError
 
 
@@ -71,6 +71,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply the schema migrations the database lacks (run once, before starting processes)."""
     from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
 
     from plugin.store import schema
     from plugin.store import driver_url
@@ -79,6 +80,8 @@ def db_upgrade() -> None:
     engine = create_engine(driver_url(settings.store_url))
     try:
         before, after = schema.upgrade(engine)
+    except OperationalError as exc:
+        raise database_unreachable(settings, exc) from None
     finally:
         engine.dispose()
     click.echo(f"database schema: {before or 'empty'} -> {after}")
