@@ -16,6 +16,8 @@ from plugin.decision.rulebook import RuleFileError
 def serve(host: str, port: int) -> None:
     """Run the webhook server: VIGIL_WEB_WORKERS processes, and a decider process beside them
     unless VIGIL_REDIS_URL sends tickets to `vigil worker` processes."""
+    from sqlalchemy.exc import OperationalError
+
     from plugin.decision.rulebook import load_rules
     from plugin.runtime import build_web
     from plugin.web.serving import serve as run
@@ -27,7 +29,10 @@ def serve(host: str, port: int) -> None:
         load_rules(settings.rules_dir)
     except RuleFileError as exc:
         raise click.ClickException(f"the rule files are not valid:\n{exc}") from None
-    web = build_web(settings, Wake())
+    try:
+        web = build_web(settings, Wake())
+    except OperationalError as exc:
+        raise database_unreachable(settings, exc) from None
     web.close()
     if not web.connectors:
         raise click.ClickException(
