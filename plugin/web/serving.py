@@ -10,11 +10,17 @@ the next start.
 
 from __future__ import annotations
 
+import logging
 import signal
+import time
+
+from sqlalchemy.exc import OperationalError
 
 from plugin.settings import Settings
 from plugin.work.decider import DeciderProcess
 from plugin.work.dispatch import Dispatcher
+
+log = logging.getLogger(__name__)
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
@@ -66,7 +72,15 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, dispatcher: Dispat
             self.cfg.set("worker_exit", _close_runtime)
 
         def load(self):
-            return create_app(settings, dispatcher=dispatcher)
+            # A web process that boots while the database is away waits for it: gunicorn stops
+            # every process when one cannot boot, so an outage would take the server down.
+            while True:
+                try:
+                    return create_app(settings, dispatcher=dispatcher)
+                except OperationalError as exc:
+                    log.warning("the database does not answer (%s); this web process waits for it",
+                                type(exc).__name__)
+                    time.sleep(1)
 
     Application().run()
 
