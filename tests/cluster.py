@@ -20,9 +20,10 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import requests
+from sqlalchemy import create_engine, text
 
 from .signing import zendesk_headers
 
@@ -221,3 +222,13 @@ class Cluster:
                 p.wait()
                 codes.append(None)
         return codes
+
+
+def sqlite_scalar(home: Path, sql: str) -> Any:
+    """One value read from a `vigil serve`'s SQLite database in `home`, as a separate process sees it."""
+    engine = create_engine(f"sqlite:///{home}/vigil.db")
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(sql)).scalar()
+    finally:
+        engine.dispose()

@@ -12,18 +12,11 @@ import statistics
 import time
 
 import requests
-from sqlalchemy import create_engine, text
-
-from .cluster import Cluster, wait_for, zendesk_delivery
+from .cluster import Cluster, sqlite_scalar, wait_for, zendesk_delivery
 
 
 def delivery_state(home) -> str | None:
-    engine = create_engine(f"sqlite:///{home / 'vigil.db'}")
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT state FROM deliveries")).scalar()
-    finally:
-        engine.dispose()
+    return sqlite_scalar(home, "SELECT state FROM deliveries")
 
 
 def test_a_64k_comment_without_spaces_is_decided_quickly_and_healthz_answers_meanwhile(tmp_path):

@@ -13,14 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
 
 from connectors.events import Delivery, TicketRef
 from plugin.runtime import Runtime, build_runtime
 from plugin.web.app import create_app
 from plugin.work.dispatch import Wake
 
-from .cluster import Cluster, wait_for, zendesk_delivery
+from .cluster import Cluster, sqlite_scalar, wait_for, zendesk_delivery
 from .conftest import REPO, write_entry
 from .test_pipeline import T0, msg_event
 
@@ -159,12 +158,7 @@ def test_the_package_says_it_runs_on_posix_and_has_no_windows_branches():
 # -- `vigil serve`'s decider process ------------------------------------------------------------------
 
 def pending(home: Path) -> int:
-    engine = create_engine(f"sqlite:///{home}/vigil.db")
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT count(*) FROM deliveries WHERE state = 'pending'")).scalar()
-    finally:
-        engine.dispose()
+    return sqlite_scalar(home, "SELECT count(*) FROM deliveries WHERE state = 'pending'")
 
 
 def children(pid: int) -> list[int]:
