@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from dataclasses import replace
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -25,24 +22,8 @@ from plugin.redaction import findings
 from plugin.settings import Settings
 from plugin.store import Store
 
-from ..conftest import REPO, write_entry
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
-
-
-@pytest.fixture
-def repo(tmp_path, knowledge_dir) -> Path:
-    root = tmp_path / "kb-repo"
-    shutil.copytree(knowledge_dir, root / "knowledge")
-    shutil.copytree(REPO / "rules", root / "rules")
-    git(root.parent, "init", "-q", "-b", "main", str(root))
-    git(root, "-c", "user.email=t@example.com", "-c", "user.name=T", "add", ".")
-    git(root, "-c", "user.email=t@example.com", "-c", "user.name=T", "commit", "-qm", "base")
-    return root
+from ..conftest import write_entry
+from .conftest import NOW, git
 
 
 @pytest.fixture
@@ -174,7 +155,7 @@ def test_cli_learn_and_proposals(repo, settings, tmp_path, monkeypatch):
     assert {line["kind"] for line in lines[:-1]} == {"new", "update"}
     assert all(line["tickets"] for line in lines[:-1])
     [branch] = lines[-1]["branch"]
-    git(repo, "-c", "user.email=t@example.com", "-c", "user.name=T", "merge", "-q", "--no-edit", branch)
+    git(repo, "merge", "-q", "--no-edit", branch)
     result = CliRunner().invoke(main, ["proposals", "--json"])
     assert result.exit_code == 0, result.output
     assert {json.loads(line)["state"] for line in result.output.splitlines()} == {"merged"}

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -19,25 +15,7 @@ from plugin.learning.review import CHECKLIST, description
 from plugin.settings import Settings
 from plugin.store import Store
 
-from ..conftest import REPO
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=T", *args],
-                          capture_output=True, text=True, check=True).stdout
-
-
-@pytest.fixture
-def repo(tmp_path, knowledge_dir) -> Path:
-    root = tmp_path / "kb-repo"
-    shutil.copytree(knowledge_dir, root / "knowledge")
-    shutil.copytree(REPO / "rules", root / "rules")
-    git(root.parent, "init", "-q", "-b", "main", str(root))
-    git(root, "add", ".")
-    git(root, "commit", "-qm", "base")
-    return root
+from .conftest import NOW, git
 
 
 @pytest.fixture
