@@ -1,8 +1,9 @@
 """Helpdesk connectors: one folder per helpdesk, each the only code that knows its vendor's JSON.
 
 The registry below is the one place that lists them. A helpdesk is a folder with a settings
-module (its own settings and secrets, connectors/settings.py) and a Connector class; adding
-one is that folder plus one line in HELPDESKS. The plugin's configuration, the secrets it
+module (its own settings and secrets, connectors/settings.py, and `ticket_url(ticket_id)`,
+where an agent opens a ticket) and a Connector class; adding one is that folder plus one line
+in HELPDESKS. The plugin's configuration, the secrets it
 redacts and the webhook routes (/webhooks/<name>) all follow from this list.
 """
 

@@ -30,3 +30,7 @@ class JiraSettings:
     service_management: bool = True
     internal_role: str = "Administrators"
     internal_group: str = ""
+
+    def ticket_url(self, ticket_id: str) -> str | None:
+        """Where an agent opens the issue, for links in proposals; None without the URL."""
+        return f"{self.url.rstrip('/')}/browse/{ticket_id}" if self.url else None

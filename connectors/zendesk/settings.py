@@ -28,3 +28,7 @@ class ZendeskSettings:
     # API token: accepted until Zendesk retires API tokens on 2027-04-30.
     email: str = ""
     token: str = secret()
+
+    def ticket_url(self, ticket_id: str) -> str | None:
+        """Where an agent opens the ticket, for links in proposals; None without the URL."""
+        return f"{self.url.rstrip('/')}/agent/tickets/{ticket_id}" if self.url else None

@@ -7,6 +7,7 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from connectors.events import TicketRef
 from plugin.learning.cases import Case
@@ -50,15 +51,12 @@ def publisher_for(settings: Settings, repo: Path) -> LocalGit | GitHub:
     return LocalGit(repo)
 
 
-def ticket_link(settings: Settings):
+def ticket_link(settings: Settings) -> Callable[[str], str]:
     """Provenance as a link an engineer can open, when the helpdesk's URL is known."""
     def link(ref: str) -> str:
         source, ticket = ref.split(":", 1)
-        if source == "zendesk" and settings.zendesk_url:
-            return f"{settings.zendesk_url.rstrip('/')}/agent/tickets/{ticket}"
-        if source == "jira" and settings.jira_url:
-            return f"{settings.jira_url.rstrip('/')}/browse/{ticket}"
-        return ref
+        helpdesk = settings.helpdesks.get(source)
+        return (helpdesk.ticket_url(ticket) if helpdesk else None) or ref
     return link
 
 

@@ -27,6 +27,15 @@ def test_every_registered_helpdesk_has_settings_and_a_connector_built_from_them(
         assert "webhook_secret" in secret_fields(classes[name])  # every helpdesk signs its webhooks
 
 
+def test_each_helpdesk_says_where_an_agent_opens_a_ticket() -> None:
+    """Learning links proposals to their tickets through this, knowing no vendor itself."""
+    for cls in connectors.settings_classes().values():
+        assert cls().ticket_url("7") is None  # no site configured: no link to invent
+    settings = Settings(zendesk_url="https://acme.zendesk.com/", jira_url="https://acme.atlassian.net")
+    assert settings.helpdesks["zendesk"].ticket_url("101") == "https://acme.zendesk.com/agent/tickets/101"
+    assert settings.helpdesks["jira"].ticket_url("SUP-4") == "https://acme.atlassian.net/browse/SUP-4"
+
+
 def test_helpdesk_secrets_come_from_their_settings_classes() -> None:
     for name, cls in connectors.settings_classes().items():
         for field in secret_fields(cls):
