@@ -136,3 +136,25 @@ def test_an_edited_comment_keeps_its_new_text_and_is_not_decided_again(runtime):
     assert runtime.pipeline.handle(msg_event("How do I reset my password?", mid="c-9", minutes=2)) == []
     ticket = runtime.store.tickets.find_ticket(TicketRef("zendesk", "42"))
     assert [m.body for m in runtime.store.tickets.conversation(ticket)] == ["How do I reset my password?"]
+
+
+def test_a_problem_statement_is_searched_though_not_read_as_a_question(settings, knowledge_dir):
+    """A rule that answers every customer message (the ranking alone, as `vigil eval --real`
+    measures it) finds the entry; the shipped rules still want a question."""
+    from plugin.decision.rulebook import load_rules
+    from plugin.evaluation.realsets import always_answering
+    from plugin.runtime import build_runtime
+    text = "password reset link never arrives"
+    shipped = build_runtime(settings)
+    try:
+        [outcome] = shipped.pipeline.handle(msg_event(text))
+        assert outcome.decision.facts["is_question"] is False and outcome.decision.action != "answer"
+    finally:
+        shipped.close()
+    rules = always_answering(load_rules(settings.rules_dir), reading=False)
+    every = build_runtime(settings.replace(home=settings.home / "every"), rules=rules)
+    try:
+        [outcome] = every.pipeline.handle(msg_event(text))
+        assert outcome.decision.action == "answer" and outcome.note.sources[0] == "account/reset-password"
+    finally:
+        every.close()

@@ -100,3 +100,14 @@ def test_a_label_naming_no_message_is_an_error(tmp_path):
     bad.write_text('{"source": "helpdesk", "id": "no-such-comment", "part": "dev", "asks": true, "flag": []}\n')
     with pytest.raises(ValueError, match="no-such-comment"):
         reading.load(bad)
+
+
+def test_the_ranking_measure_answers_whatever_the_message_reads_as():
+    from plugin.decision.rulebook import load_rules
+    rules = load_rules(REPO / "rules")
+    for before, after in zip(rules, realsets.always_answering(rules, reading=False)):
+        dropped = {c.fact for c in before.conditions} - {c.fact for c in after.conditions}
+        if before.action == "answer":
+            assert {c.fact for c in after.conditions}.isdisjoint({realsets.CONFIDENCE, *realsets.READING})
+        else:
+            assert not dropped

@@ -163,6 +163,10 @@ class Pipeline:
         confidence = 0.0
         if asks:
             hits, confidence = self._search(event, text, conversation)
+        elif role == "customer" and kind in ("message", "created") and text.strip():
+            # Searched though not read as a question: the hits are there for any rule that
+            # answers problem statements too; the shipped rules still require is_question.
+            hits, _ = self._search(event, text, conversation)
         elif kind in ("handover", "reopened") and conversation:
             hits = self.index.search(f"{ticket.subject} {conversation[0].body}")  # a similar case
         else:

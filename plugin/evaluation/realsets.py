@@ -14,7 +14,8 @@ Figures per part:
 - answered_right: of the answerable questions, the share answered citing a right entry first;
 - silence: of the questions no entry answers, the share left without an answer;
 - ranking: of the answerable questions, the share whose first hit is right when the answer
-  rules always answer (the confidence condition dropped): the plugin's ranking alone;
+  rules answer every customer message (the confidence condition and those on how the message
+  reads dropped): the plugin's ranking alone, its reading of questions measured apart;
 - bm25s: the same for plain BM25 (bm25s, Snowball stemmer, English stop words) over the same
   entries and questions, in the same run, when bm25s is installed.
 """
@@ -44,6 +45,7 @@ DATA = grounding.REPO / "data"
 STACKFAQ = DATA / "stackfaq" / "stackExchange-FAQ.json"
 PARTS = ("dev", "report")
 CONFIDENCE = "answer_confidence"
+READING = ("is_question", "in_scope", "small_talk")  # the facts that read the message
 
 
 @dataclass(frozen=True)
@@ -135,9 +137,15 @@ SETS: dict[str, Callable[[], RealSet]] = {"stackfaq": stackfaq, "customer_care":
 
 # --- running a set ------------------------------------------------------------------------
 
-def always_answering(rules: list[Rule]) -> list[Rule]:
-    """The rules with every answer rule's confidence condition dropped: they answer any hit."""
-    return [dataclasses.replace(r, conditions=tuple(c for c in r.conditions if c.fact != CONFIDENCE))
+def always_answering(rules: list[Rule], reading: bool = True) -> list[Rule]:
+    """The rules with every answer rule's confidence condition dropped: they answer any hit.
+
+    With reading=False the conditions on how the message reads (a question, in scope, not
+    small talk) go too: every customer message is answered with its best hit, which is the
+    ranking alone. Calibration keeps them: its rows are the messages the threshold decides on.
+    """
+    dropped = {CONFIDENCE} | (set() if reading else set(READING))
+    return [dataclasses.replace(r, conditions=tuple(c for c in r.conditions if c.fact not in dropped))
             if r.action == "answer" else r for r in rules]
 
 
@@ -152,7 +160,8 @@ def run_set(real: RealSet, settings: Settings, parts: tuple[str, ...] = PARTS,
         run = settings.replace(knowledge_dir=kb, shadow=True, openai_api_key="", openai_base_url="")
         rules = load_rules(settings.rules_dir)
         answered = _answers(questions, run.replace(home=Path(tmp) / "home"), rules, observe)
-        ranked = _answers(questions, run.replace(home=Path(tmp) / "ranking"), always_answering(rules), None)
+        ranked = _answers(questions, run.replace(home=Path(tmp) / "ranking"),
+                          always_answering(rules, reading=False), None)
         baseline = bm25s_top(kb, questions)
     rows = [{"ticket_id": q.conversation["ticket_id"], "part": q.part, "right": sorted(q.right),
              "answers": a, "ranked": r[0][:1] if r else [], "bm25s": b}
