@@ -1,10 +1,13 @@
 """Reading real messages: does the plugin see a question and a risk where a careful reader does?
 
 tests/eval/reading/real_messages.jsonl holds labels for real messages, one a line:
-{"source": "twitter_care" | "helpdesk", "id": ..., "part": "dev" | "report", "asks": bool,
-"flag": [risk kinds]}. The text is not copied there: it is read from the data it comes from
-(data/twitter_care/dev.json: the first customer tweet of the session `id`; data/helpdesk/:
-the public reporter comment `id`, its sentences joined). `part` splits the messages by a hash
+{"source": ..., "id": ..., "part": "dev" | "report", "asks": bool, "flag": [risk kinds]}. The
+text is not copied there: it is read from the data it comes from, by source:
+`twitter_care` the first customer tweet of the session `id` (data/twitter_care/dev.json);
+`twitter_care_later` any later customer tweet, by its tweet id (a customer's follow-up, or
+another customer joining the thread); `helpdesk` the public reporter comment `id`, its
+sentences joined (data/helpdesk/); `abcd` a customer turn of a role-played service dialogue,
+`convo_id:turn` (data/abcd/abcd_sample.json). `part` splits the messages by a hash
 of their id: the cues may be tuned on `dev`; `report` is only ever reported.
 
 For each part: flag precision (of the messages given any flag, the share that deserve one),
@@ -25,15 +28,26 @@ from plugin.evaluation import grounding
 
 LABELS = grounding.REPO / "tests" / "eval" / "reading" / "real_messages.jsonl"
 HELPDESK = grounding.REPO / "data" / "helpdesk" / "helpdesk_tickets_utterances.csv"
+ABCD = grounding.REPO / "data" / "abcd" / "abcd_sample.json"
+# A conversation's tweets by a customer: its own customer ("client") and others joining it.
+CUSTOMERS = ("client", "client1")
 
 
-def texts(care: Path = grounding.DATA, helpdesk: Path = HELPDESK) -> dict[tuple[str, str], str]:
+def texts(care: Path = grounding.DATA, helpdesk: Path = HELPDESK,
+          abcd: Path = ABCD) -> dict[tuple[str, str], str]:
     """(source, id) -> the message's text, for every message the labels can name."""
     out = {}
     for item in json.loads(Path(care).read_text(encoding="utf-8")):
-        tweets = sorted((m["datetime"], m["message"]) for m in item["dialogContent"] if "client" in m)
-        if tweets:
-            out[("twitter_care", item["dialogHeader"]["sessionID"])] = tweets[0][1]
+        tweets = sorted((m["datetime"], m["tweet_ID"], m["message"], who)
+                        for m in item["dialogContent"] for who in CUSTOMERS if who in m)
+        own = [t for t in tweets if t[3] == "client"]
+        if own:
+            out[("twitter_care", item["dialogHeader"]["sessionID"])] = own[0][2]
+        out.update((("twitter_care_later", tweet), text) for _, tweet, text, _ in tweets
+                   if not own or tweet != own[0][1])
+    for dialogue in json.loads(Path(abcd).read_text(encoding="utf-8")):
+        out.update(((("abcd", f"{dialogue['convo_id']}:{turn}"), text)
+                    for turn, (speaker, text) in enumerate(dialogue["original"]) if speaker == "customer"))
     sentences: dict[str, list[tuple[int, str]]] = defaultdict(list)
     with open(helpdesk, encoding="utf-8", newline="") as rows:
         for row in csv.DictReader(rows):
