@@ -82,16 +82,18 @@ def test_bm25s_baseline_ranks_the_right_thread(small_run):
 
 def test_the_labelled_real_messages_name_real_messages_and_both_parts():
     messages = reading.load()
-    assert len(messages) >= 200 and all(m["text"] for m in messages)
+    assert len(messages) >= 850 and all(m["text"] for m in messages)
     assert {m["part"] for m in messages} == {"dev", "report"}
-    assert sum(bool(m["flag"]) for m in messages) >= 20
+    assert len({(m["source"], m["id"]) for m in messages}) == len(messages)  # each message labelled once
+    report = [m for m in messages if m["part"] == "report"]
+    assert sum(bool(m["flag"]) for m in report) >= 40  # enough positives for a flag figure to mean something
 
 
 def test_reading_floors_on_the_report_part():
     """Floors under the figures measured when the cues were last changed (README): the
     report part was never used to tune them, so a loss here is a loss on real text."""
     report = reading.measure(reading.load())["report"]
-    assert report["flag"]["precision"] >= 0.7 and report["flag"]["recall"] >= 0.45, report
+    assert report["flag"]["precision"] >= 0.7 and report["flag"]["recall"] >= 0.55, report
     assert report["asks"]["precision"] >= 0.9 and report["asks"]["recall"] >= 0.85, report
 
 

@@ -160,3 +160,42 @@ def test_risk_words_in_another_sense_are_not_risks(text):
 ])
 def test_risks_said_in_real_ways(text, kind):
     assert kind in signals.risks(text)
+
+
+@pytest.mark.parametrize("text", [
+    # A security flag is a P0 note: it needs a security event, not a security word.
+    "#phishing three phishing sites found today, all hosted by your servers: example[.]com",  # an abuse report
+    "I'm trying to log into my account but it says my password is wrong",  # the customer's own login
+    "someone in another country tried to sign in but 2FA stopped them",  # an attempt that failed
+    "the stolen yacht mission will not start after the update",  # a game's mission
+    "my bank's fraud alert blocked the payment, how do I pay another way?",
+    "the API answers 401 Unauthorized since I rotated the key",
+    "the anti malware scan wakes my PC up at night",
+    "WHY IS THE APP SO SLOW TODAY",  # capitals alone are not anger
+    "Are online services down for the game right now?",  # asking, not an outage of their business
+    "after a power outage the router will not connect",
+    "the free plan allows 3 users, does Plus allow more?",
+    "Anyone else getting this odd colour in the preview?",
+    "my pc gets a CRITICAL SERVICE FAILED blue screen on every boot",
+    "is this text message a scam?",
+])
+def test_security_and_other_risk_words_without_the_event_are_not_risks(text):
+    assert signals.risks(text) == []
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("someone from abroad has been logging into my music account", "security"),
+    ("somebody changed my password and recovery email overnight", "security"),
+    ("my account password got changed and I can't get back in", "security"),
+    ("there are charges I never made on my card", "security"),
+    ("got a phishing email pretending to be you, where do I forward it?", "security"),
+    ("the game servers are down again", "widespread"),
+    ("calls have been dropping across the whole city since noon", "widespread"),
+    ("we had to do a manual intervention in the live environment again", "business_impact"),
+    ("I'm losing income every day the channel is demonetised", "business_impact"),
+    ("these crooks charged me twice", "negative_emotion"),
+    ("What a scam company, charging me after I cancelled", "negative_emotion"),
+    ("why the hell are you renewing without asking me", "negative_emotion"),
+])
+def test_risk_events_said_in_customers_words(text, kind):
+    assert kind in signals.risks(text)

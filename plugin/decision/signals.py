@@ -24,7 +24,7 @@ _INTERROGATIVE = _phrases(
     r"wondering", r"not sure (?:how|what|why|if|whether)",
     r"(?:did|was|am|have|will|would) (?:i|you|we|my|it)\b", r"is (?:my|this|that|it|there)\b",
     r"are (?:you|my|these|there)\b", r"has (?:my|it|the)\b", r"anything (?:i|we) can",
-    r"what (?:should|can|do) (?:i|we)", r"w(?:h)?at am i doing", r"what'?s (?:the|a|an)\b",
+    r"what (?:should|can|do) (?:i|we)", r"what (?:are )?(?:the )?next steps?", r"w(?:h)?at am i doing", r"what'?s (?:the|a|an)\b",
     r"do(?:es)? (?:\w+ ){0,3}(?:support|allow|have|offer|let|provide)\b", r"how (?:\w+ )?(?:i|we) (?:can|could|do)\b")
 # A sentence that opens with a question word or an auxiliary verb: "Is search broken?" (or
 # whose clause after a comma, "and", "but" or "so" does). Read one sentence at a time: from a
@@ -50,7 +50,9 @@ _PROBLEM = _phrases(
     r"nothing (?:happens|is happen|happened)", r"stays? (?:at|empty|blank)", r"doing (?:something )?wron",
     r"(?:so|really|very|too) slow", r"lost (?:my|the|access)", r"i(?:'ve| have)? lost\b",
     r"(?:got|was|been|were|am|is) (?:\w+ )?(?:banned|suspended|terminated|locked out|blocked|disabled|"
-    r"charged twice|double charged)", r"locked out", r"not (?:receiving|getting|loading|showing)")
+    r"charged twice|double charged)", r"locked out", r"not (?:receiving|getting|loading|showing)",
+    r"(?:didn'?t|did not|doesn'?t|does not|don'?t) (?:solve|fix|help|resolve)", r"still (?:says|shows|showing|charging)",
+    r"not (?:imported|appearing|solved|resolved|fixed|showing up)", r"(?:idk|don'?t know|do not know) what to do")
 _REQUEST = _phrases(r"i (?:want|need|would like|'d like) to", r"please (?:help|advise|tell|let me know|explain)",
                     r"help me", r"how to ")
 # Needs said without a question: "I'm looking for a site that ...", "I need help with my
@@ -61,7 +63,7 @@ _NEED = _phrases(
 r"(?:i|we)(?:'d| would) like (?:to|a|an)", r"i want (?:to|a|an|my)",
     r"(?:please|pls|plz|kindly) (?:\w+ )?(?:help|assist|advise|advice|explain|tell)",
     r"(?:can|could|would) (?:u|you|y'?all|someone|somebody|anyone) (?:please |pls |plz )?(?:help|tell|explain|advise)",
-    r"help\s*!", r"help (?:pls|please|plz)", r"any (?:suggestions?|advice|help|tips|ideas?)\b",
+    r"help\s*!", r"he{2,}l+p", r"help (?:pls|please|plz)", r"any (?:suggestions?|advice|help|tips|ideas?)\b",
     r"(?:anyone|anybody|somebody|someone) (?:know|knows|have|has|can|could|else)\b",
     r"(?:is|are|i's) there (?:a|an|any|some)\b", r"what'?s the (?:best|fastest|easiest|quickest|right) way",
     r"the (?:best|fastest|easiest|quickest) way to", r"is it possible", r"trying to (?:\w+)")
@@ -70,7 +72,9 @@ r"(?:i|we)(?:'d| would) like (?:to|a|an)", r"i want (?:to|a|an|my)",
 # not one that knowledge answers.
 _ASK_TO_ACT = _phrases(
     r"(?:please|pls|plz|kindly) (?:\w+ )?(?:fix|check|remove|delete|change|add|set|reset|restore|give|send|update|"
-    r"share|confirm|provide|correct|arrange|let|look|expedite|call|dm|contact|unban|unlock|refund|cancel)",
+    r"share|confirm|provide|correct|arrange|let|look|expedite|call|dm|contact|unban|unlock|refund|cancel|deploy|resolve|"
+    r"install|keep|shut|stop|sort|handle|process|approve|escalate|investigate)",
+    r"(?:we|they) (?:really )?need (?:a|an|to|your)\b",
     r"(?:can|could|would) (?:u|you|y'?all|someone|somebody|anyone) (?:please |pls |plz )?\w+",
     r"(?:need|want) (?:your|you) (?:\w+ )?(?:support|help|assistance) to", r"(?:any|need|kindly|please) update")
 # A need written as a title: "Forwarding several emails at once in gmail." (a short message
@@ -94,33 +98,46 @@ _SMALL_TALK = _phrases(
 
 _RISKS = {
     "business_impact": _phrases(
-        r"revenue", r"losing (?:money|sales|customers|business)", r"lost (?:sales|revenue|business)",
+        r"revenue", r"losing (?:money|sales|customers|business|dollars|income|clients)", r"lost (?:sales|revenue|business)",
         r"production\b.{0,40}\b(?:down|crash|fail|stopp|not working)",
-        r"(?:down|crash(?:ed)?|failed|not working)\b.{0,30}\bproduction\b", r"prod(?:uction)? outage", r"outage",
-        r"business[- ]critical", r"deadline", r"go[- ]live (?:is|on|date|tomorrow|today|this|next)",
+        r"(?:down|crash(?:ed)?|failed|not working)\b.{0,30}\bproduction\b", r"prod(?:uction)? outage", r"(?<!power )outage",
+        r"business[- ]critical", r"deadline", r"go[- ]live (?:is|date)\b",
         r"launch (?:is|tomorrow|today)", r"can'?t (?:sell|operate|ship)", r"blocking (?:our|the|all)",
         r"critical (?:issue|incident|problem|system|outage|failure|bug)", r"(?:very |extremely )?urgent(?:ly)?\b.{0,60}"
         r"\b(?:business|customers|clients|production|branches|tellers|transactions|payments|sales)",
         r"(?:affecting|impacting|affects|impacts) (?:the |our )?business",
         r"\b(?:business|customers|clients|production|branches|tellers|transactions|payments|sales)\b.{0,80}\burgent",
         r"(?:resolution|fix|solution|delivery)(?: date)? (?:before|by) (?:the )?end of",
-        r"no (?:session|connection|access) (?:on|to) (?:the )?production", r"severely impact", r"(?:system|server|site|integration|service|module|platform|portal|"
+        r"no (?:session|connection|access) (?:on|to) (?:the )?production", r"severely impact",
+        # "the system is down", but not the customer asking whether a service is down ("are
+        # online services down for GTA5?": an outage for everyone, not their business) nor
+        # Windows' CRITICAL_SERVICE_FAILED stop code.
+        r"(?<!your )(?<!your online )(?:system|server|site|integration|(?<!critical )service|module|platform|portal|"
         r"application|checkout|payments?)s? (?:is |are |has |have )?"
-        r"(?:down|failed|crashed|stopped)", r"all (?:\w+ ){0,2}(?:failed|down|stopped)", r"from tomorrow",
+        r"(?:down|failed|crashed|stopped)(?![^.!?\n]{0,40}\?)", r"all (?:\w+ ){0,2}(?:failed|down|stopped)", r"from tomorrow",
         r"(?:transactions?|payments?|orders?|transfers?|integrations?) (?:are |is )?not (?:being )?"
         r"(?:processed|going through|working)",
         r"(?:on|in) production\b.{0,40}\b(?:error|fail|issue|problem|not working|stuck|crash)",
         r"(?:opens?|opening|launch(?:es|ing)?|event) (?:is |on )?(?:this|next) (?:monday|tuesday|wednesday|"
-        r"thursday|friday|saturday|sunday|week)", r"turning (?:\w+ )?away", r"losing (?:clients|participants|members)"),
+        r"thursday|friday|saturday|sunday|week)", r"turning (?:\w+ )?away", r"losing (?:clients|participants|members)",
+        # A business customer working around a failing system by hand, or losing working time.
+        r"manual(?:ly)? intervention", r"delay(?:s|ing)? (?:on|in|to)\s+(?:\w+\s+){0,2}(?:work|operations|business)\b",
+        r"(?:work|job|business|livelihood|income) (?:is )?on the line",
+        r"costing (?:me|us) (?:money|\$|£|€|\d)",
+        r"(?:my|our) (?:clients|customers|guests|students|patients) (?:can'?t|cannot|couldn'?t|are unable|were unable|"
+        r"aren'?t able)",
+        r"(?:my|our) (?:business|company|shop|store|restaurant|website|site|online store) (?:is|was|has been|went) "
+        r"(?:down|offline|suspended)", r"(?:can'?t|cannot|unable to) (?:work|do my job|run (?:my|our) business)\b",
+        r"(?:staff|employees|team) (?:can'?t|cannot|are unable|is unable)"),
     "widespread": _phrases(
         r"all (?:of )?(?:our|my) (?:users|customers|staff|employees|stores|orders|branches|offices)",
         r"every(?:one|body)(?: else)? (?:is |are |has |have )?(?:having|getting|seeing|facing|reporting|experiencing|"
-        r"affected|complaining)", r"every (?:customer|user|branch|store)", r"anyone else (?:experienc|hav|see|gett)",
+        r"affected|complaining)", r"every (?:customer|user|branch|store)",
         r"(?:multiple|several|many|a bunch of|lots of|a lot of) (?:customers|users|accounts|regions|sites|"
         r"locations|people|branches|offices|stores)", r"more than (?:one|1|\d+) (?:branch|site|store|office|"
         r"region|location|user|customer)", r"whole (?:team|company|office)", r"nobody can", r"no one can",
         r"across (?:all|every|the) (?:regions|sites|stores|branches)", r"other (?:customers|users|people) (?:are|have)",
-        r"(?:people|customers|users) .{0,40}(?:saying|reporting|complaining about) the same", r"#\w*outage",
+        r"(?:people|customers|users) .{0,40}(?:saying|reporting|complaining about) the same", r"(?<=#)\w*outage",
         r"none of us", r"all of us", r"(?:team|group|staff) of \d+",
         r"people (?:have been |are |keep )?(?:telling|saying|reporting)",
         r"(?:getting|seeing|having) the same (?:thing|issue|problem|error)",
@@ -131,30 +148,71 @@ _RISKS = {
         r"for all (?:the )?(?:customers|users|clients)",
         r"(?:with|for|affects?|affecting|to|on) all (?:the |our )?(?:users|customers|clients|branches|agents|tellers)",
         r"when (?:our |the )?(?:customers|users|clients|members) (?:try|tries|tried|are trying|attempt)",
-        r"(?:daily|many|several|lots of) complaints", r"\b\d+\s+(?:customers|users|coworkers|colleagues|stores|branches)\b"),
+        r"(?:daily|many|several|lots of) complaints", r"down for (?:everyone|everybody|all|many)\b",
+        r"(?:whole|entire) (?:country|city|area|region|state|neighbou?rhood|street|building)\b", r"nation-?wide",
+        r"(?:outage|down|no service|no signal) (?:in|across) (?:my|our|the|all|the whole) (?:area|region|city|country|state)",
+        r"(?:thousands|hundreds|millions) of (?:people|users|customers|players|subscribers)",
+        r"(?:i'?m|i am) not the only one", r"(?:it'?s|its|it is) not just me",
+        # "the servers are down" said as a fact: an outage for everyone (asked, it is a question).
+        r"(?:the |your )?servers? (?:is |are )?(?:down|offline)\b(?![^.!?\n]{0,40}\?)",
+        # "40 users can't log in", not a plan that "allows 3 users".
+        r"\b\d+\s+(?:customers|users|coworkers|colleagues|stores|branches) (?:are |have |all |were )?(?:can'?t|cannot|"
+        r"unable|affected|reported|reporting|complain|getting|having|seeing|facing|locked)"),
     "security": _phrases(
-        r"hack(?:ed|er|ing)", r"unauthori[sz]ed", r"fraud(?:ulent)?", r"stolen", r"breach",
+        # Words of a security event, not the same words naming a product, a team or an error:
+        # GTA's "stolen yacht" mission, a bank's "fraud alert", "401 Unauthorized", "anti-malware".
+        r"hack(?:ed|er|ing)", r"(?<!401 )unauthori[sz]ed",
+        r"fraud(?:ulent)?(?! (?:department|team|alert|prevention|protection|detection|check))",
+        r"(?:was|were|got|been|had|have|has) (?:\w+ )?stolen", r"stolen (?:card|credit|identity|phone|account|laptop|"
+        r"device|password|money|data|details|information|wallet|bag|package|parcel)", r"breach",
         r"(?:data|information|details|password)s? (?:was |were |got )?leak", r"leaked (?:my |our |the )?(?:data|information|details|passwords?)",
-        r"phishing", r"compromised", r"someone\b.{0,40}\b(?:logged in|logged into|accessed|used my|placed orders?)",
+        # Phishing aimed at this customer, not a phishing site reported to the host that serves it
+        # ("#phishing ... phishing sites hosted by ...": an abuse report, nobody here attacked).
+        r"(?<!#)phishing(?!\s+(?:sites?|pages?|urls?|domains?)\b)", r"compromised",
+        r"someone\b.{0,40}\b(?:logged in|logged into|signed in(?:to)?|logging in(?:to)? my|accessed|used my|"
+        r"(?:been )?using my (?:\w+ )?account|placed orders?)",
         r"(?:someone|somebody) (?:has )?been in(?:to)? my account", r"orders? .{0,30}\bi (?:never|didn'?t) (?:place|make|order)",
         r"password was changed.{0,40}\b(?:didn'?t|did not|wasn'?t me)",
-        r"(?:someone|somebody)\s+(?:got|get|broke|has got)\s+in(?:to)?\s+my", r"trying to (?:log|sign|get) in(?:to)? my account",
+        r"(?:someone|somebody)\s+(?:got|get|broke|has got)\s+in(?:to)?\s+my",
+        # Someone else changed the account; "trying to log into my account" alone is most often
+        # the customer's own login problem, and an attempt that failed is not a break-in.
+        r"(?:someone|somebody|they|hackers?)\b.{0,40}\b(?:has |have )?changed (?:my|the) (?:password|e-?mail|name|"
+        r"recovery|phone|security)",
         r"\b(?:didn'?t|did not|never) (?:placed?|made|make|order(?:ed)?|buy|bought|authori[sz]ed?|purchased?) "
         r"(?:these|this|those|that|it|a|an|the)\b",
-        r"(?:wasn'?t|not) me\b", r"lost (?:my |our |all )?(?:photos|files|data|documents|work|pictures)",
+        r"(?:wasn'?t|was not) me\b", r"lost (?:my |our |all )?(?:photos|files|data|documents|work|pictures)",
         r"los(?:e|t|ing) (?:everything|all (?:of )?(?:my|our) (?:\w+ )?(?:files|data|work|photos|documents))",
         r"someone else'?s (?:order|data|details|information|address|name|account)", r"privacy (?:problem|issue|breach)",
-        r"identity theft", r"malware", r"(?<!corona)(?<!corona )virus(?:es)? (?:on|in)\b", r"infected (?:with|by)",
+        r"(?:unknown|strange|suspicious|unrecogni[sz]ed|unauthori[sz]ed) (?:charges?|transactions?|purchases?|payments?|"
+        r"log-?ins?|sign-?ins?)\b", r"(?:e-?mail|password|phone number|recovery (?:e-?mail|phone)) (?:was|were|got|has been|"
+        r"had been) changed\b(?! successfully)", r"(?:taken over|hijack(?:ed|ing)?)\b", r"sim swap",
+        r"(?:charges?|purchases?|transactions?|payments?) (?:that )?(?:i|we) (?:never|didn'?t|did not) (?:make|made|"
+        r"authori[sz]e|place|placed|order|ordered|buy|bought)\b",
+        r"identity theft", r"(?<!anti )(?<!anti-)malware", r"(?<!corona)(?<!corona )virus(?:es)? (?:on|in)\b", r"infected (?:with|by)",
         r"data loss", r"lost (?:all )?(?:my |our )?data"),
     "negative_emotion": _phrases(
         r"furious", r"unacceptable", r"outrageous", r"disgust(?:ed|ing)", r"worst",
-        r"lawyer", r"legal action", r"\bsue\b", r"scam", r"angry", r"terrible", r"horrible", r"pathetic",
+        r"lawyer", r"legal action", r"\bsue\b",
+        # Calling the company a scam, not asking whether a message is one or naming a phishing scam.
+        r"(?:is|what|such|total|complete|a|you|y'?all|bunch of) (?:\w+ )?(?<!phishing )scam(?:mers| company| artists?)?\b"
+        r"(?!\s*\?)",
+        r"angry", r"terrible", r"horrible", r"pathetic",
         r"\w*fuck", r"shit", r"wtf", r"(?:so|i'?m|im) done with", r"so done\b", r"flip (?:the \w+ )?out",
         r"fed up", r"sick of", r"never (?:again|shop(?:ping)? (?:here|with you)|buy(?:ing)? from you)",
         r"(?:close|cancel) my account", r"done with (?:you|y'?all|y’all|this company)",
         r"tak(?:e|ing) (?:my|our) business elsewhere", r"cancel everything", r"seriously\?", r"are you (?:kidding|serious)",
         r"unbelievable", r"switch(?:ing)? to (?:a )?competitor", r"complain(?:t)? to",
-        r"waste of (?:time|money)", r"incompetent", r"(?:is|what|such) (?:a |an )?(?:total |complete |absolute )?joke\b"),
+        r"waste of (?:time|money)", r"incompetent", r"(?:is|what|such) (?:a |an )?(?:total |complete |absolute )?joke\b",
+        r"crooks?\b", r"thie(?:f|ves)\b", r"boycott", r"legal (?:action|claim)", r"shame on (?:you|y'?all)", r"rip-?off",
+        r"too lazy", r"lazy ass", r"why the hell (?:are|is|do|did|would) (?:you|y'?all)\b",
+        r"(?:lose|losing|lost) (?:a|another|your|this) (?:loyal )?customer",
+        r"(?:not|n't) (?:\w+ ){0,3}(?:to )?(?:continue|stay|remain)(?:ing)? (?:being )?(?:a |your )?customer",
+        # Insults aimed at the company or product, and taking the complaint elsewhere.
+        r"disgrace(?:ful)?", r"useless", r"rubbish", r"garbage", r"appalling", r"atrocious", r"shameful", r"livid",
+        r"pissed", r"hate (?:you|y'?all|your|this (?:company|app|service))\b",
+        r"(?:you|y'?all|service|app|support|company) (?:guys |really |just )?sucks?\b", r"robb(?:ing|ery|ed) (?:me|us|people)",
+        r"stealing (?:my|our|from|people)", r"report(?:ing)? (?:you|y'?all|this company) to", r"better business bureau",
+        r"\bbbb\b", r"ombudsman", r"regulator", r"attorney general", r"class action"),
 }
 _VIP_TAGS = frozenset({"vip", "enterprise", "key_account", "strategic"})
 _TEST_ENV = _phrases(r"test(?:ing)? environment", r"staging", r"sandbox", r"just (?:a )?test(?:ing)?",
@@ -193,9 +251,9 @@ def is_small_talk(text: str) -> bool:
 
 def risks(text: str, tags: tuple[str, ...] | list[str] = ()) -> list[str]:
     """The risk kinds the message shows, in a fixed order."""
+    # Capitals alone are not strong emotion: on real messages they were a German ad complaint
+    # and "FIX. THE. ROKU. APP." as often as anger, and anger says itself in words.
     found = [kind for kind, pattern in _RISKS.items() if pattern.search(text)]
-    if _shouting(text) and "negative_emotion" not in found:
-        found.append("negative_emotion")
     if _VIP_TAGS & {t.lower() for t in tags}:
         found.append("vip")
     return found
@@ -206,14 +264,7 @@ def risk_cue(kind: str, text: str) -> str:
     if kind == "vip":
         return "a VIP tag on the ticket"
     found = _RISKS[kind].search(text) if kind in _RISKS else None
-    if found:
-        return found.group(0)
-    return "a message mostly in capitals" if kind == "negative_emotion" and _shouting(text) else ""
-
-
-def _shouting(text: str) -> bool:
-    words = [w for w in re.findall(r"[A-Za-z]{3,}", text)]
-    return len(words) >= 4 and sum(w.isupper() for w in words) / len(words) > 0.6
+    return found.group(0) if found else ""
 
 
 _TEST_TAGS = frozenset({"test", "testing", "staging", "sandbox"})
