@@ -94,7 +94,19 @@ def test_reading_floors_on_the_report_part():
     report part was never used to tune them, so a loss here is a loss on real text."""
     report = reading.measure(reading.load())["report"]
     assert report["flag"]["precision"] >= 0.7 and report["flag"]["recall"] >= 0.55, report
+    security = report["flag"]["security"]  # a P0 note: most of them must name a security event
+    assert security["flagged"] >= 5 and security["right"] >= 0.8 * security["flagged"], security
     assert report["asks"]["precision"] >= 0.9 and report["asks"]["recall"] >= 0.85, report
+
+
+def test_security_flags_are_counted_apart_by_whether_they_name_a_security_event():
+    rows = [{"part": "report", "asks": True, "flag": ["security"], "text": "someone hacked my account"},
+            {"part": "report", "asks": True, "flag": [], "text": "my account was hacked, a game's quest says"},
+            {"part": "report", "asks": True, "flag": ["negative_emotion"], "text": "these crooks hacked my bill"},
+            {"part": "report", "asks": True, "flag": ["security"], "text": "I never got the code"}]
+    flag = reading.measure(rows)["report"]["flag"]
+    assert flag["security"] == {"flagged": 3, "right": 1, "deserved": 2}
+    assert flag["precision"] == round(2 / 3, 3) and flag["right_kind"] == round(2 / 3, 3)
 
 
 def test_a_label_naming_no_message_is_an_error(tmp_path):

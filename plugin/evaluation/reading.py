@@ -11,8 +11,9 @@ sentences joined (data/helpdesk/); `abcd` a customer turn of a role-played servi
 of their id: the cues may be tuned on `dev`; `report` is only ever reported.
 
 For each part: flag precision (of the messages given any flag, the share that deserve one),
-its recall, the share of flags of a kind the label names, and the same precision and
-recall for `asks` (a question, a request or a reported problem).
+its recall, the share of flags of a kind the label names, how many security (P0) flags name a
+security event, and the same precision and recall for `asks` (a question, a request or a
+reported problem).
 """
 
 from __future__ import annotations
@@ -87,7 +88,11 @@ def measure(messages: list[dict[str, Any]]) -> dict[str, Any]:
             "flag": {"flagged": len(given), "deserved": len(deserved),
                      "precision": _share(sum(bool(m["flag"]) for m, _ in given), len(given)),
                      "recall": _share(sum(bool(kinds) for m, kinds in flagged if m["flag"]), len(deserved)),
-                     "right_kind": _share(sum(bool(set(kinds) & set(m["flag"])) for m, kinds in given), len(given))},
+                     "right_kind": _share(sum(bool(set(kinds) & set(m["flag"])) for m, kinds in given), len(given)),
+                     # A security flag is a P0 note: count apart how many of them name a security event.
+                     "security": {"flagged": sum("security" in kinds for _, kinds in given),
+                                  "right": sum("security" in kinds and "security" in m["flag"] for m, kinds in given),
+                                  "deserved": sum("security" in m["flag"] for m in rows)}},
             "asks": {"precision": _share(sum(m["asks"] for m in asked), len(asked)),
                      "recall": _share(sum(asks for m, asks in read if m["asks"]), sum(m["asks"] for m in rows))},
         }
@@ -102,5 +107,7 @@ def lines(figures: dict[str, Any]) -> list[str]:
     """The figures as `vigil eval --reading` prints them."""
     return [f"{part} ({f['messages']} real messages): flags precision {f['flag']['precision']}, recall "
             f"{f['flag']['recall']} ({f['flag']['flagged']} flagged, {f['flag']['deserved']} deserve one; "
-            f"right kind {f['flag']['right_kind']}); asks precision {f['asks']['precision']}, "
+            f"right kind {f['flag']['right_kind']}; security flags {f['flag']['security']['flagged']}, "
+            f"{f['flag']['security']['right']} of them security events, {f['flag']['security']['deserved']} "
+            f"deserve one); asks precision {f['asks']['precision']}, "
             f"recall {f['asks']['recall']}" for part, f in figures.items()]
