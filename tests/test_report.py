@@ -285,3 +285,11 @@ def test_without_out_the_command_is_unchanged(tiny, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert set(json.loads(result.output)) == {"conversations", "messages", "scores",
                                               "answers_citing_an_expected_source"}
+
+
+def test_the_reading_table_says_how_many_security_flags_name_a_security_event(run):
+    out, _, figures = run
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for part, r in figures["reading"].items():
+        security = r["flag"]["security"]
+        assert f"<td>{part}</td>" in html and f"<td>{security['right']} of {security['flagged']}</td>" in html
