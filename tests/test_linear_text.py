@@ -51,7 +51,7 @@ READERS = ["plugin.knowledge.retrieval", "plugin.redaction", "plugin.decision.si
            "plugin.learning.wording", "plugin.learning.helpdocs", "plugin.learning.screening",
            "plugin.notes.facts", "plugin.notes.entry_parts", "plugin.notes.digest",
            "connectors.zendesk.render", "connectors.jira.render", "connectors.jira.webhook",
-           "connectors.zendesk.webhook"]
+           "connectors.zendesk.webhook", "plugin.evaluation.grounding"]
 
 
 def _patterns():

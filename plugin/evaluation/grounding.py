@@ -77,9 +77,13 @@ def split_cases(cases: list[Case], split: float = 0.7) -> tuple[list[Case], list
 # --- knowledge entries --------------------------------------------------------------------
 
 _HANDLE = re.compile(r"(?<![\w.])@\w+")
-_LINK = re.compile(r"https?:\s?//\S+|\bwww\.\S+|\b\S+@\S+\.\w+")  # links (even "https: //..."), e-mails
-# Agents sign with initials or a name at the end: "*MS", "^CG", "-FR", "~Braden".
-_SIGNATURE = re.compile(r"\s+(?:[*^~]\w{1,12}|-[A-Z]{2,3})\s*$")
+# Links (even "https: //...") and e-mail addresses. Each try must start where no earlier one
+# could have: an address's local part only after a character it cannot contain. `\b\S+@\S+`
+# retried from every word boundary of a long run without spaces took quadratic time.
+_LINK = re.compile(r"https?:\s?//\S+|\bwww\.\S+|(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Agents sign with initials or a name at the end: "*MS", "^CG", "-FR", "~Braden". The spaces
+# before it are matched from the first one only (not again from each space of a long run).
+_SIGNATURE = re.compile(r"(?<!\s)\s+(?:[*^~]\w{1,12}|-[A-Z]{2,3})\s*$")
 # Sentences that greet, thank, sympathise or offer help, and say nothing about the problem.
 _PLEASANTRY = re.compile(
     r"^(?:hi|hello|hey|thanks|thank you|sorry|apologies|glad|happy to|congrats|gotcha|okay|ok|great|"
