@@ -54,7 +54,8 @@ def random_facts(rng: random.Random) -> dict:
     return dict(BASELINE, role=rng.choice(["customer", "analyst"]), public=rng.random() < 0.8,
                 is_question=rng.random() < 0.5, in_scope=rng.random() < 0.4,
                 retrieval_score=rng.random(), risks=rng.choice([[], ["security"], ["vip"]]),
-                new_risks=rng.choice([[], ["security"]]), tags=rng.choice([[], ["vigil_off"], ["vip"]]),
+                minutes_since_security_flag=rng.choice([1e6, 30.0]), flagged_kinds=rng.choice([[], ["vip"]]),
+                tags=rng.choice([[], ["vigil_off"], ["vip"]]),
                 minutes_since_last_note=rng.choice([1e6, 3.0, 40.0]), notes_on_ticket=rng.randint(0, 6))
 
 

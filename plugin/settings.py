@@ -135,7 +135,6 @@ class Settings:
     webhook_rate_limit: float = 200.0  # requests per second per source per web process; more get 429
     # A worker holds a ticket this long per delivery; one that dies frees the ticket after it.
     lease_seconds: float = 60.0
-    flag_window_hours: float = 6.0  # one risk flag per kind per ticket inside this window
     sweep_interval_seconds: float = 300.0  # how often waiting tickets are checked for a nudge
     index_refresh_seconds: float = 30.0  # how often the worker looks for changed knowledge files
     delivery_max_attempts: int = 5
@@ -258,6 +257,13 @@ def _from_environment(names: Mapping[str, Any], environ: Mapping[str, str]) -> d
     return values
 
 
+# Settings that became rule data: where the policy lives now.
+RETIRED = {
+    "flag_window_hours": "the flag window is a condition of each flag rule in rules/risk.yml "
+                         "(minutes_since_<kind>_flag > 360); change it there",
+}
+
+
 def load_settings(config_file: str | os.PathLike | None = None,
                   environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build Settings from defaults, then vigil.toml (or VIGIL_CONFIG), then the environment."""
@@ -270,6 +276,9 @@ def load_settings(config_file: str | os.PathLike | None = None,
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: {exc}") from None
     known = _types()
+    retired = sorted(set(values) & set(RETIRED))
+    if retired:
+        raise SettingsError(f"{path}: {retired[0]} is no longer a setting: {RETIRED[retired[0]]}")
     unknown = set(values) - set(known)
     if unknown:
         raise SettingsError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")

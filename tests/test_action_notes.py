@@ -14,7 +14,7 @@ FURIOUS = ("I am FURIOUS. Your checkout has been failing since Monday with error
            "+1 (415) 555-0199 or write to ann.lee@example.com, my card is 4111 1111 1111 1111.")
 PRIVATE = ("555-0199", "ann.lee@example.com", "4111 1111 1111 1111", "4111")
 # What only the engine's condition trace says: it belongs in `vigil explain`, not in a note.
-ENGINE_SYNTAX = re.compile(r"==|!=|>=|<=|\(is |\bcontains\b|\bnew_risks\b|\brole\b ==|\[role|retrieval_score|answer_confidence")
+ENGINE_SYNTAX = re.compile(r"==|!=|>=|<=|\(is |\bcontains\b|\bminutes_since_\w+|\bflagged_kinds\b|\bnote_similarity\b|\brole\b ==|\[role|retrieval_score|answer_confidence")
 
 
 def assert_plain(body: str) -> None:
@@ -80,3 +80,11 @@ def test_an_answer_note_says_why_in_plain_words(runtime):
            in answer.note.body
     assert_plain(answer.note.body)
     assert "answer_confidence" in answer.decision.reason  # the trace is kept for `vigil explain`
+
+
+def test_every_action_that_writes_a_note_has_one_writer_and_no_other_action_has():
+    # The vocabulary is the decision core's (rulebook); the notes module only gives behaviour.
+    from plugin.decision.rulebook import ACTIONS, NOTE_ACTIONS
+    from plugin.notes.actions import WRITERS
+    assert set(WRITERS) == set(NOTE_ACTIONS) and set(NOTE_ACTIONS) < set(ACTIONS)
+    assert {"record_feedback", "silent"} == set(ACTIONS) - set(NOTE_ACTIONS)

@@ -63,9 +63,10 @@ def test_durable_rules_and_python_evaluation_agree():
     rules = load_rules(REPO / "rules")
     engine = RuleEngine(rules)
     rng = random.Random(7)
-    values = {bool: [True, False], float: [0.0, 2e-05, 0.2, 0.45, 0.9, 3.0, 20.0, 1e6, 5e20], int: [0, 2, 5, 9],
-              str: ["", "customer", "analyst", "message", "created", "solved", "open", "summary"],
-              list: [[], ["vigil_off"], ["security", "vip"], ["business_impact"]]}
+    values = {bool: [True, False], float: [0.0, 2e-05, 0.2, 0.45, 0.9, 3.0, 20.0, 360.0, 1e6, 5e20],
+              int: [0, 2, 5, 9],
+              str: ["", "customer", "analyst", "plugin", "message", "created", "solved", "open", "summary"],
+              list: [[], ["vigil_off"], ["security", "vip"], ["business_impact"], ["vip"]]}
     try:
         for _ in range(400):
             f = {name: rng.choice(values[kind]) for name, (kind, _) in FACTS.items()}
@@ -124,3 +125,53 @@ def test_a_tiny_number_is_explained_as_the_engine_decided_it(tmp_path):
         assert decision.facts["minutes_waiting"] == 2e-05  # the facts are kept as they were
     finally:
         engine.close()
+
+
+NOT_CONTAINS = """\
+rules:
+  - name: first-vip-flag
+    action: flag
+    why: Once.
+    when: [risks contains vip, flagged_kinds not contains vip]
+    examples:
+      fire: [{risks: [vip]}]
+      silent: [{risks: [vip], flagged_kinds: [vip]}]
+"""
+
+
+@pytest.mark.parametrize("flagged, fires", [([], True), (["security"], True), (["vip"], False),
+                                            (["security", "vip"], False)])
+def test_not_contains_holds_on_an_empty_list_in_the_engine_too(tmp_path, flagged, fires):
+    # durable-rules' own "all items differ" is false on an empty list: the adapter decides it.
+    (tmp_path / "r.yml").write_text(NOT_CONTAINS)
+    engine = RuleEngine(load_rules(tmp_path))
+    try:
+        assert (engine.fired(facts(risks=["vip"], flagged_kinds=flagged)) == ["first-vip-flag"]) is fires
+    finally:
+        engine.close()
+
+
+def test_the_plugins_own_note_is_silenced_by_a_rule_that_names_itself(engine):
+    [decision] = engine.decide(facts(role="plugin", public=False, is_question=True))
+    assert (decision.action, decision.rule) == ("silent", "own-note")
+    assert "loop guard" in decision.reason and "role == plugin (is 'plugin')" in decision.reason
+
+
+def test_a_guard_on_the_drafted_note_waits_for_the_note(engine):
+    # Before drafting, note_similarity is a placeholder: the repeat guard cannot silence yet.
+    asked = facts(is_question=True, in_scope=True, answer_confidence=0.8, note_similarity=0.9)
+    [decision] = engine.decide(asked)
+    assert decision.action == "answer"
+    again = engine.recheck(decision, asked)
+    assert (again.action, again.rule) == ("silent", "repeated-note")
+    assert "note_similarity >= 0.7 (is 0.9)" in again.reason and again.reason.endswith("it silenced answer")
+    kept = engine.recheck(decision, dict(asked, note_similarity=0.3))
+    assert (kept.action, kept.rule, kept.facts["note_similarity"]) == ("answer", "answer-customer-question", 0.3)
+    trace = {c["rule"]: c for c in kept.considered}
+    assert trace["repeated-note"]["failed"] == "note_similarity >= 0.7 (is 0.3)"
+
+
+def test_the_repeat_guard_leaves_flags_alone(engine):
+    flagged = facts(risks=["security"], note_similarity=1.0)
+    [decision] = engine.decide(flagged)
+    assert engine.recheck(decision, flagged).action == "flag"

@@ -53,7 +53,8 @@ def test_repeated_comment_is_processed_once(runtime):
 def test_own_notes_are_never_acted_on(runtime):
     [outcome] = runtime.pipeline.handle(msg_event(f"{NOTE_MARKER} how do I reset my password?",
                                                   role="plugin", public=False))
-    assert outcome.decision.action == "silent" and "loop guard" in outcome.decision.reason
+    assert (outcome.decision.action, outcome.decision.rule) == ("silent", "own-note")
+    assert "loop guard" in outcome.decision.reason and "role == plugin (is 'plugin')" in outcome.decision.reason
     assert runtime.store.notes.list_notes(TicketRef("zendesk", "42")) == []
 
 

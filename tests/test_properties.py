@@ -431,10 +431,10 @@ def typed_conditions(draw) -> str:
     """A condition with the right shape and type, and a value the engine has to cope with."""
     fact = draw(st.sampled_from(sorted(FACTS)))
     kind = FACTS[fact][0]
-    op = draw(st.sampled_from({list: ["contains"], bool: ["==", "!="], str: ["==", "!=", "in"]}.get(
-        kind, ["==", "!=", "<", "<=", ">", ">="])))
+    op = draw(st.sampled_from({list: ["contains", "not contains"], bool: ["==", "!="],
+                               str: ["==", "!=", "in"]}.get(kind, ["==", "!=", "<", "<=", ">", ">="])))
     value = draw(st.lists(EDGE_TEXT, max_size=3) if op == "in" else
-                 EDGE_TEXT if op == "contains" else typed_value(fact))
+                 EDGE_TEXT if op in ("contains", "not contains") else typed_value(fact))
     return f"{fact} {op} {json.dumps(value)}"  # JSON is YAML; escapes keep odd text on one line
 
 

@@ -51,6 +51,9 @@ def test_good_file_loads(tmp_path):
     ("    why: A question we can answer.\n", "", 2, "`why` is required"),
     ("      silent: [{retrieval_score: 0.1}]\n", "", 10, "`examples.silent` must be a non-empty list"),
     ("      fire: [{retrieval_score: 0.9}]", "      fire: [{score: 0.9}]", 10, "unknown fact(s): score"),
+    # What a note says is known only after drafting: an answer rule cannot wait on it.
+    ("retrieval_score >= 0.5", "note_similarity < 0.5", 8, "`note_similarity` is known only after the note is drafted"),
+    ("retrieval_score >= 0.5", "tags not contains 1", 8, "needs a list fact and a text value"),
 ])
 def test_problems_name_file_line_and_cause(tmp_path, old, new, line, message):
     assert old in GOOD
@@ -91,8 +94,24 @@ def test_empty_rules_dir_is_a_problem(tmp_path):
     ("status in [solved, closed]", {"status": "closed"}),
     ("retrieval_score < 0.3", {"retrieval_score": 0.1}),
     ("command != ''", {"command": "summary"}),
+    ("flagged_kinds not contains vip", {"flagged_kinds": []}),
+    ("flagged_kinds not contains vip", {"flagged_kinds": ["security"]}),
+    ("flagged_kinds  not   contains vip", {"flagged_kinds": ["security"]}),
 ])
 def test_conditions_evaluate(text, holds):
     condition, problem = parse_condition(text)
     assert problem == ""
     assert condition.holds(holds)
+
+
+def test_not_contains_fails_when_the_list_has_the_item():
+    condition, problem = parse_condition("flagged_kinds not contains vip")
+    assert problem == "" and condition.op == "not contains"
+    assert not condition.holds({"flagged_kinds": ["security", "vip"]})
+    assert condition.describe({"flagged_kinds": ["vip"]}) == "flagged_kinds not contains vip (is ['vip'])"
+
+
+def test_a_guard_may_test_what_the_drafted_note_says(tmp_path):
+    rules, problems = _check(tmp_path, GOOD.replace("action: answer", "action: silent").replace(
+        "retrieval_score >= 0.5", "note_similarity >= 0.5").replace("retrieval_score: 0.9", "note_similarity: 0.9"))
+    assert problems == [] and rules[0].after_drafting

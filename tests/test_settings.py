@@ -55,3 +55,9 @@ def test_the_variable_and_its_file_together_are_refused(no_config):
     with pytest.raises(SettingsError, match="both VIGIL_JIRA_TOKEN and VIGIL_JIRA_TOKEN_FILE are set"):
         load_settings(environ={"VIGIL_JIRA_TOKEN": "x", "VIGIL_JIRA_TOKEN_FILE": str(no_config / "token")})
 
+
+
+def test_the_retired_flag_window_setting_says_where_the_window_lives_now(no_config):
+    (no_config / "vigil.toml").write_text("[vigil]\nflag_window_hours = 12\n")
+    with pytest.raises(SettingsError, match=r"flag_window_hours is no longer a setting: .*rules/risk.yml"):
+        load_settings(environ={})

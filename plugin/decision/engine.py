@@ -17,7 +17,7 @@ import durable.engine
 import durable_rules_engine
 
 from plugin.model import Decision
-from plugin.decision.rulebook import Condition, Rule
+from plugin.decision.rulebook import ACTIONS, Condition, Rule
 
 _names = itertools.count(1)
 
@@ -30,8 +30,15 @@ class _QuietHost(durable.engine.Host):
         pass
 
 
-def _compile(condition: Condition) -> dict[str, Any]:
+def _compile(condition: Condition, derived: dict[str, Condition]) -> dict[str, Any]:
     fact, op, value = condition.fact, condition.op, condition.value
+    if op == "not contains":
+        # durable-rules cannot say that a list lacks an item: `$iall` of `$neq` is false on an
+        # empty list. The adapter works it out in Python and gives the engine the answer as a
+        # fact of its own (`fired` adds it), so the rule files need not know.
+        name = f"_derived_{len(derived)}"
+        derived[name] = condition
+        return {name: True}
     if op == "==":
         return {fact: value}
     if op == "contains":
@@ -59,8 +66,9 @@ class RuleEngine:
         self._ruleset = f"vigil_{next(_names)}"  # names are global in the C engine
         self._fired: list[str] = []
         self._lock = threading.Lock()
+        self._derived: dict[str, Condition] = {}
         definition = {
-            rule.name: {"all": [{"m": {"$and": [_compile(c) for c in rule.conditions]}}],
+            rule.name: {"all": [{"m": {"$and": [_compile(c, self._derived) for c in rule.conditions]}}],
                         "run": self._recorder(rule.name)}
             for rule in self.rules
         }
@@ -74,6 +82,7 @@ class RuleEngine:
     def fired(self, facts: dict[str, Any]) -> list[str]:
         """Names of the rules whose conditions all hold, highest priority first."""
         fact = dict(engine_view(facts), sid="event")
+        fact.update((name, condition.holds(facts)) for name, condition in self._derived.items())
         with self._lock:
             self._fired = []
             for step in (self._host.assert_fact, self._host.retract_fact):
@@ -92,7 +101,9 @@ class RuleEngine:
         given, facts = facts, engine_view(facts)
         fired = set(self.fired(facts))
         considered = tuple(self._consider(rule, facts, rule.name in fired) for rule in self.rules)
-        guards = [r for r in self.rules if r.name in fired and r.action == "silent"]
+        # Guards on what a note says wait for the note (`recheck`): before drafting, their facts
+        # hold placeholders.
+        guards = [r for r in self.rules if r.name in fired and r.action == "silent" and not r.after_drafting]
         chosen: dict[str, Rule] = {}
         for rule in self.rules:  # priority order: the first rule per action wins
             if rule.name in fired and rule.action != "silent":
@@ -108,7 +119,30 @@ class RuleEngine:
             action, guard = next(iter(silenced.items()))
             reason = f"{guard.why} [{self._because(guard, facts)}]; it silenced {action}"
             return [Decision("silent", guard.name, reason, considered, given)]
+        # A guard that silences every action (the plugin's own note, an opted-out ticket) is the
+        # reason for silence even when no intervention came close: it names itself.
+        total = next((g for g in guards if set(g.suppresses) >= set(ACTIONS[:-1])), None)
+        if total:
+            return [Decision("silent", total.name, f"{total.why} [{self._because(total, facts)}]",
+                             considered, given)]
         return [Decision("silent", None, self._nearest_miss(facts), considered, given)]
+
+    def recheck(self, decision: Decision, facts: dict[str, Any]) -> Decision:
+        """Take a decision again once its note is drafted, on facts that include what the note
+        says (rulebook.AFTER_DRAFTING): it stands, with the new facts and trace, or the guard
+        that now holds silences it and the silent decision names that guard.
+
+        Only guards may test those facts, so the rule that chose the action still holds.
+        """
+        given, facts = facts, engine_view(facts)
+        fired = set(self.fired(facts))
+        considered = tuple(self._consider(rule, facts, rule.name in fired) for rule in self.rules)
+        guard = next((r for r in self.rules if r.name in fired and r.action == "silent"
+                      and decision.action in r.suppresses), None)
+        if guard is None:
+            return Decision(decision.action, decision.rule, decision.reason, considered, given)
+        reason = f"{guard.why} [{self._because(guard, facts)}]; it silenced {decision.action}"
+        return Decision("silent", guard.name, reason, considered, given)
 
     @staticmethod
     def _because(rule: Rule, facts: dict[str, Any]) -> str:

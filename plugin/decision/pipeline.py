@@ -17,17 +17,13 @@ from plugin.decision import signals, thread
 from plugin.decision.answerability import Answerability
 from plugin.notes.actions import Context, perform
 from plugin.decision.engine import RuleEngine
+from plugin.decision.rulebook import NEVER, NOTE_ACTIONS, RISK_KINDS, flagged_by
 from plugin.knowledge.entries import similarity
 from connectors.events import RESOLVED_STATUSES, Event, Message
 from plugin.model import Decision, Hit, Note
 from plugin.knowledge.retrieval import KnowledgeIndex, query_terms
 from plugin.settings import Settings
 from plugin.store import Store, TicketRow
-
-REPEAT_SIMILARITY = 0.7  # a note this close to an earlier one on the ticket is not posted (Vigil's)
-# Notes that restate content are checked for repeats; flags and nudges have their own
-# once-per-window and once-per-quiet-spell guards, and legitimately say similar things.
-REPEAT_CHECKED = frozenset({"answer", "brief", "summarize"})
 
 
 @dataclass(frozen=True)
@@ -73,19 +69,17 @@ class Pipeline:
         read = replace(event, message=readable(message, limit)) if message else event
         if read.message:
             conversation.append(read.message)
-        if message and message.author_role == "plugin":
-            planned: list[tuple[Decision, Note | None]] = [
-                (Decision("silent", None, "the plugin's own note: never acted on (loop guard)"), None)]
-            return self._commit(also, event, planned, {}, shadow)
+        # The plugin's own note is read like any message and silenced by a guard rule
+        # (own-note in rules/guards.yml: role == plugin), so `vigil explain` shows why.
         facts, hits = self.gather_facts(read, ticket, conversation, stored)
-        planned = []
+        planned: list[tuple[Decision, Note | None]] = []
         for decision in self.engine.decide(facts):
             note = None
-            if decision.action not in ("silent", "record_feedback"):
+            if decision.action in NOTE_ACTIONS:
                 note = perform(Context(decision, self._rules.get(decision.rule or ""), ticket.subject,
                                        conversation, hits, self.settings, self._model_allowed(ticket, event),
                                        self._rules, self.index.products()))
-                decision = self._unless_repeated(decision, note, ticket)
+                decision = self._after_drafting(decision, note, ticket)
             planned.append((decision, note))
         if event.kind == "sweep":  # silence on a sweep is no news: no row (one per ticket per sweep flooded)
             planned = [(d, n) for d, n in planned if d.action != "silent"]
@@ -136,19 +130,22 @@ class Pipeline:
         event = Event(ticket.source, ticket.ticket_id, "sweep", now)  # type: ignore[arg-type]
         return self.handle(event, shadow)
 
-    def _unless_repeated(self, decision: Decision, note: Note | None, ticket: TicketRow) -> Decision:
-        """Turn the decision silent when its note says again what an earlier note said."""
+    def _after_drafting(self, decision: Decision, note: Note | None, ticket: TicketRow) -> Decision:
+        """Ask the rules again now that the note is drafted: a guard on what it says may silence it.
+
+        The repeat guard (repeated-note in rules/guards.yml) needs the drafted text, which exists
+        only after deciding, and drafting may call a model, so it cannot come before. A fact of the
+        note (`note_similarity`, its overlap with the closest earlier note) is computed here and
+        the rules evaluated a second time; only guards may test such facts, so this pass can
+        silence a note, naming the guard, but never choose one. (A pre-draft proxy such as "the
+        best entry was cited before" exists as answer_repeats, but says nothing of briefs and
+        summaries, whose text is the repeat.)
+        """
         if note is None:
             return replace(decision, action="silent", reason=f"{decision.reason}; nothing worth a note")
-        if decision.action not in REPEAT_CHECKED:
-            return decision
-        for earlier in self.store.notes.note_bodies(ticket):
-            score = similarity(note.body, earlier)
-            if score >= REPEAT_SIMILARITY:
-                return replace(decision, action="silent",
-                               reason=f"{decision.reason}; but the note would repeat an earlier one "
-                                      f"(similarity {score:.2f} >= {REPEAT_SIMILARITY})")
-        return decision
+        closest = max((similarity(note.body, earlier) for earlier in self.store.notes.note_bodies(ticket)),
+                      default=0.0)
+        return self.engine.recheck(decision, dict(decision.facts, note_similarity=closest))
 
     def gather_facts(self, event: Event, ticket: TicketRow, conversation: list[Message],
                      before: TicketRow | None = None) -> tuple[dict[str, Any], list[Hit]]:
@@ -173,6 +170,7 @@ class Pipeline:
             hits = []
         best = hits[0] if hits and asks else None
         risks = signals.risks(text, ticket.tags) if role == "customer" else []
+        flagged = self._minutes_since_flags(ticket, now)
         last_message_at = conversation[-1].created_at if conversation else now
         facts = {
             "event": kind,
@@ -188,7 +186,8 @@ class Pipeline:
             "answer_repeats": best is not None and best.entry_id in cited,
             "answered_in_thread": best is not None and _answered_in_thread(best, conversation[:-1]),
             "risks": risks,
-            "new_risks": [k for k in risks if k not in self._recent_flags(ticket, now)] if risks else [],
+            **{f"minutes_since_{kind}_flag": flagged.get(kind, NEVER) for kind in RISK_KINDS},
+            "flagged_kinds": sorted(flagged),
             "test_environment": signals.is_test_environment(
                 " ".join(m.body for m in conversation) + " " + ticket.subject, ticket.tags),
             "notes_on_ticket": notes,
@@ -200,6 +199,7 @@ class Pipeline:
             # Only a sweep can follow a nudge without a message in between: skip the query otherwise.
             "already_nudged": kind == "sweep" and bool(self.store.tickets.recent_facts(ticket, "nudge", last_message_at)),
             "messages_on_ticket": len(conversation),
+            "note_similarity": 0.0,  # known once a note is drafted (_after_drafting)
         }
         return facts, hits
 
@@ -222,18 +222,17 @@ class Pipeline:
                     best, confidence = hits, chance
         return best, confidence
 
-    def _recent_flags(self, ticket: TicketRow, now: datetime) -> set[str]:
-        """Risk kinds already flagged on this ticket inside the suppression window.
+    def _minutes_since_flags(self, ticket: TicketRow, now: datetime) -> dict[str, float]:
+        """Minutes since this ticket was last flagged for each risk kind it was ever flagged for.
 
-        A VIP tag is a property of the ticket, not news in a message: it is flagged once.
+        Only the measure: how long a kind stays quiet after its flag (six hours; a VIP tag once
+        per ticket) is each flag rule's own condition in rules/risk.yml.
         """
-        since = now - timedelta(hours=self.settings.flag_window_hours)
-        flagged = {kind for facts in self.store.tickets.recent_facts(ticket, "flag", since)
-                   for kind in facts.get("new_risks", ())}
-        if "vip" in ticket.tags and "vip" not in flagged:
-            ever = self.store.tickets.recent_facts(ticket, "flag", None)
-            flagged |= {"vip"} & {k for facts in ever for k in facts.get("new_risks", ())}
-        return flagged
+        last: dict[str, datetime] = {}
+        for at, considered in self.store.tickets.decided(ticket, "flag"):
+            for kind in flagged_by(considered, self._rules):
+                last[kind] = max(last.get(kind, at), at)
+        return {kind: (now - at).total_seconds() / 60 for kind, at in last.items()}
 
 
 def readable(message: Message, limit: int) -> Message:

@@ -14,8 +14,9 @@ A rule file (rules/*.yml) is data an engineer reads and changes by pull request:
           fire:   [{role: customer, retrieval_score: 0.8}]
           silent: [{role: analyst, retrieval_score: 0.8}]
 
-Conditions are `<fact> <op> <value>`, with op one of == != < <= > >= contains in.
-Facts are the fixed vocabulary in FACTS; actions the fixed vocabulary in ACTIONS.
+Conditions are `<fact> <op> <value>`, with op one of == != < <= > >= contains, not contains, in.
+Facts are the fixed vocabulary in FACTS; actions the fixed vocabulary in ACTIONS. A fact in
+AFTER_DRAFTING is known only once a note is drafted: only guards test it, in a second pass.
 This module does not import durable-rules: engine.py compiles what is loaded here.
 """
 
@@ -25,9 +26,13 @@ import re
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import yaml
+
+# What signals.risks finds in a message; each kind has its flag rule in rules/risk.yml.
+RISK_KINDS = ("security", "business_impact", "widespread", "negative_emotion", "vip")
+NEVER = 1e6  # minutes since something that never happened (the engine reads no infinity)
 
 # name -> (type, meaning). The pipeline computes every one of these for every event.
 FACTS: dict[str, tuple[type, str]] = {
@@ -47,7 +52,10 @@ FACTS: dict[str, tuple[type, str]] = {
     "answered_in_thread": (bool, "an analyst's public reply already covers the best entry"),
     "risks": (list, "risk kinds in this message: business_impact, widespread, security, "
                     "negative_emotion, vip"),
-    "new_risks": (list, "risk kinds not yet flagged on this ticket inside the suppression window"),
+    # One per kind: a flag rule's window is its own condition (minutes_since_security_flag > 360).
+    **{f"minutes_since_{kind}_flag": (float, f"minutes since this ticket was last flagged for {kind} "
+                                              "(1e6 if never)") for kind in RISK_KINDS},
+    "flagged_kinds": (list, "risk kinds this ticket has ever been flagged for"),
     "test_environment": (bool, "the conversation says it is a test or staging environment"),
     "notes_on_ticket": (int, "notes the plugin has written on this ticket"),
     "minutes_since_last_note": (float, "minutes since the plugin's last note (1e6 if none)"),
@@ -57,21 +65,32 @@ FACTS: dict[str, tuple[type, str]] = {
     "promised_update": (bool, "the last public word is an analyst's promise of an update"),
     "already_nudged": (bool, "the plugin nudged about this ticket since its last message"),
     "messages_on_ticket": (int, "comments on the ticket so far"),
+    "note_similarity": (float, "word overlap of the drafted note with the closest earlier note on this "
+                               "ticket, 0..1 (0 until a note is drafted)"),
 }
+# Known only after a note is drafted (drafting may call a model, so it is not done before
+# deciding). The pipeline decides on the other facts, drafts, then asks the rules again with
+# these: only guards may test them, so that second pass can silence a note but never choose one.
+AFTER_DRAFTING = frozenset({"note_similarity"})
 
 BASELINE: dict[str, Any] = {
     "event": "message", "role": "customer", "public": True, "status": "open", "tags": [],
     "is_question": False, "in_scope": False, "small_talk": False, "retrieval_score": 0.0, "answer_confidence": 0.0,
-    "answer_repeats": False, "answered_in_thread": False, "risks": [], "new_risks": [],
+    "answer_repeats": False, "answered_in_thread": False, "risks": [], "flagged_kinds": [],
+    **{f"minutes_since_{kind}_flag": NEVER for kind in RISK_KINDS}, "note_similarity": 0.0,
     "test_environment": False, "notes_on_ticket": 0, "minutes_since_last_note": 1e6,
     "command": "", "minutes_waiting": 0.0, "minutes_silent": 0.0, "promised_update": False,
     "already_nudged": False, "messages_on_ticket": 1,
 }
 
-# The fixed vocabulary of actions; "silent" rules are guards that suppress the others.
-ACTIONS = ("answer", "flag", "nudge", "brief", "summarize", "record_feedback", "silent")
-OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "contains", "in")
-_CONDITION = re.compile(r"^\s*([a-z_]+)\s+(==|!=|<=|>=|<|>|contains|in)\s+(.+?)\s*$")
+# The fixed vocabulary of actions, listed here and nowhere else: the decision core owns it,
+# and plugin/notes/actions.py gives each action that writes a note its behaviour.
+NOTE_ACTIONS = ("answer", "flag", "nudge", "brief", "summarize")  # each writes an internal note
+# record_feedback stores an analyst's verdict on the last note; "silent" rules are guards
+# that suppress the others (ACTIONS[:-1] are the actions a guard can suppress).
+ACTIONS = (*NOTE_ACTIONS, "record_feedback", "silent")
+OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "contains", "not contains", "in")
+_CONDITION = re.compile(r"^\s*([a-z_]+)\s+(==|!=|<=|>=|<|>|contains|not\s+contains|in)\s+(.+?)\s*$")
 # What constructing a YAML value can raise besides YAMLError: !!int abc (ValueError), a
 # timestamp out of range (OverflowError), nesting deeper than Python's stack (RecursionError).
 _UNREADABLE = (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError)
@@ -92,6 +111,8 @@ class Condition:
         actual = facts[self.fact]
         if self.op == "contains":
             return self.value in actual
+        if self.op == "not contains":
+            return self.value not in actual
         if self.op == "in":
             return actual in self.value
         return {"==": actual == self.value, "!=": actual != self.value,
@@ -122,6 +143,18 @@ class Rule:
 
     def first_failure(self, facts: dict[str, Any]) -> Condition | None:
         return next((c for c in self.conditions if not c.holds(facts)), None)
+
+    @property
+    def after_drafting(self) -> bool:
+        """A guard that tests what a drafted note says: the second pass applies it."""
+        return any(c.fact in AFTER_DRAFTING for c in self.conditions)
+
+
+def flagged_by(considered: Iterable[Mapping[str, Any]], rules: Mapping[str, Rule]) -> set[str]:
+    """The risk kinds a decision flagged: the `kind` of each flag rule that fired (a flag note
+    names every one). Read from a decision's trace, so a stored decision says it too."""
+    fired = (rules.get(str(c.get("rule"))) for c in considered if c.get("fired") and c.get("action") == "flag")
+    return {str(rule.params["kind"]) for rule in fired if rule and rule.params.get("kind")}
 
 
 @dataclass(frozen=True)
@@ -305,6 +338,9 @@ def _load_rule(file: str, node: yaml.Node) -> tuple[Rule | None, list[Problem]]:
             cond, message = parse_condition(cond_node.value if isinstance(cond_node, yaml.ScalarNode) else None)
             if cond is None:
                 problem(message, cond_node)
+            elif cond.fact in AFTER_DRAFTING and action != "silent":
+                problem(f"`{cond.fact}` is known only after the note is drafted: only a guard "
+                        "(action: silent) can test it", cond_node)
             else:
                 conditions.append(cond)
 
@@ -325,6 +361,7 @@ def parse_condition(text: Any) -> tuple[Condition | None, str]:
         return None, (f"cannot read condition {_show.repr(text)}: expected `<fact> <op> <value>` "
                       f"with op one of {' '.join(OPERATORS)}")
     fact, op, raw = match.groups()
+    op = " ".join(op.split())  # "not  contains" is "not contains"
     if fact not in FACTS:
         close = [f for f in FACTS if f[:4] == fact[:4]]
         hint = f" (did you mean {close[0]}?)" if close else ""
@@ -337,7 +374,7 @@ def parse_condition(text: Any) -> tuple[Condition | None, str]:
         return None, f"the value in {_show.repr(text)} {_bad_text(value)}"
     kind = FACTS[fact][0]
     numeric = kind in (int, float)
-    if op == "contains":
+    if op in ("contains", "not contains"):
         ok = kind is list and isinstance(value, str)
         need = "a list fact and a text value"
     elif op == "in":

@@ -1,7 +1,8 @@
-"""The fixed vocabulary of interventions: each turns a decision into an internal note.
+"""What each action of the vocabulary writes: each turns a decision into an internal note.
 
-Rules choose an action by name; the Python here is the only place an action's behaviour
-lives. An action returns None when, on reflection, there is nothing worth saying.
+Rules choose an action by name from the vocabulary the decision core owns
+(`plugin.decision.rulebook.NOTE_ACTIONS`); the Python here is the only place an action's
+behaviour lives. An action returns None when, on reflection, there is nothing worth saying.
 `record_feedback` writes no note: the pipeline stores the verdict.
 
 Every note says what happened, the facts that matter (amounts, deadlines, who is affected,
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from plugin.decision import signals, thread
-from plugin.decision.rulebook import Rule
+from plugin.decision.rulebook import NOTE_ACTIONS, Rule, flagged_by
 from connectors.events import Message
 from plugin.model import Decision, Hit, Note
 from plugin.notes import digest
@@ -111,7 +112,8 @@ def _kind_label(rule: Rule | None, kind: str) -> str:
 
 def flag(ctx: Context) -> Note:
     severity = ctx.params.get("severity", "P2")
-    kinds = list(ctx.decision.facts.get("new_risks", ())) or [ctx.params.get("kind", "risk")]
+    fired = flagged_by(ctx.decision.considered, ctx.rules)  # every kind whose flag rule fired
+    kinds = [k for k in ctx.decision.facts.get("risks", ()) if k in fired] or [ctx.params.get("kind", "risk")]
     by_kind = {r.params.get("kind"): r for r in ctx.rules.values() if r.action == "flag"}
     if ctx.rule:
         by_kind[ctx.rule.params.get("kind")] = ctx.rule
@@ -164,7 +166,8 @@ def summarize(ctx: Context) -> Note:
                 "model" if call and call.outcome == "used" else "rules", call)
 
 
-ACTIONS: dict[str, Callable[[Context], Note | None]] = {
+# One writer per action of NOTE_ACTIONS (tests/test_action_notes.py checks that they match).
+WRITERS: dict[str, Callable[[Context], Note | None]] = {
     "answer": answer,
     "flag": flag,
     "nudge": nudge,
@@ -174,6 +177,7 @@ ACTIONS: dict[str, Callable[[Context], Note | None]] = {
 
 
 def perform(ctx: Context) -> Note | None:
-    """Run the decision's action; actions without a note (record_feedback) return None."""
-    action = ACTIONS.get(ctx.decision.action)
-    return action(ctx) if action else None
+    """Run the decision's action; actions that write no note (record_feedback, silent) give None."""
+    if ctx.decision.action not in NOTE_ACTIONS:
+        return None
+    return WRITERS[ctx.decision.action](ctx)

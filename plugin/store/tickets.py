@@ -142,6 +142,14 @@ class TicketQueries:
         with self.db.read() as conn:
             return [json.loads(r) for r in conn.execute(query).scalars()]
 
+    def decided(self, ticket: TicketRow, action: str) -> list[tuple[datetime, list[dict[str, Any]]]]:
+        """When each decision that took `action` on this ticket was made, and the rules it
+        considered (which fired): a flag's kinds are read from them."""
+        query = select(decisions.c.created_at, decisions.c.considered).where(
+            decisions.c.ticket == ticket.pk, decisions.c.action == action)
+        with self.db.read() as conn:
+            return [(at, json.loads(considered)) for at, considered in conn.execute(query)]
+
     def record_decision(self, ticket: TicketRow, event: Event, position: int | None,
                         decision: Decision) -> int:
         with self.db.write() as conn:
