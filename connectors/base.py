@@ -78,6 +78,8 @@ def storable(delivery: Delivery) -> Delivery:
             message = event.message
             texts += [("comment body", message.body), ("comment id", message.message_id),
                       ("author id", message.author_id)]
+    if delivery.unread:
+        texts += [("ticket id", delivery.unread.ticket_id), ("reason", delivery.unread.why)]
     for name, value in texts:
         if value is None:
             continue

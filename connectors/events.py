@@ -108,9 +108,20 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Unread:
+    """A comment a body carried but could not stand for on its own (e.g. Jira's thin
+    comment_created, which names no reporter, so the author's role is unknown). It is kept,
+    with the reason and the fix, so that a comment which never arrives otherwise is seen."""
+
+    ticket_id: str  # "" when the body does not even name its ticket
+    why: str
+
+
+@dataclass(frozen=True)
 class Delivery:
     """One webhook request as accepted: the unit of idempotency."""
 
     source: Source
     delivery_id: str
     events: tuple[Event, ...]
+    unread: Unread | None = None

@@ -65,3 +65,42 @@ def test_a_jira_note_goes_out_internal(app, jira):
     assert sent["properties"] == [{"key": "sd.public.comment", "value": {"internal": True}}]
     assert "knowledge/account/reset-password.md" in sent["body"]
     assert runtime.store.notes.list_notes(TicketRef("jira", "SUP-9"))[0]["status"] == "delivered"
+
+
+# --- comment bodies without a reporter ---------------------------------------------------------
+# Captured Cloud comment_created of comment 10019 on TES-41: an `atlassian` author and no reporter,
+# so its role is unknown; the same issue's captured jira:issue_created is its ticket's other delivery.
+MM = FIXTURES / "jira" / "mattermost-plugin-jira"
+THIN = (MM / "webhook-cloud-comment-created.json").read_bytes()
+SERVER_THIN = (MM / "webhook-server-comment-created.json").read_bytes()  # no issue key at all
+SERVER_TWIN = (MM / "webhook-server-issue-updated-commented-1.json").read_bytes()
+
+
+def test_a_comment_body_without_a_reporter_is_recorded_unread_with_the_fix(app, caplog):
+    client = app.test_client()
+    with caplog.at_level("INFO", logger="vigil.connectors.jira"):
+        answer = client.post("/webhooks/jira", data=THIN, headers=signed(THIN))
+    assert answer.status_code == 202 and answer.get_json()["events"] == 0
+    assert "no reporter" in answer.get_json()["unread"]
+    [unread] = app.extensions["vigil"].store.inbox.unread_deliveries()
+    assert unread["ticket"] == "jira:TES-41" and unread["delivery_id"] == "d-1"
+    assert unread["error"].startswith("comment_created of comment 10019 on TES-41 left unread")
+    assert "subscribed to Issue: updated, tick it (connectors/jira/SETUP.md, step 3)" in unread["error"]
+    assert any("tick it" in record.getMessage() for record in caplog.records)  # the log says the fix too
+
+
+@pytest.mark.parametrize("order", [(THIN, CREATED), (CREATED, THIN)], ids=["thin first", "twin first"])
+def test_a_comment_body_paired_with_a_delivery_for_its_ticket_is_not_listed(app, order):
+    client = app.test_client()
+    for number, body in enumerate(order):
+        assert client.post("/webhooks/jira", data=body, headers=signed(body, f"d-{number}")).status_code == 202
+    assert app.extensions["vigil"].store.inbox.unread_deliveries() == []
+
+
+def test_an_old_server_comment_body_without_an_issue_is_paired_with_its_twin(app):
+    client = app.test_client()
+    client.post("/webhooks/jira", data=SERVER_THIN, headers=signed(SERVER_THIN, "d-thin"))
+    [unread] = app.extensions["vigil"].store.inbox.unread_deliveries()
+    assert unread["ticket"] == "jira:" and "names no issue key" in unread["error"]
+    client.post("/webhooks/jira", data=SERVER_TWIN, headers=signed(SERVER_TWIN, "d-twin"))
+    assert app.extensions["vigil"].store.inbox.unread_deliveries() == []

@@ -118,3 +118,18 @@ def test_a_ticket_id_two_helpdesks_share_must_be_named_with_its_helpdesk(vigil, 
     assert lines(vigil("explain", "jira:7", "--json"))  # named with its helpdesk, it is found
     assert {n["source"] for n in lines(vigil("notes", "--ticket", "zendesk:7", "--json"))} == {"zendesk"}
     assert "no ticket jira:8" in vigil("explain", "jira:8", code=1)
+
+
+def test_deliveries_lists_a_jira_comment_left_unread(vigil, tmp_path):
+    from connectors.jira.webhook import parse
+    from plugin.settings import load_settings
+    from plugin.cli import open_store
+    from .conftest import FIXTURES
+    body = (FIXTURES / "jira" / "mattermost-plugin-jira" / "webhook-cloud-comment-created.json").read_bytes()
+    vigil("db", "upgrade")
+    with open_store(load_settings()) as store:
+        assert store.inbox.accept(parse({}, body), body)
+    [row] = lines(vigil("deliveries", "--json"))
+    assert row["state"] == "unread" and row["ticket"] == "jira:TES-41"
+    text = vigil("deliveries")
+    assert text.startswith("[unread] delivery") and "Issue: updated" in text

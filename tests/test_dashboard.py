@@ -270,3 +270,18 @@ def test_a_webhook_delivery_set_aside_is_listed_with_its_tries_and_error(app):
     assert not runtime.store.inbox.begin_attempt(pk, tries)  # set aside now
     html = page(app)
     assert f'id="set-aside-{pk}"' in html and "never finished" in html
+
+
+def test_a_jira_comment_left_unread_is_listed_with_the_fix(app):
+    """A captured Cloud comment_created names no reporter; with no other delivery for its ticket
+    the comment was never read, and the page says so (issue 11, defect 15)."""
+    from connectors.jira.webhook import parse
+    from .conftest import FIXTURES
+    body = (FIXTURES / "jira" / "mattermost-plugin-jira" / "webhook-cloud-comment-created.json").read_bytes()
+    runtime = app.extensions["vigil"]
+    assert runtime.store.inbox.accept(parse({"X-Atlassian-Webhook-Identifier": "thin-1"}, body), body)
+    [unread] = runtime.store.inbox.unread_deliveries()
+    html = page(app)
+    assert f'id="unread-{unread["id"]}"' in html and "jira:TES-41" in html
+    assert "tick it (connectors/jira/SETUP.md, step 3)" in html
+    assert "None set aside." in html  # unread is not failed: nothing to retry

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from connectors.base import (EARLIEST, LATEST, BadPayload, SignatureError, hmac_sha256, plausible,
                              signatures_match, storable)
-from connectors.events import NOTE_MARKER, RESOLVED_STATUSES, Delivery, Event, Message, Role
+from connectors.events import NOTE_MARKER, RESOLVED_STATUSES, Delivery, Event, Message, Role, Unread
 from connectors.plumbing import parse_time
 
 log = logging.getLogger("vigil.connectors.jira")
@@ -71,6 +71,7 @@ def parse(headers: Mapping[str, str], body: bytes, *,
         raise BadPayload("body: expected a JSON object")
     event_name = _get(data, "webhookEvent", str, required=True)
     handler = HANDLERS.get(event_name)
+    unread = None
     if handler is None:
         if event_name not in IGNORED_EVENTS:
             log.warning("ignoring unsupported Jira webhook event %r", event_name)
@@ -79,8 +80,41 @@ def parse(headers: Mapping[str, str], body: bytes, *,
         if event_name.startswith("jira:issue_"):
             _ticket_key(data), _occurred_at(data)  # required even if nothing we use changed
         events = handler(data, bot_account_id)
+        if not events and event_name in _COMMENT_EVENTS:
+            unread = _unread_comment(data)
+            log.info("%s", unread.why)
     return storable(Delivery(source="jira", delivery_id=delivery_id(headers, body),
-                             events=tuple(events)))
+                             events=tuple(events), unread=unread))
+
+
+_COMMENT_EVENTS = ("comment_created", "comment_updated")
+
+
+def _unread_comment(data: dict) -> Unread:
+    """Why a comment event gave no message, and how to make sure the comment still counts.
+
+    What comment_created carries: Atlassian documents the comment events
+    (developer.atlassian.com/cloud/jira/platform/webhooks/, "Available webhook events") but no
+    payload of their own; real Cloud bodies (tests/fixtures/jira/mattermost-plugin-jira/
+    webhook-cloud-comment-created.json) hold `comment` and an `issue` with only id, key and
+    summary, issue type, project, assignee, priority and status: no reporter. Old Server bodies
+    have no `issue` at all (webhook-server-comment-created.json). The comment also arrives as
+    jira:issue_updated (issue_commented) with the whole issue, which Vigil reads instead; but a
+    webhook subscribed to comment events alone never sends that, and Atlassian has announced
+    that jira:issue_* bodies will stop carrying comments
+    (developer.atlassian.com/cloud/jira/platform/deprecation-notice-removal-of-comment-object-data-in-jira-issue-webhooks/).
+    So the body is stored with this reason, and `vigil deliveries` and the dashboard list it
+    when no twin came for its ticket.
+    """
+    comment = data["comment"] if isinstance(data.get("comment"), dict) else {}
+    key = _get(data, "issue.key", str) if isinstance(data.get("issue"), dict) else None
+    what = f"{data['webhookEvent']} of comment {comment.get('id', '?')}" + (f" on {key}" if key else "")
+    lacks = "names no reporter, so whether its author is the customer is unknown" if key else \
+        "names no issue key"
+    return Unread(key or "", f"{what} left unread: the body {lacks}. Vigil reads the comment from its "
+                             "jira:issue_updated twin (issue_commented, issue_comment_edited); if the webhook is not subscribed "
+                             "to Issue: updated, tick it (connectors/jira/SETUP.md, step 3), or such "
+                             "comments are never read.")
 
 
 # --- one handler per event ----------------------------------------------------------------

@@ -88,13 +88,16 @@ def notes_retry(ticket: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def deliveries(ctx: click.Context, as_json: bool) -> None:
-    """List the webhook deliveries that failed to be decided, with their error."""
+    """List the webhook deliveries that failed to be decided, and comments left unread, with why."""
     if ctx.invoked_subcommand:
         return
     with open_store(load_or_fail()) as store:
         for d in store.inbox.failed_deliveries():
-            emit(d, as_json, f"[failed] delivery {d['id']} ({d['source']} {d['delivery_id']}, ticket "
-                 f"{d['ticket']}, {d['handled']}/{d['events']} events handled): {d['error']}")
+            emit(dict(d, state="failed"), as_json, f"[failed] delivery {d['id']} ({d['source']} {d['delivery_id']}, "
+                 f"ticket {d['ticket']}, {d['handled']}/{d['events']} events handled): {d['error']}")
+        for d in store.inbox.unread_deliveries():  # no delivery for its ticket came with it
+            emit(dict(d, state="unread"), as_json, f"[unread] delivery {d['id']} ({d['source']} {d['delivery_id']}, "
+                 f"received {d['received_at']}): {d['error']}")
 
 
 @deliveries.command("retry")

@@ -29,9 +29,16 @@ def ticket_lease(key: str) -> str:
 
 
 def ticket_key(delivery: Delivery) -> str:
-    """The ticket a delivery is about, as its TicketRef key (its first event's ticket)."""
-    first = delivery.events[0].ticket_id if delivery.events else ""
+    """The ticket a delivery is about, as its TicketRef key (its first event's ticket, else
+    the ticket of the comment it left unread)."""
+    first = delivery.events[0].ticket_id if delivery.events else \
+        delivery.unread.ticket_id if delivery.unread else ""
     return TicketRef(delivery.source, first).key
+
+
+# A comment left unread is paired with a delivery for its ticket this close in time: Jira
+# sends a comment's thin body and its full twin together, in either order.
+TWIN_SECONDS = 300
 
 
 class InboxQueries:
@@ -43,17 +50,40 @@ class InboxQueries:
     def accept(self, delivery: Delivery, body: bytes | None = None) -> bool:
         """Store a delivery durably; return False if it was already stored: a retry (the same
         delivery id) or a replay (the same signed body under another id)."""
+        key, now = ticket_key(delivery), utcnow()
         row = {"source": delivery.source, "delivery_id": delivery.delivery_id,
                "content_key": "sha256:" + hashlib.sha256(body).hexdigest() if body is not None else None,
-               "received_at": utcnow(), "state": "pending" if delivery.events else "done",
-               "ticket_key": ticket_key(delivery), "progress": 0,
+               "received_at": now, "ticket_key": key, "progress": 0,
+               "state": "pending" if delivery.events else "unread" if delivery.unread else "done",
+               "error": delivery.unread.why if delivery.unread and not delivery.events else None,
                "events": json.dumps([e.to_dict() for e in delivery.events])}
         try:
             with self.db.write(savepoint=True) as conn:
                 conn.execute(insert(deliveries).values(**row))
+                if delivery.events or delivery.unread:
+                    self._pair_unread(conn, delivery, key, now)
         except IntegrityError:
             return False
         return True
+
+    @staticmethod
+    def _pair_unread(conn, delivery: Delivery, key: str, at: datetime) -> None:
+        """A comment left unread and a delivery for its ticket near in time are a thin body and
+        its full twin (either may come first): the comment was read, so the unread one is done.
+        Where the thin body named no ticket, any delivery from the same helpdesk pairs it."""
+        c, since = deliveries.c, at - timedelta(seconds=TWIN_SECONDS)
+        unknown = TicketRef(delivery.source, "").key
+        if delivery.events:
+            conn.execute(update(deliveries).where(
+                c.state == "unread", c.source == delivery.source, c.ticket_key.in_((key, unknown)),
+                c.received_at >= since).values(state="done", error=None))
+            return
+        near = select(c.id).where(c.source == delivery.source, c.state != "unread", c.received_at >= since)
+        if key != unknown:
+            near = near.where(c.ticket_key == key)
+        if conn.execute(near.limit(1)).first():
+            conn.execute(update(deliveries).where(c.source == delivery.source, c.delivery_id == delivery.delivery_id)
+                         .values(state="done", error=None))
 
     def pending_tickets(self, received_before: datetime | None = None,
                         unheld_at: datetime | None = None) -> list[str]:
@@ -128,6 +158,16 @@ class InboxQueries:
         return [{"id": r.id, "source": r.source, "delivery_id": r.delivery_id, "ticket": r.ticket_key,
                  "received_at": r.received_at.isoformat(), "events": len(json.loads(r.events)),
                  "handled": r.progress, "tries": r.attempts, "error": r.error} for r in rows]
+
+    def unread_deliveries(self) -> list[dict[str, Any]]:
+        """Deliveries whose comment was left unread and that no delivery for the same ticket
+        came near in time (accept pairs them): comments never read, e.g. from a webhook
+        subscribed to comment events alone."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(deliveries).where(deliveries.c.state == "unread")
+                                .order_by(deliveries.c.id)).all()
+        return [{"id": r.id, "source": r.source, "delivery_id": r.delivery_id, "ticket": r.ticket_key,
+                 "received_at": r.received_at.isoformat(), "error": r.error} for r in rows]
 
     def retry_failed_deliveries(self, pk: int | None = None) -> int:
         """Put failed deliveries back in the inbox, to go on from the event that failed."""

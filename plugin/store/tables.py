@@ -43,7 +43,8 @@ deliveries = Table(
     Column("events", Text, nullable=False),  # JSON list of Event.to_dict()
     Column("ticket_key", String(130), nullable=False, index=True),  # "source:ticket_id": one worker per ticket
     Column("progress", Integer, nullable=False, default=0),  # events handled: a rerun goes on from here
-    Column("state", String(10), nullable=False, default="pending"),  # pending, done, failed
+    # pending, done, failed, or unread: a comment the body could not stand for (`error` says why)
+    Column("state", String(10), nullable=False, default="pending"),
     # Tries at its next event that failed or never finished; at decide_max_attempts: failed.
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("error", Text),

@@ -96,8 +96,9 @@ def webhook(source: str):
     # Not recorded in webhook_results: the delivery row counts it, one write per webhook fewer.
     if delivery.events:  # one the plugin does not act on is stored as done: nothing to decide
         runtime.announce(ticket_key(delivery))
+    unread = {"unread": delivery.unread.why} if delivery.unread else {}  # e.g. a Jira comment with no reporter
     return jsonify(status="accepted", delivery_id=delivery.delivery_id,
-                   events=len(delivery.events)), 202
+                   events=len(delivery.events), **unread), 202
 
 
 @bp.post("/webhooks/git")

@@ -115,7 +115,7 @@ def dashboard():
         decisions=store.operator.recent_decisions(RECENT, silent), notes=store.operator.recent_notes(RECENT),
         failed=store.operator.recent_notes(200, status="failed"), notes_by_status=notes_by_status,
         pending=store.operator.counts("deliveries", "state").get(("pending",), 0),
-        set_aside=store.inbox.failed_deliveries(),
+        set_aside=store.inbox.failed_deliveries(), unread=store.inbox.unread_deliveries(),
         open_proposals=[p for p in proposals if p["state"] == "open"],
         merged_proposals=[p for p in proposals if p["state"] in ("merged", "edited")],  # edited: merged after changes
         chart=chart, rates=rates[-12:],  # the table: the latest periods; the chart has them all

@@ -298,6 +298,17 @@ def test_thin_cloud_comment_without_account_type_waits_for_its_twin():
     assert deliver(f"{MM}/webhook-cloud-comment-created-mention-user.json").events == ()
 
 
+def test_a_comment_body_that_cannot_stand_alone_says_so_and_how_to_fix_the_webhook():
+    # Left unread is not lost silently: the delivery names the comment, its ticket and the fix.
+    cloud = deliver(f"{MM}/webhook-cloud-comment-created.json").unread
+    assert cloud is not None and cloud.ticket_id == "TES-41"
+    assert "comment 10019 on TES-41" in cloud.why and "names no reporter" in cloud.why
+    server = deliver(f"{MM}/webhook-server-comment-created.json").unread
+    assert server is not None and server.ticket_id == "" and "comment 10082" in server.why
+    assert "tick it (connectors/jira/SETUP.md, step 3)" in server.why
+    assert deliver(f"{MM}/webhook-server-issue-updated-commented-1.json").unread is None  # the twin reads
+
+
 # --- roles and visibility ----------------------------------------------------------------------
 
 def _set(path: str, value: Any) -> Callable[[dict], None]:
