@@ -10,7 +10,6 @@ import click
 
 from plugin.cli import load_or_fail, main
 from plugin.replay import ReplayError
-from plugin.decision.rulebook import RuleFileError
 
 
 @main.command("eval")
@@ -41,6 +40,7 @@ def evaluate_(labelled: Path, as_json: bool, mistakes: bool, calibrate: bool, wr
     if missing:  # the runtime does without them; the offline measures need them
         raise click.ClickException(f"`vigil eval` needs the eval extra ({', '.join(missing)} missing): "
                                    "pip install 'vigil-helpdesk[eval]'")
+    from plugin.decision.rulebook import RuleFileError
     from plugin.evaluation.labelled import evaluate
     if out:
         from plugin.evaluation import report as report_

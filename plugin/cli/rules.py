@@ -7,7 +7,6 @@ import sys
 import click
 
 from plugin.cli import load_or_fail, main
-from plugin.decision.rulebook import check_rules
 
 
 @main.group()
@@ -18,6 +17,7 @@ def rules() -> None:
 @rules.command("check")
 def rules_check() -> None:
     """Validate the rule files; print each problem with file and line."""
+    from plugin.decision.rulebook import check_rules
     settings = load_or_fail()
     loaded, problems = check_rules(settings.rules_dir)
     for problem in problems:
@@ -30,6 +30,7 @@ def rules_check() -> None:
 @rules.command("test")
 def rules_test() -> None:
     """Run every rule's fire/silent examples against the engine; print a table."""
+    from plugin.decision.rulebook import check_rules
     from plugin.decision.ruletest import run_examples
     settings = load_or_fail()
     loaded, problems = check_rules(settings.rules_dir)

@@ -7,7 +7,6 @@ import logging
 import click
 
 from plugin.cli import database_unreachable, load_or_fail, main, runtime_or_fail
-from plugin.decision.rulebook import RuleFileError
 
 
 @main.command()
@@ -18,7 +17,7 @@ def serve(host: str, port: int) -> None:
     unless VIGIL_REDIS_URL sends tickets to `vigil worker` processes."""
     from sqlalchemy.exc import OperationalError
 
-    from plugin.decision.rulebook import load_rules
+    from plugin.decision.rulebook import RuleFileError, load_rules
     from plugin.runtime import build_web
     from plugin.web.serving import serve as run
     from plugin.work.dispatch import Wake
