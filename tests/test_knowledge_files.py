@@ -3,6 +3,9 @@ the line and the fix wherever an admin looks (knowledge check, the index, the da
 
 from __future__ import annotations
 
+import os
+import re
+
 import pytest
 from click.testing import CliRunner
 
@@ -95,3 +98,50 @@ def test_the_dashboard_lists_the_files_left_out_with_the_fix(settings, knowledge
     assert "Knowledge files left out" in text
     assert "quota: front matter is not valid YAML (mapping values are not allowed here) at line 2" in text
     assert "quote the title: it contains a colon" in text
+
+
+def test_a_web_process_without_an_index_lists_the_files_left_out_and_keeps_up(settings, knowledge_dir, monkeypatch):
+    """`vigil serve`'s web processes decide nothing and hold no index: the dashboard scans the
+    files itself, and reads again only the files that changed since its last view."""
+    from plugin.knowledge import unreadable
+    from plugin.web.app import create_app
+    from plugin.work.dispatch import Wake
+
+    read = []
+    parse = unreadable.parse_entry
+    monkeypatch.setattr(unreadable, "parse_entry", lambda entry, *a, **k: read.append(entry) or parse(entry, *a, **k))
+    quota = knowledge_dir / "quota.md"
+    quota.write_text(COLON_TITLE)
+    app = create_app(settings.replace(admin_token="admin-t0ken"), dispatcher=Wake())
+    assert not hasattr(app.extensions["vigil"], "index")
+
+    def left_out() -> str:
+        page = app.test_client().get("/dashboard", headers=bearer("admin-t0ken"))
+        assert page.status_code == 200, page.text
+        found = re.search(r'<section id="unreadable">(.*?)</section>', page.text, re.S)
+        return found.group(1) if found else ""
+
+    def touch(path, text):  # a new modification time even where the clock is coarse
+        path.write_text(text)
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+    try:
+        shown = left_out()
+        assert "quota: front matter is not valid YAML (mapping values are not allowed here) at line 2" in shown
+        assert "quote the title: it contains a colon" in shown
+        assert len(read) == 4 and "quota" in read  # every file once...
+        read.clear()
+        assert left_out() == shown and read == []  # ...and nothing again while no file changes
+        touch(quota, COLON_TITLE.replace("Error 429: too many", '"Error 429: too many').replace("requests\n", 'requests"\n', 1))
+        assert left_out() == "" and read == ["quota"]  # fixed: gone from the page
+        read.clear()
+        touch(knowledge_dir / "tabs.md", "---\ntitle: ok\ntags:\n\t- api\n---\nx")
+        shown = left_out()
+        assert "tabs: front matter is not valid YAML" in shown and "at line 4" in shown
+        assert "indent with spaces: YAML does not allow tabs" in shown and "quota" not in shown
+        assert read == ["tabs"]
+        (knowledge_dir / "tabs.md").unlink()
+        assert left_out() == ""
+    finally:
+        app.extensions["vigil"].close()

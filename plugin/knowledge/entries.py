@@ -61,11 +61,14 @@ def entry_id(root: Path, path: Path) -> str:
     return path.relative_to(root).with_suffix("").as_posix()
 
 
-def parse_entry(entry_id_: str, text: str) -> Entry:
+def parse_entry(entry_id_: str, text: str, loader: type = yaml.SafeLoader) -> Entry:
     """Split front matter from the body and validate it; raise KnowledgeError if wrong.
 
     Files are read as people write them: `tags: [api, 429]` (YAML reads 429 as a number),
     `tags: api, billing` (one string) and a lone scalar all become lists of strings.
+    The pure-Python loader is the default because its error messages and marks are the ones
+    the fixes are written for; a scan that only needs to know whether a file reads may pass
+    libyaml's CSafeLoader (about 10x faster).
     """
     def fail(problem: str, fix: str, line: int | None = None) -> KnowledgeError:
         return KnowledgeError(Finding(entry_id_, problem, line, fix))
@@ -80,7 +83,7 @@ def parse_entry(entry_id_: str, text: str) -> Entry:
                    "end the front matter with a line `---` before the text", 1)
     front = parts[0][3:]
     try:
-        meta = yaml.safe_load(front) or {}
+        meta = yaml.load(front, Loader=loader) or {}  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
         line, fix = _yaml_fix(exc, front.split("\n"))
         reason = getattr(exc, "problem", None) or "invalid YAML"

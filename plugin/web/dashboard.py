@@ -22,6 +22,7 @@ from flask import Blueprint, Flask, Request, Response, current_app, redirect, re
 from markupsafe import Markup, escape
 
 from plugin.knowledge.retrieval import query_terms
+from plugin.knowledge.unreadable import UnreadableFiles
 from plugin.redaction import redact
 from plugin.decision.rulebook import Rule, load_rules
 
@@ -121,9 +122,20 @@ def dashboard():
         chart=chart, rates=rates[-12:],  # the table: the latest periods; the chart has them all
         top_entries=Counter(store.operator.citation_counts()).most_common(15),
         threshold=threshold, gap_window=GAP_WINDOW,
-        # Only a process that decides holds the index; a web process alone (queue, decider) has none.
-        knowledge_errors=index.errors if (index := getattr(runtime, "index", None)) else [],
+        knowledge_errors=_unreadable(runtime),
         gaps=knowledge_gaps(store.operator.customer_messages_decided(GAP_WINDOW), threshold))
+
+
+def _unreadable(runtime) -> list[str]:
+    """The knowledge files left out, each with its line and fix. A process that decides asks
+    its index; a web process alone (queue, decider process) holds none, so it keeps a scan of
+    the files of its own, which rereads only the files that changed since the last view."""
+    if (index := getattr(runtime, "index", None)) is not None:
+        return index.errors
+    scan = current_app.extensions.get("vigil-unreadable")
+    if scan is None:
+        scan = current_app.extensions.setdefault("vigil-unreadable", UnreadableFiles(runtime.settings.knowledge_dir))
+    return [str(finding) for finding in scan.findings()]
 
 
 @bp.post("/dashboard/notes/<int:note_id>/retry")
