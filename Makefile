@@ -14,7 +14,7 @@ PYTHON_OLDEST ?= $(shell for p in python3.10 $(PYENV_VERSIONS)/3.10*/bin/python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-lowest typecheck bench clean
+.PHONY: demo test test-lowest demo-lowest typecheck bench clean
 
 $(BIN)/vigil: setup.cfg pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python 3.10, 3.11 or 3.12 (durable-rules does not support 3.13)"; exit 1; }
@@ -23,11 +23,16 @@ $(BIN)/vigil: setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
-demo: $(BIN)/vigil
-	VIGIL_HOME=.vigil/demo $(BIN)/vigil replay samples/conversations.jsonl
+# The demo's steps, for a virtual environment's bin/ ($(1)) and a home of its own ($(2)).
+define DEMO
+	VIGIL_HOME=$(2) $(1)/vigil replay samples/conversations.jsonl
 	@echo
 	@echo "Notes the plugin would have posted (shadow: nothing left this machine):"
-	VIGIL_HOME=.vigil/demo $(BIN)/vigil notes
+	VIGIL_HOME=$(2) $(1)/vigil notes
+endef
+
+demo: $(BIN)/vigil
+	$(call DEMO,$(BIN),.vigil/demo)
 
 test: $(BIN)/vigil
 	$(BIN)/python -m pytest -q
@@ -49,6 +54,10 @@ $(LOWEST)/bin/vigil: setup.cfg pyproject.toml
 test-lowest: $(LOWEST)/bin/vigil
 	$(LOWEST)/bin/python --version
 	$(LOWEST)/bin/python -m pytest -q
+
+# The demo on the oldest Python with the lowest versions.
+demo-lowest: $(LOWEST)/bin/vigil
+	$(call DEMO,$(LOWEST)/bin,.vigil/demo-lowest)
 
 bench: $(BIN)/vigil
 	$(BIN)/pip install --quiet -e '.[test,bench]'
