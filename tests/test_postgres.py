@@ -130,3 +130,16 @@ def test_an_outdated_database_is_refused_until_upgraded(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0 and f"empty -> {schema.head()}" in result.output
     assert Store(fresh)
+
+
+def test_a_jira_comment_left_unread_is_paired_with_its_ticket_on_postgresql(pg_runtime):
+    from connectors.jira.webhook import parse
+    from .conftest import FIXTURES
+    captured = FIXTURES / "jira" / "mattermost-plugin-jira"
+    thin, twin = ((captured / name).read_bytes() for name in ("webhook-cloud-comment-created.json",
+                                                              "webhook-issue-created.json"))
+    inbox = pg_runtime.store.inbox
+    assert inbox.accept(parse({"X-Atlassian-Webhook-Identifier": "thin"}, thin), thin)
+    assert [d["ticket"] for d in inbox.unread_deliveries()] == ["jira:TES-41"]
+    assert inbox.accept(parse({"X-Atlassian-Webhook-Identifier": "twin"}, twin), twin)
+    assert inbox.unread_deliveries() == []

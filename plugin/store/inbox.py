@@ -7,14 +7,14 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connectors.events import Delivery, Event, TicketRef
 
 from plugin.model import utcnow
 from plugin.store.database import Database
-from plugin.store.tables import deliveries, leases
+from plugin.store.tables import UTC, deliveries, leases
 
 
 class AlreadyHandled(RuntimeError):
@@ -39,6 +39,18 @@ def ticket_key(delivery: Delivery) -> str:
 # A comment left unread is paired with a delivery for its ticket this close in time: Jira
 # sends a comment's thin body and its full twin together, in either order.
 TWIN_SECONDS = 300
+
+
+# Built once: this runs for every webhook with events, on the acknowledgement's path.
+_c = deliveries.c
+_NEAR = (_c.source == bindparam("b_source")) & (_c.received_at >= bindparam("since", type_=UTC))
+_READ_BY_TWIN = update(deliveries).where(
+    _NEAR, _c.state == "unread", or_(_c.ticket_key == bindparam("key"), _c.ticket_key == bindparam("unknown"))
+).values(state="done", error=None)
+_ANY_CAME = select(_c.id).where(_NEAR, _c.state != "unread").limit(1)
+_TWIN_CAME = _ANY_CAME.where(_c.ticket_key == bindparam("key"))
+_READ_AT_ONCE = update(deliveries).where(_c.source == bindparam("b_source"),
+                                         _c.delivery_id == bindparam("b_delivery_id")).values(state="done", error=None)
 
 
 class InboxQueries:
@@ -71,19 +83,12 @@ class InboxQueries:
         """A comment left unread and a delivery for its ticket near in time are a thin body and
         its full twin (either may come first): the comment was read, so the unread one is done.
         Where the thin body named no ticket, any delivery from the same helpdesk pairs it."""
-        c, since = deliveries.c, at - timedelta(seconds=TWIN_SECONDS)
-        unknown = TicketRef(delivery.source, "").key
+        values = {"b_source": delivery.source, "key": key, "unknown": TicketRef(delivery.source, "").key,
+                  "since": at - timedelta(seconds=TWIN_SECONDS), "b_delivery_id": delivery.delivery_id}
         if delivery.events:
-            conn.execute(update(deliveries).where(
-                c.state == "unread", c.source == delivery.source, c.ticket_key.in_((key, unknown)),
-                c.received_at >= since).values(state="done", error=None))
-            return
-        near = select(c.id).where(c.source == delivery.source, c.state != "unread", c.received_at >= since)
-        if key != unknown:
-            near = near.where(c.ticket_key == key)
-        if conn.execute(near.limit(1)).first():
-            conn.execute(update(deliveries).where(c.source == delivery.source, c.delivery_id == delivery.delivery_id)
-                         .values(state="done", error=None))
+            conn.execute(_READ_BY_TWIN, values)
+        elif conn.execute(_TWIN_CAME if key != values["unknown"] else _ANY_CAME, values).first():
+            conn.execute(_READ_AT_ONCE, values)
 
     def pending_tickets(self, received_before: datetime | None = None,
                         unheld_at: datetime | None = None) -> list[str]:
