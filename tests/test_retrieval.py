@@ -208,6 +208,27 @@ def test_a_misspelt_word_is_read_as_the_knowledge_bases_own_word(index):
     assert misspelt[0].relevance > 0 and misspelt[0].score == 0  # evidence counts the words as written
 
 
+def test_a_word_the_question_repeats_weighs_more_with_bm25s_saturation():
+    from plugin.knowledge.analysis import QUERY_SATURATION, repaired_terms
+    terms = repaired_terms("Router light blinks. I reset the router, the router still blinks",
+                           known=lambda stem: 1, correct=lambda stem: None)
+    weights = {stem: weight for stem, _, weight in terms}
+    k3 = QUERY_SATURATION
+    assert weights["router"] == pytest.approx((k3 + 1) * 3 / (k3 + 3)) and weights["light"] == 1.0
+    assert weights["blink"] == pytest.approx((k3 + 1) * 2 / (k3 + 2))  # "blinks" twice, one stem
+    assert 2 < weights["router"] < 3  # more than once, less than three times
+
+
+def test_the_subject_a_story_repeats_decides_between_entries(index, knowledge_dir):
+    write_entry(knowledge_dir, "devices/router", "Router keeps dropping", ["network"],
+                "Restart the router and check the cable.")
+    write_entry(knowledge_dir, "devices/printer", "Printer offline", ["network"],
+                "Check the printer's cable and restart it.")
+    index.refresh()
+    story = "The router is in the office next to the printer. Since Monday the router drops, the router light is red."
+    assert index.search(story)[0].entry_id == "devices/router"
+
+
 def test_model_names_with_digits_are_kept_and_numbers_dropped():
     assert query_terms("My PS4 and iOS11 phone, order 12345 on the 3rd at 10am") == ["ps4", "ios11", "phone", "order"]
 

@@ -13,9 +13,9 @@ Figures per part:
   answer to a question nothing answers counts as wrong);
 - answered_right: of the answerable questions, the share answered citing a right entry first;
 - silence: of the questions no entry answers, the share left without an answer;
-- ranking: of the answerable questions, the share whose first hit is right when the answer
-  rules answer every customer message (the confidence condition and those on how the message
-  reads dropped): the plugin's ranking alone, its reading of questions measured apart;
+- ranking: of the answerable questions, the share whose first hit is right when only the
+  answer rules run and answer every customer message (the conditions on the confidence and on
+  how the message reads dropped): the plugin's ranking alone; reading is measured apart;
 - bm25s: the same for plain BM25 (bm25s, Snowball stemmer, English stop words) over the same
   entries and questions, in the same run, when bm25s is installed.
 """
@@ -137,16 +137,21 @@ SETS: dict[str, Callable[[], RealSet]] = {"stackfaq": stackfaq, "customer_care":
 
 # --- running a set ------------------------------------------------------------------------
 
-def always_answering(rules: list[Rule], reading: bool = True) -> list[Rule]:
-    """The rules with every answer rule's confidence condition dropped: they answer any hit.
-
-    With reading=False the conditions on how the message reads (a question, in scope, not
-    small talk) go too: every customer message is answered with its best hit, which is the
-    ranking alone. Calibration keeps them: its rows are the messages the threshold decides on.
-    """
-    dropped = {CONFIDENCE} | (set() if reading else set(READING))
-    return [dataclasses.replace(r, conditions=tuple(c for c in r.conditions if c.fact not in dropped))
+def always_answering(rules: list[Rule]) -> list[Rule]:
+    """The rules with every answer rule's confidence condition dropped: they answer any hit."""
+    return [dataclasses.replace(r, conditions=tuple(c for c in r.conditions if c.fact != CONFIDENCE))
             if r.action == "answer" else r for r in rules]
+
+
+def ranking_alone(rules: list[Rule]) -> list[Rule]:
+    """Only the answer rules, without their conditions on the confidence and on how the message
+    reads (a question, in scope, not small talk): every customer message is answered with its
+    best hit, whatever the risk flags, guards and cool-downs would do. That is the ranking alone;
+    calibration keeps always_answering's rules, whose answers are the ones the threshold decides.
+    """
+    dropped = {CONFIDENCE, *READING}
+    return [dataclasses.replace(r, conditions=tuple(c for c in r.conditions if c.fact not in dropped))
+            for r in rules if r.action == "answer"]
 
 
 def run_set(real: RealSet, settings: Settings, parts: tuple[str, ...] = PARTS,
@@ -159,9 +164,10 @@ def run_set(real: RealSet, settings: Settings, parts: tuple[str, ...] = PARTS,
         real.write_knowledge(kb)
         run = settings.replace(knowledge_dir=kb, shadow=True, openai_api_key="", openai_base_url="")
         rules = load_rules(settings.rules_dir)
-        answered = _answers(questions, run.replace(home=Path(tmp) / "home"), rules, observe)
+        vectors: dict[str, bytes] = {}  # with embeddings: the entries' vectors, computed once for both replays
+        answered = _answers(questions, run.replace(home=Path(tmp) / "home"), rules, observe, vectors)
         ranked = _answers(questions, run.replace(home=Path(tmp) / "ranking"),
-                          always_answering(rules, reading=False), None)
+                          ranking_alone(rules), None, vectors)
         baseline = bm25s_top(kb, questions)
     rows = [{"ticket_id": q.conversation["ticket_id"], "part": q.part, "right": sorted(q.right),
              "answers": a, "ranked": r[0][:1] if r else [], "bm25s": b}
@@ -178,9 +184,11 @@ def _count(real: RealSet) -> int:
 
 
 def _answers(questions: list[Question], settings: Settings, rules: list[Rule],
-             observe: Callable[[Any], Any] | None) -> list[list[list[str]]]:
+             observe: Callable[[Any], Any] | None, vectors: dict[str, bytes]) -> list[list[list[str]]]:
     """For each question, the sources of its answer notes, in order."""
     runtime = build_runtime(settings, with_connectors=False, rules=rules)
+    if runtime.index.vectors:
+        _embed_entries(runtime, vectors)
     if observe:
         observe(runtime)
     out = []
@@ -195,6 +203,17 @@ def _answers(questions: list[Question], settings: Settings, rules: list[Rule],
     finally:
         runtime.close()
     return out
+
+
+def _embed_entries(runtime: Any, known: dict[str, bytes]) -> None:
+    """The entries' vectors, in the foreground as `vigil index` computes them: a fresh store has
+    none, and a replay only uses what is cached. Those `known` (hash -> vector) are reused, and
+    the ones computed are added to it."""
+    if known:
+        runtime.store.vectors.save_vectors(known)
+        runtime.index.rebuild()  # the index asks the store again for its entries' vectors
+    runtime.index.vectors.compute_missing()
+    known.update(runtime.store.vectors.cached_vectors(runtime.index._hashes))
 
 
 def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:

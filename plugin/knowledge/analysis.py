@@ -114,21 +114,31 @@ class Speller:
         return max(near, key=lambda c: (self._df[c], c)) if near else None
 
 
+QUERY_SATURATION = 8.0  # BM25's k3: a word said twice counts more, said ten times not ten times as much
+
+
 def repaired_terms(text: str, known: Callable[[str], int],
-                   correct: Callable[[str], str | None]) -> list[tuple[str, bool]]:
+                   correct: Callable[[str], str | None]) -> list[tuple[str, bool, float]]:
     """The question's stems, each misspelt word replaced by the knowledge base's own word.
 
     A word of five letters or more whose stem no entry has (`known(stem)` is how many do)
     becomes the stem `correct` finds ("stikethrough" -> "strikethrough"). Returns (stem,
-    repaired?) pairs, distinct stems, in order.
+    repaired?, weight) triples, distinct stems, in order. The weight is BM25's for a word the
+    question repeats, (k3 + 1) n / (k3 + n): a long message names its subject more than once
+    ("the router ... the router's light ... reset the router"), and plain BM25 counts that.
     """
-    out: dict[str, bool] = {}
+    out: dict[str, list] = {}
+    seen: dict[str, tuple[str, bool]] = {}  # word -> (stem, repaired?): each distinct word looked up once
     for word in words(_clean(text)):
-        stem = _STEMMER.stemWord(word)
-        if stem not in out and len(word) >= MIN_TYPO_LENGTH and word.isalpha() and not known(stem):
-            repaired = correct(stem)
-            if repaired:
-                out.setdefault(repaired, True)
-                continue
-        out.setdefault(stem, False)
-    return list(out.items())
+        if word not in seen:
+            stem, repaired = _STEMMER.stemWord(word), False
+            if len(word) >= MIN_TYPO_LENGTH and word.isalpha() and not known(stem):
+                fixed = correct(stem)
+                if fixed:
+                    stem, repaired = fixed, True
+            seen[word] = (stem, repaired)
+        stem, repaired = seen[word]
+        found = out.setdefault(stem, [repaired, 0])
+        found[1] += 1
+    k3 = QUERY_SATURATION
+    return [(stem, repaired, (k3 + 1) * n / (k3 + n)) for stem, (repaired, n) in out.items()]

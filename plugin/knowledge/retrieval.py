@@ -209,16 +209,15 @@ class KnowledgeIndex:
         terms = repaired_terms(text, known, lambda stem: self._speller(table, words).correct(stem))
         if not terms and not self.vectors:
             return []
-        keywords = [(words.get(t, -1), REPAIRED_WEIGHT if repaired else 1.0) for t, repaired in terms]
+        keywords = [(words.get(t, -1), weight * (REPAIRED_WEIGHT if repaired else 1.0))
+                    for t, repaired, weight in terms]
         similarity = self._similarity(text, hashes, scope, table)
         if similarity is None:
             ranked = table.top(keywords, limit, scope)
-        else:  # reciprocal-rank fusion of the keyword ranking and the ranking by meaning
+        else:  # the keyword ranking fused with the ranking by meaning
             by_words = table.top(keywords, DEPTH, scope)
-            candidates = np.flatnonzero(similarity > -np.inf)
-            by_meaning = candidates[np.lexsort((candidates, -similarity[candidates]))][:DEPTH]
             bm25 = dict(by_words)
-            ranked = [(d, bm25.get(d, 0.0)) for d, _ in fuse([d for d, _ in by_words], by_meaning)[:limit]]
+            ranked = [(d, bm25.get(d, 0.0)) for d, _ in fuse(by_words, similarity)[:limit]]
         # Whoosh's idf, log(N / (df + 1)) + 1, which the evidence threshold was calibrated on.
         # Evidence counts the words as written: a repair ranks, it is not proof (counted as
         # found, repairs let loosely related questions through the answer threshold).
