@@ -285,6 +285,6 @@ def lines(result: dict[str, Any]) -> list[str]:
             bm25 = "bm25s not installed" if f["bm25s"] is None else f"bm25s {f['bm25s']}"
             out.append(f"  {part}: {f['questions']} questions ({f['answerable']} answerable): answers citing a right "
                        f"entry first {f['right_first']} (of {f['answers']}); answerable answered right "
-                       f"{f['answered_right']}; unanswerable left alone {f['silence']}; ranking (always "
+                       f"{f['answered_right']}; unanswerable left alone {f['silence']}; ranking alone (always "
                        f"answering) {f['ranking']} vs {bm25}")
     return out
