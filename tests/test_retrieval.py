@@ -2,9 +2,12 @@
 
 import os
 import time
+from collections import Counter
 
 import pytest
+from hypothesis import example, given, strategies as st
 
+from plugin.knowledge.analysis import analyse, stem_counts
 from plugin.knowledge.retrieval import KnowledgeIndex, query_terms
 
 from .conftest import write_entry
@@ -227,6 +230,21 @@ def test_the_subject_a_story_repeats_decides_between_entries(index, knowledge_di
     index.refresh()
     story = "The router is in the office next to the printer. Since Monday the router drops, the router light is red."
     assert index.search(story)[0].entry_id == "devices/router"
+
+
+# Words that stem alike, stop words, codes, apostrophes, one-letter words and underscores:
+# what the index's counting takes shortcuts around.
+TEXT = st.lists(st.sampled_from(["Refund", "refunds", "refunded", "the", "can't", "o\u2019clock", "o'clock", "E-402",
+                                 "e402", "a", "_", "x_y", "Éclair", "ÉCLAIRS", "-", "'", "\n", "42"])
+                | st.text(max_size=12), max_size=40).map(" ".join)
+
+
+@given(texts=st.lists(TEXT, min_size=1, max_size=3))
+@example(texts=["Refunds refunded, o\u2019clock E-402 refund", "refund E402 o'clock"])
+def test_an_entrys_words_are_counted_as_the_question_analysis_reads_them(texts):
+    known: dict[str, str | None] = {}  # shared across texts, as across the entries of one build
+    for text in texts:
+        assert list(stem_counts(text, known).items()) == list(Counter(analyse(text)).items())
 
 
 def test_model_names_with_digits_are_kept_and_numbers_dropped():

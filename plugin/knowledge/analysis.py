@@ -68,15 +68,29 @@ def analyse(text: str) -> list[str]:
     return stems(words(text))
 
 
-def stem_counts(text: str) -> Counter[str]:
-    """How often each stem occurs in a text: what an entry's field is indexed as.
+def stem_counts(text: str, known: dict[str, str | None] | None = None) -> dict[str, int]:
+    """How often each stem occurs in a text, in the order the stems first occur: what an
+    entry's field is indexed as.
 
-    Each distinct word is stemmed once: a text repeats most of its words.
+    The same words as `words`, counted before they are filtered and stemmed: a text repeats
+    most of its words, so each distinct word is looked at once. `known` remembers, across the
+    texts of one build, each word's stem (None: a word left out), so a word is stemmed once
+    per build rather than once per entry; together this is most of building an index.
     """
-    counts = Counter(words(text))
-    stemmed: Counter[str] = Counter()
-    for stem, n in zip(_STEMMER.stemWords(list(counts)), counts.values()):
-        stemmed[stem] += n
+    known = {} if known is None else known
+    if "-" in text:  # the substitutions cost more than looking for what they replace
+        text = searchable(text)
+    text = text.lower()
+    if "'" in text or "\u2019" in text:
+        text = _APOSTROPHE.sub("", text)
+    counts = Counter(_TOKEN.findall(text))
+    new = [w for w in counts if w not in known]
+    for word, stem in zip(new, _STEMMER.stemWords(new)):
+        known[word] = stem if len(word) > 1 and word not in STOP_WORDS and word != "_" else None
+    stemmed: dict[str, int] = {}
+    for stem, n in zip(map(known.__getitem__, counts), counts.values()):
+        if stem is not None:
+            stemmed[stem] = stemmed.get(stem, 0) + n
     return stemmed
 
 

@@ -172,13 +172,14 @@ class KnowledgeIndex:
     def _write(self, on_disk: dict, changed: list[str], removed: list[str]) -> None:
         entries, words = dict(self._entries), dict(self._words)
         skipped = {}
+        stems: dict[str, str | None] = {}  # each word's stem, worked out once for this build
         for entry_id_ in removed:
             del entries[entry_id_]
         for entry_id_ in changed:
             path, stamp = on_disk[entry_id_]
             entries.pop(entry_id_, None)
             try:
-                entries[entry_id_] = _indexed(load_entry(self.knowledge_dir, path), stamp, words)
+                entries[entry_id_] = _indexed(load_entry(self.knowledge_dir, path), stamp, words, stems)
             except KnowledgeError as exc:
                 log.warning("skipping knowledge file: %s", exc)
                 skipped[entry_id_] = (stamp, str(exc))
@@ -277,12 +278,17 @@ class KnowledgeIndex:
         """Nothing to release: the index is read whole into memory."""
 
 
-def _indexed(entry: Entry, stamp: str, words: dict[str, int]) -> _Indexed:
-    """An entry's analysed fields as (field, word id, count) rows; new words get the next ids."""
+def _indexed(entry: Entry, stamp: str, words: dict[str, int], stems: dict[str, str | None]) -> _Indexed:
+    """An entry's analysed fields as (field, word id, count) rows; new words get the next ids.
+
+    `stems` is the stem of each word seen so far in this build (stem_counts).
+    """
     fields = (entry.title, " ".join(entry.tags), " ".join(entry.products), entry.body)
-    rows = [(f, words.setdefault(word, len(words)), n)
-            for f, text in enumerate(fields) for word, n in stem_counts(text).items()]
     assert len(fields) == len(FIELDS)
+    numbers: list[int] = []  # the rows, flat: one array is built from them, not one per row
+    for f, text in enumerate(fields):
+        for word, n in stem_counts(text, stems).items():
+            numbers += (f, words.setdefault(word, len(words)), n)
     return _Indexed(stamp, entry.title, entry.body, entry.sources,
                     tuple(p.strip().lower() for p in entry.products),
-                    np.array(rows, dtype=np.int32).reshape(-1, 3).tobytes())
+                    np.array(numbers, dtype=np.int32).tobytes())
