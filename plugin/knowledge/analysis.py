@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Callable, Iterable
 
 import Stemmer  # PyStemmer: Snowball's compiled stemmers, no data to download
@@ -98,9 +99,16 @@ def _clean(question: str) -> str:
     return _NOISE.sub(" ", searchable(question))
 
 
+@lru_cache(maxsize=32)
+def _question_words(text: str) -> tuple[str, ...]:
+    # A search reads its question twice (repaired_terms to rank, query_terms for the evidence):
+    # cleaning it is the costlier half of either, so it is done once.
+    return tuple(words(_clean(text)))
+
+
 def query_terms(text: str) -> list[str]:
     """The distinct stems of a question, noise (ids, e-mails, names, links) removed."""
-    return list(dict.fromkeys(analyse(_clean(text))))
+    return list(dict.fromkeys(stems(_question_words(text))))
 
 
 MIN_TYPO_LENGTH = 5  # shorter words have too many neighbours one edit away to guess
@@ -143,7 +151,7 @@ def repaired_terms(text: str, known: Callable[[str], int],
     """
     out: dict[str, list] = {}
     seen: dict[str, tuple[str, bool]] = {}  # word -> (stem, repaired?): each distinct word looked up once
-    for word in words(_clean(text)):
+    for word in _question_words(text):
         if word not in seen:
             stem, repaired = _STEMMER.stemWord(word), False
             if len(word) >= MIN_TYPO_LENGTH and word.isalpha() and not known(stem):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
 from typing import Iterator
@@ -184,8 +185,14 @@ def load_entry(root: Path, path: Path) -> Entry:
 
 def similarity(a: str, b: str) -> float:
     """Word overlap (Jaccard) of two texts: near-duplicate entries, repeated notes."""
-    wa, wb = set(re.findall(r"[a-z0-9]{3,}", a.lower())), set(re.findall(r"[a-z0-9]{3,}", b.lower()))
+    wa, wb = _word_set(a), _word_set(b)
     return len(wa & wb) / len(wa | wb) if wa and wb else 0.0
+
+
+@lru_cache(maxsize=256)
+def _word_set(text: str) -> frozenset[str]:
+    # Every search compares its hits' titles: the entries found often are read once, not each time.
+    return frozenset(re.findall(r"[a-z0-9]{3,}", text.lower()))
 
 
 def near_duplicates(title_a: str, body_a: str, title_b: str, body_b: str) -> float:

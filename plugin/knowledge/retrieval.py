@@ -58,6 +58,10 @@ class _Indexed:
     scope: tuple[str, ...]  # its products, lower case: to search one product's entries
     terms: bytes  # int32 rows (field, word id, count)
 
+    def word_ids(self) -> set[int]:
+        """The ids of the words the entry has, in any field: which of a question's it holds."""
+        return set(np.frombuffer(self.terms, dtype=np.int32)[1::3].tolist())
+
 
 class KnowledgeIndex:
     """The knowledge folder's entries, analysed, kept in step with the files."""
@@ -227,9 +231,10 @@ class KnowledgeIndex:
         enough = EVIDENCE_WORDS * (math.log(max(size, 2) / 2) + 1)  # three words only one entry has
         hits: list[Hit] = []
         for doc, relevance in ranked:
-            matched = sum(w for t, w in weights.items() if t in words and table.has(words[t], doc))
-            evidence = max(0.0, min(1.0, (matched - MISSING_PENALTY * (total - matched)) / enough))
             entry = entries[ids[doc]]
+            held = entry.word_ids()
+            matched = sum(w for t, w in weights.items() if words.get(t, -1) in held)
+            evidence = max(0.0, min(1.0, (matched - MISSING_PENALTY * (total - matched)) / enough))
             cosine = None if similarity is None or not np.isfinite(similarity[doc]) else float(similarity[doc])
             hit = Hit(ids[doc], entry.title, entry.body, round(evidence, 4), entry.sources, round(relevance, 4),
                       None if cosine is None else round(cosine, 4))

@@ -38,6 +38,7 @@ class Weights:
 
 
 WEIGHTS = Weights()
+FEW = 8  # up to this many best entries, picking them one by one beats partitioning the scores
 
 
 class ScoreTable:
@@ -66,21 +67,14 @@ class ScoreTable:
         pair_word = pair // max(size, 1)
         self._scores = np.bincount(where, weights=scores, minlength=len(pair))  # summed over fields
         self.df = np.bincount(pair_word, minlength=words)  # entries that have each word, in any field
-        self._start = np.searchsorted(pair_word, np.arange(words + 1))
+        # Where each word's row starts in _docs and _scores, as Python ints: a question looks up
+        # a few of them, and indexing a numpy array one item at a time costs more than a list.
+        self._bounds: list[int] = np.searchsorted(pair_word, np.arange(words + 1)).tolist()
         self._scopes: dict[str, list[int]] = {}
         for d, products in enumerate(scopes):
             for product in products:
                 self._scopes.setdefault(product, []).append(d)
         self.products = frozenset(self._scopes)  # every product an entry names, lower case
-
-    def _row(self, word: int) -> tuple[np.ndarray, np.ndarray]:
-        start, end = self._start[word], self._start[word + 1]
-        return self._docs[start:end], self._scores[start:end]
-
-    def has(self, word: int, doc: int) -> bool:
-        docs, _ = self._row(word)
-        i = np.searchsorted(docs, doc)
-        return bool(i < len(docs) and docs[i] == doc)
 
     def allowed(self, scope: tuple[str, ...]) -> np.ndarray:
         """Which entries name one of these products."""
@@ -95,18 +89,31 @@ class ScoreTable:
 
         Ties go to the lower entry number, so the order does not depend on numpy's partition.
         """
-        rows = [(self._row(w), weight) for w, weight in words if 0 <= w < len(self._start) - 1]
-        rows = [r for r in rows if len(r[0][0])]
-        if not rows:
+        bounds, all_docs, all_scores = self._bounds, self._docs, self._scores
+        docs, scores = [], []
+        for word, weight in words:
+            if 0 <= word < len(bounds) - 1 and bounds[word + 1] > bounds[word]:
+                start, end = bounds[word], bounds[word + 1]
+                docs.append(all_docs[start:end])
+                scores.append(all_scores[start:end] if weight == 1.0 else all_scores[start:end] * weight)
+        if not docs:
             return []
-        total = np.bincount(np.concatenate([docs for (docs, _), _ in rows]), minlength=self.size,
-                            weights=np.concatenate([s * weight for (_, s), weight in rows]))
+        total = np.bincount(np.concatenate(docs), weights=np.concatenate(scores), minlength=self.size)
         if scope:
             total[~self.allowed(scope)] = 0.0
         candidates = np.flatnonzero(total > 0)
         k = min(limit, len(candidates))
         if k == 0:
             return []
-        kth = np.partition(total[candidates], len(candidates) - k)[len(candidates) - k]
-        best = candidates[total[candidates] >= kth]
-        return [(int(d), float(total[d])) for d in best[np.lexsort((best, -total[best]))][:k]]
+        values = total[candidates]
+        if k <= FEW:  # argmax finds the first of equal scores, the lowest entry number
+            best: list[tuple[int, float]] = []
+            for _ in range(k):
+                i = int(values.argmax())
+                best.append((int(candidates[i]), float(values[i])))
+                values[i] = -np.inf
+            return best
+        kth = np.partition(values, len(candidates) - k)[len(candidates) - k]
+        chosen = candidates[values >= kth]
+        order = chosen[np.lexsort((chosen, -total[chosen]))][:k]
+        return list(zip(order.tolist(), total[order].tolist()))
