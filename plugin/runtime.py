@@ -93,7 +93,8 @@ def build_web(settings: Settings, dispatcher: Dispatcher) -> Web:
 
 
 def build_runtime(settings: Settings, with_connectors: bool = True,
-                  rules: list[Rule] | None = None, embed_entries: bool | None = None) -> Runtime:
+                  rules: list[Rule] | None = None, embed_entries: bool | None = None,
+                  durable_commits: bool = True) -> Runtime:
     """Open the store and index, load the rules, create the connectors and the deciding side.
 
     With a Redis URL, tickets come as jobs (`plugin.work.queue.run_worker`) and the loop only
@@ -103,9 +104,11 @@ def build_runtime(settings: Settings, with_connectors: bool = True,
     With an embeddings endpoint, entries' missing vectors are computed in a background thread
     when `embed_entries` (default: when the connectors run, as in `vigil serve` and `vigil
     worker`); otherwise, as in replay and evaluation, the cached vectors are used as they are.
+
+    `durable_commits=False`: the decider beside `vigil serve` (see plugin.store.database.Database).
     """
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.store_url)
+    store = Store(settings.store_url, durable=durable_commits)
     vectors = EntryVectors(Embedder(settings), store) if settings.embeddings_on else None
     index = KnowledgeIndex(settings.knowledge_dir, settings.index_dir, vectors)
     index.refresh()

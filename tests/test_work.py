@@ -13,8 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
+from sqlalchemy import event
 
 from connectors.events import Delivery, TicketRef
+from plugin.model import utcnow
 from plugin.runtime import Runtime, build_runtime
 from plugin.web.app import create_app
 from plugin.work.dispatch import Wake
@@ -187,3 +189,32 @@ def test_serve_decides_in_a_child_process_restarted_if_it_dies_and_stopped_with_
     assert codes == [0], c.log_text()[-3000:]
     assert "starting another" in c.log_text() and "Traceback" not in c.log_text()
     assert not os.path.exists(f"/proc/{again}") or open(f"/proc/{again}/stat").read().split()[2] == "Z"
+
+
+# -- issue 11: the decider's commits do not hold SQLite's write lock through an fsync ---------
+
+def commit_levels(rt) -> list[int]:
+    """PRAGMA synchronous at each commit of the runtime's store, from now on (2 waits for the disk)."""
+    levels: list[int] = []
+    event.listen(rt.store.db.engine, "commit", lambda conn: levels.append(
+        conn.connection.driver_connection.execute("PRAGMA synchronous").fetchone()[0]))
+    return levels
+
+
+def test_the_deciders_commits_do_not_wait_for_the_disk_but_a_notes_claim_and_the_web_do(settings):
+    decider = build_runtime(settings, with_connectors=False, durable_commits=False)
+    web = build_runtime(settings, with_connectors=False)
+    try:
+        by_decider, by_web = commit_levels(decider), commit_levels(web)
+        [outcome] = decider.pipeline.handle(msg_event("How do I reset my password?"))
+        assert outcome.note is not None and by_decider and set(by_decider) == {1}  # NORMAL: no fsync
+        note = decider.store.notes.notes_due(utcnow())[0]
+        del by_decider[:]
+        assert decider.store.notes.claim_note(note.id, utcnow())  # then the note leaves the machine
+        decider.store.inbox.take_lease("ticket:zendesk:42", "decider", 10)
+        assert by_decider[0] == 2 and set(by_decider[1:]) == {1}  # FULL for the claim only, and back
+        web.store.inbox.accept(Delivery("zendesk", "d-1", [msg_event("Where is my parcel?", ticket="43")]), b"{}")
+        assert by_web == [2]  # the acknowledgement's write is on disk before the 202
+    finally:
+        decider.close()
+        web.close()

@@ -21,8 +21,8 @@ from plugin.store.vectors import VectorQueries
 class Store:
     """The database and its queries: `store.inbox`, `.tickets`, `.notes`, `.learning`, `.operator`, `.vectors`."""
 
-    def __init__(self, url: str, **engine_options: Any):
-        self.db = Database(url, **engine_options)
+    def __init__(self, url: str, durable: bool = True, **engine_options: Any):
+        self.db = Database(url, durable, **engine_options)
         self.inbox = InboxQueries(self.db)
         self.tickets = TicketQueries(self.db)
         self.notes = NoteQueries(self.db)

@@ -45,17 +45,38 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     dbapi_connection.isolation_level = None
 
 
+def _sqlite_commit_without_fsync(dbapi_connection, _record) -> None:
+    # In WAL mode a commit then returns without waiting for the disk: it survives the process
+    # dying, not the machine losing power (the last commits may then be undone, in order). The
+    # database stays consistent either way; see Database's `durable`.
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
 def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
 class Database:
-    """The engine, and one transaction per unit of work."""
+    """The engine, and one transaction per unit of work.
 
-    def __init__(self, url: str, **engine_options: Any):
-        self.engine: Engine = create_engine(driver_url(url), pool_pre_ping=True, **engine_options)
-        if url.startswith("sqlite"):
+    `durable=False` (SQLite only) is for the process that decides beside `vigil serve`'s web
+    process: its commits do not wait for the disk, so it holds SQLite's one write lock for
+    microseconds rather than an fsync's milliseconds, and the webhooks that wait for that
+    lock to store a delivery are acknowledged sooner. What it writes can be decided again
+    (the deliveries stay pending until their decisions land); a write that must be on disk
+    before something leaves the machine asks for it (`write(durable=True)`). The web
+    process's commits, which an acknowledgement promises, always wait for the disk.
+    """
+
+    def __init__(self, url: str, durable: bool = True, **engine_options: Any):
+        sqlite = url.startswith("sqlite")
+        # A pooled SQLite connection is a file, never dropped by a server: no ping per checkout.
+        self.engine: Engine = create_engine(driver_url(url), pool_pre_ping=not sqlite, **engine_options)
+        self.durable = durable or not sqlite
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            if not self.durable:
+                event.listen(self.engine, "connect", _sqlite_commit_without_fsync)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._unit: ContextVar[Connection | None] = ContextVar(f"vigil-unit-{id(self)}", default=None)
         # A read outside a unit needs no transaction: on PostgreSQL that saves a BEGIN and a
@@ -81,11 +102,15 @@ class Database:
                 self._unit.reset(token)
 
     @contextmanager
-    def write(self, savepoint: bool = False) -> Iterator[Connection]:
+    def write(self, savepoint: bool = False, durable: bool = False) -> Iterator[Connection]:
         """A transaction of its own, or the unit's; with savepoint, a write that may meet a
-        constraint (caught by the caller) undoes only itself, not the unit."""
+        constraint (caught by the caller) undoes only itself, not the unit. With durable, its
+        commit waits for the disk even in a database opened with durable=False."""
         conn = self._unit.get()
-        if conn is None:
+        if conn is None and durable and not self.durable:
+            with self._on_disk() as conn:
+                yield conn
+        elif conn is None:
             with self.engine.begin() as conn:
                 yield conn
         elif savepoint:
@@ -93,6 +118,19 @@ class Database:
                 yield conn
         else:
             yield conn
+
+    @contextmanager
+    def _on_disk(self) -> Iterator[Connection]:
+        """A transaction whose commit waits for the disk, on a connection that otherwise does not."""
+        with self.engine.connect() as conn:
+            driver = conn.connection.driver_connection  # outside a transaction: SQLite refuses it inside
+            assert driver is not None, "a checked-out connection has its driver's"
+            driver.execute("PRAGMA synchronous=FULL")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                driver.execute("PRAGMA synchronous=NORMAL")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -76,9 +76,10 @@ class NoteQueries:
         """Take the right to post this note now; False if another poster holds it.
 
         A conditional update, so it holds across threads and processes; the lease expires,
-        so a poster that died mid-post does not strand the note.
+        so a poster that died mid-post does not strand the note. On disk before the note is
+        posted: a claim lost with the machine's power would have the note posted twice.
         """
-        with self.db.write() as conn:
+        with self.db.write(durable=True) as conn:
             return conn.execute(update(notes).where(
                 notes.c.id == pk, notes.c.status == "drafted",
                 (notes.c.claimed_until.is_(None)) | (notes.c.claimed_until < now),
