@@ -9,6 +9,8 @@ logs and error messages show.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import logging
 import os
 import re
 import sys
@@ -24,6 +26,8 @@ else:  # pragma: no cover - Python 3.10
 
 from connectors import settings_classes
 from connectors.settings import coerce, field_types, secret_fields
+
+log = logging.getLogger(__name__)
 
 # Each helpdesk's own settings class (connectors/<name>/settings.py), by name. Its fields are
 # settings named <name>_<field> (zendesk_url, VIGIL_ZENDESK_URL) like any other here.
@@ -233,6 +237,7 @@ def _from_environment(names: Mapping[str, Any], environ: Mapping[str, str]) -> d
     """The settings the environment gives: VIGIL_<NAME>, or VIGIL_<NAME>_FILE naming a file
     that holds the value (how container platforms mount secrets; one trailing newline and
     surrounding spaces are not part of it)."""
+    _check_stray(names, environ)
     values = {}
     for name in names:
         env_name = _ENV_ALIASES.get(name, f"VIGIL_{name.upper()}")
@@ -255,6 +260,23 @@ def _from_environment(names: Mapping[str, Any], environ: Mapping[str, str]) -> d
         elif env_name in environ:
             values[name] = environ[env_name]
     return values
+
+
+def _check_stray(names: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    """A VIGIL_ variable that names no setting is a typo or a retired setting, never silence:
+    VIGIL_SHADOW_MODE=1 would otherwise leave a plugin meant to stay in shadow posting notes."""
+    meant = {"VIGIL_CONFIG", *(f"VIGIL_{name.upper()}_FILE" for name in names),
+             *(_ENV_ALIASES.get(name, f"VIGIL_{name.upper()}") for name in names)}
+    # VIGIL_TEST_* are the test suite's own (where its servers are), not the plugin's.
+    strays = (v for v in environ if v.startswith("VIGIL_") and not v.startswith("VIGIL_TEST_") and v not in meant)
+    for variable in sorted(strays):
+        setting = variable.removeprefix("VIGIL_").removesuffix("_FILE").lower()
+        if setting in RETIRED:
+            raise SettingsError(f"{variable}: {setting} is no longer a setting: {RETIRED[setting]}")
+        close = [_ENV_ALIASES[setting]] if setting in _ENV_ALIASES else \
+            difflib.get_close_matches(variable, sorted(meant), n=1)
+        log.warning("%s names no setting and is ignored%s", variable,
+                    f" (did you mean {close[0]}?)" if close else "")
 
 
 # Settings that became rule data: where the policy lives now.

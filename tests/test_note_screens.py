@@ -3,7 +3,7 @@
 The notes are made by the pipeline from conversations (answer, flag, nudge, brief, summary),
 rendered by the Zendesk connector's renderer, and opened in Chromium inside a page styled
 like Zendesk's internal-note box. The assertions read what the browser built (lists, links
-and their attributes); the screenshots are written to VIGIL_NOTE_SCREENSHOTS (or pytest's
+and their attributes); the screenshots are written to VIGIL_TEST_NOTE_SCREENSHOTS (or pytest's
 temporary folder) for a person to judge. Uses the browser fixture of tests/test_browser.py.
 """
 
@@ -32,7 +32,7 @@ code {{ background: #e9ebed; padding: 0 3px; border-radius: 2px; }}
 
 
 def shots_dir(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("VIGIL_NOTE_SCREENSHOTS") or tmp_path)
+    folder = Path(os.environ.get("VIGIL_TEST_NOTE_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -61,3 +61,21 @@ def test_the_retired_flag_window_setting_says_where_the_window_lives_now(no_conf
     (no_config / "vigil.toml").write_text("[vigil]\nflag_window_hours = 12\n")
     with pytest.raises(SettingsError, match=r"flag_window_hours is no longer a setting: .*rules/risk.yml"):
         load_settings(environ={})
+
+
+def test_a_retired_setting_in_the_environment_is_refused_too(no_config):
+    with pytest.raises(SettingsError, match=r"VIGIL_FLAG_WINDOW_HOURS: flag_window_hours is no longer a setting"):
+        load_settings(environ={"VIGIL_FLAG_WINDOW_HOURS": "12"})
+
+
+def test_a_vigil_variable_that_names_no_setting_is_named_in_a_warning(no_config, caplog):
+    """A typo must not pass silently: VIGIL_SHADOW_MODE=1 would leave the plugin posting."""
+    settings = load_settings(environ={"VIGIL_SHADOW_MODE": "1", "VIGIL_OPENAI_API_KEY": "sk-x"})
+    assert settings.shadow is False and settings.openai_api_key == ""
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "VIGIL_OPENAI_API_KEY names no setting and is ignored (did you mean OPENAI_API_KEY?)" in warned
+    assert "VIGIL_SHADOW_MODE names no setting and is ignored (did you mean VIGIL_SHADOW?)" in warned
+    caplog.clear()
+    load_settings(environ={"VIGIL_SHADOW": "1", "VIGIL_CONFIG": "vigil.toml", "OPENAI_API_KEY": "sk-x",
+                           "VIGIL_TEST_POSTGRES": "postgresql://127.0.0.1/test"})
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]  # every one of these is read
