@@ -8,8 +8,10 @@ Entry vectors are computed in batches by a background thread (or by `vigil index
 foreground), stored by the hash of the text embedded, and computed again only when that text
 changes; deciding never waits for them: an entry without a vector yet is ranked by BM25F
 alone. A question's vector is asked for with a short timeout; when the server is down, slow
-or answers an error, the question is ranked by BM25F alone and the server is left alone for
-a while (RETRY_AFTER), so that a dead server does not cost a timeout per question. Each
+or answers an error, the question is ranked by BM25F alone, and after an error or a few
+timeouts in a row the server is left alone for a while (RETRY_AFTER), so that a dead server
+does not cost a timeout per question while one slow answer (a long message) does not turn
+meaning off for the next thirty seconds of questions. Each
 question's call is counted by outcome, and the counts reach /metrics through the store.
 
 Query and passage are told apart as the model family needs: E5 and NVIDIA's retrievers take
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 BATCH = 8  # entries per request when computing entry vectors
 PASSAGE_TIMEOUT = 300.0  # seconds for one batch of entries: a busy CPU server takes seconds per entry
 RETRY_AFTER = 30.0  # seconds without asking for question vectors after a failure
+TIMEOUTS_BEFORE_REST = 3  # question timeouts in a row that count as a failure
 FLUSH_EVERY = 10.0  # seconds between writes of the call counts to the store
 PASSAGE_CHARS = 4000  # of an entry's title and body: models read ~512 tokens anyway
 
@@ -57,6 +60,7 @@ class Embedder:
         self._counts: dict[str, list[float]] = {}  # outcome -> [calls, seconds], not yet in the store
         self._lock = threading.Lock()
         self._resting_until = 0.0
+        self._slow = 0  # question timeouts in a row
 
     def identity(self) -> str:
         """What a vector depends on besides the text: model and how a passage is marked."""
@@ -80,11 +84,18 @@ class Embedder:
                                  s.embeddings_timeout_seconds)[0]
         except EmbeddingsError as exc:
             seconds = time.monotonic() - started
-            self._resting_until = time.monotonic() + RETRY_AFTER
             outcome = "timeout" if "timed out" in str(exc).lower() else "failed"
-            log.warning("embeddings endpoint: %s; ranking by BM25F alone for %.0f s", exc, RETRY_AFTER)
             self._count(outcome, seconds)
+            # One slow answer (a long message on a busy CPU server) says little; an error, or
+            # timeouts in a row, say the server is down or swamped: leave it alone a while.
+            self._slow = self._slow + 1 if outcome == "timeout" else TIMEOUTS_BEFORE_REST
+            if self._slow >= TIMEOUTS_BEFORE_REST:
+                self._resting_until = time.monotonic() + RETRY_AFTER
+                log.warning("embeddings endpoint: %s; ranking by BM25F alone for %.0f s", exc, RETRY_AFTER)
+            else:
+                log.warning("embeddings endpoint: %s; this question is ranked by BM25F alone", exc)
             return None
+        self._slow = 0
         self._count("used", time.monotonic() - started)
         return vector
 
