@@ -218,3 +218,35 @@ def test_the_deciders_commits_do_not_wait_for_the_disk_but_a_notes_claim_and_the
     finally:
         decider.close()
         web.close()
+
+
+def test_a_processs_sqlite_writes_take_turns_rather_than_poll_the_lock(settings):
+    """A second writer waits its turn before its transaction begins, woken by the first's
+    commit, not inside SQLite's busy handler (which sleeps up to 100 ms between tries)."""
+    import threading
+    web = build_runtime(settings, with_connectors=False)
+    try:
+        db, times = web.store.db, {}
+
+        def first() -> None:
+            with db.write() as conn:
+                conn.exec_driver_sql("UPDATE leases SET holder = holder")  # takes SQLite's write lock
+                times["first began"] = time.monotonic()
+                time.sleep(0.3)
+                times["first ends"] = time.monotonic()  # its commit comes next
+
+        def second() -> None:
+            with db.write() as conn:
+                times["second began"] = time.monotonic()
+                conn.exec_driver_sql("UPDATE leases SET holder = holder")
+
+        a = threading.Thread(target=first)
+        a.start()
+        wait_for(lambda: "first began" in times or None, 10, "the first writer")
+        b = threading.Thread(target=second)
+        b.start()
+        a.join()
+        b.join()
+        assert times["second began"] > times["first ends"]  # queued before BEGIN, not in the busy handler
+    finally:
+        web.close()
