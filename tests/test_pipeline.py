@@ -82,7 +82,7 @@ def test_opt_out_tag_silences(runtime):
 def test_question_outside_the_knowledge_base_stays_silent(runtime):
     outcomes = runtime.pipeline.handle(msg_event("Do you sell gift wrapping for birthday presents?"))
     assert actions(outcomes) == [("silent", None)]
-    assert "answer_confidence >= 0.25" in outcomes[0].decision.reason
+    assert "answer_confidence >= 0.35" in outcomes[0].decision.reason
 
 
 def test_analyst_public_reply_is_not_answered(runtime):
@@ -122,7 +122,7 @@ def test_a_huge_comment_is_stored_whole_and_decided_on_its_start_and_end(runtime
     """Issue 11 defect 1: deciding reads at most decide_max_chars of a comment (its start and
     its end, where a question after a pasted log is), so no comment can take long to decide."""
     from .test_linear_text import deadline
-    text = "x" * 64_000 + " How do I reset my password?"
+    text = "x" * 64_000 + "\nHow do I reset my password?"  # a pasted log, then the question on its line
     with deadline(5.0):
         [outcome] = runtime.pipeline.handle(msg_event(text))
     assert outcome.decision.action == "answer"  # the question at the end was read

@@ -8,12 +8,21 @@ inside shares):
 
 - coverage: the share of the question's word weight that the entry contains;
 - title_coverage: the share of the entry's title words the question contains;
+- question_in_title: the share of the question's word weight that the entry's title contains:
+  an entry on the same product but about another question shares the product's words, in
+  its body, more than the title's (StackFAQ's questions nothing answers are such);
+- phrases: the share of the question's adjacent word pairs that the entry has side by side
+  ("forward email" against "email ... forwarded to a team");
 - margin: how much more of the question the best entry covers than the next one;
+- runner_up: the next entry's BM25F score as a share of the best one's (0.5..1, see
+  runner_up()): near 1 when two entries fit the question as well (a ratio of two scores of
+  one query on one base, so the base's size cancels out);
 - matched (log): how many of the question's words the entry contains: two words in common
   out of two is weaker evidence than six out of six;
 - question, interrogative: a question mark; a sentence opening as a question does;
-- similarity: the embedding cosine of question and entry, when an embeddings endpoint ranks
-  (a model fitted with it is used only for hits that carry it).
+- similarity, similarity_margin: the embedding cosine of question and entry, and its lead
+  over the next entry's, when an embeddings endpoint ranks (a model fitted with them is used
+  only for hits that carry them).
 
 A logistic regression over them, fitted by `vigil eval --calibrate` on labelled questions
 (plugin/evaluation/calibration.py), turns them into a probability. Its coefficients are a
@@ -32,9 +41,13 @@ from typing import Any, Callable
 
 import yaml
 
+from plugin.knowledge.analysis import analyse
+
 MODEL_FILE = Path(__file__).resolve().with_name("answerability.yml")
 EMBEDDINGS_MODEL_FILE = MODEL_FILE.with_name("answerability.embeddings.yml")  # written when fitted with embeddings
-FEATURES = ("coverage", "title_coverage", "margin", "matched", "question", "interrogative")
+FEATURES = ("coverage", "title_coverage", "question_in_title", "phrases", "margin", "runner_up", "matched",
+            "question", "interrogative")
+EMBEDDING_FEATURES = ("similarity", "similarity_margin")  # only when hits carry a cosine
 _OPENS = re.compile(r"(?:^|[.!?\n]\s*)(?:how|what|why|where|when|which|who|is|are|can|could|do|does|did|will|"
                     r"would|should|has|have)\b", re.I)
 
@@ -55,6 +68,23 @@ class Evidence:
     frequencies: dict[str, int]  # how many entries hold each query word
     size: int  # entries in the base
     similarity: float | None = None  # embedding cosine of the best hit, when embeddings rank
+    relevance: tuple[float, ...] = ()  # BM25F scores of the first two hits
+    similarities: tuple[float | None, ...] = ()  # embedding cosines of the first two hits
+    pairs: frozenset[tuple[str, str]] = frozenset()  # the best hit's adjacent (analysed) words
+
+
+def runner_up(relevance: tuple[float, ...]) -> float:
+    """The next hit's BM25F score as a share of the best one's, in 0.5..1.
+
+    A lone hit reads as a tie (1.0), not as a clear lead: on a small base an entry that
+    shares two words with a question is often the only one that shares any, which says
+    nothing about whether it answers. Below half, the best entry is clear of the next, and
+    how far clear says no more (the labelled rows hardly go lower, so a fit there would be
+    an extrapolation). A best hit found by meaning alone (BM25F 0) has no lead in words: 1.0.
+    """
+    if len(relevance) < 2 or relevance[0] <= 0:
+        return 1.0
+    return max(0.5, min(1.0, relevance[1] / relevance[0]))
 
 
 def features(e: Evidence) -> dict[str, float]:
@@ -62,19 +92,25 @@ def features(e: Evidence) -> dict[str, float]:
     weights = {t: idf(e.frequencies.get(t, 0), n) for t in e.query}
     total = sum(weights.values()) or 1.0
 
-    def covered(words: frozenset[str]) -> float:
+    def covered(words: frozenset[str] | set[str]) -> float:
         return sum(w for t, w in weights.items() if t in words) / total
     best = e.entries[0] if e.entries else frozenset()
     coverage = covered(best)
     title = set(e.title)
+    adjacent = list(zip(e.query, e.query[1:]))
     values = {"coverage": coverage,
               "title_coverage": len(title & set(e.query)) / len(title) if title else 0.0,
+              "question_in_title": covered(title),
+              "phrases": sum(p in e.pairs for p in adjacent) / len(adjacent) if adjacent else 0.0,
               "margin": coverage - (covered(e.entries[1]) if len(e.entries) > 1 else 0.0),
+              "runner_up": runner_up(e.relevance),
               "matched": math.log1p(sum(t in best for t in e.query)),
               "question": float("?" in e.message),
               "interrogative": float(bool(_OPENS.search(e.message)))}
     if e.similarity is not None:
         values["similarity"] = e.similarity
+        following = e.similarities[1] if len(e.similarities) > 1 else None
+        values["similarity_margin"] = e.similarity - following if following is not None else 0.0
     return values
 
 
@@ -101,6 +137,12 @@ class Model:
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
+def _pairs(title: str, body: str) -> frozenset[tuple[str, str]]:
+    """An entry's adjacent analysed words (stop words dropped, as in a query)."""
+    words = analyse(f"{title}\n{body}")
+    return frozenset(zip(words, words[1:]))
+
+
 class AnswerabilityError(ValueError):
     """The answerability file cannot be read; the message says which file and why."""
 
@@ -115,7 +157,7 @@ def load_model(path: Path = MODEL_FILE) -> Model:
                       data.get("provenance") or {})
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise AnswerabilityError(f"{path}: not an answerability model ({type(exc).__name__}: {exc})") from None
-    unknown = set(model.features) - {*FEATURES, "similarity"}
+    unknown = set(model.features) - {*FEATURES, *EMBEDDING_FEATURES}
     if unknown or not all(s > 0 for s in model.scale):
         raise AnswerabilityError(f"{path}: unknown features {sorted(unknown)} or a scale that is not positive")
     return model
@@ -134,13 +176,16 @@ class Answerability:
         self._words: Callable[[str], list[str]] = query_terms
         # An entry's words, analysed once per version of its text (bodies run to hundreds of words).
         self._entry_words = lru_cache(maxsize=4096)(lambda title, body: frozenset(query_terms(f"{title}\n{body}")))
+        self._entry_pairs = lru_cache(maxsize=4096)(_pairs)
 
     def evidence(self, message: str, query: str, hits: list[Any]) -> Evidence:
         terms = self._words(query)
         size, frequencies = self.index.frequencies(terms)
         return Evidence(message, terms, [self._entry_words(h.title, h.body) for h in hits[:2]],
                         self._words(hits[0].title) if hits else [], frequencies, size,
-                        getattr(hits[0], "similarity", None) if hits else None)
+                        getattr(hits[0], "similarity", None) if hits else None,
+                        tuple(h.relevance for h in hits[:2]), tuple(h.similarity for h in hits[:2]),
+                        self._entry_pairs(hits[0].title, hits[0].body) if hits else frozenset())
 
     def assess(self, message: str, query: str, hits: list[Any]) -> tuple[float, dict[str, float]]:
         """(confidence, features) for the best hit of `query`; (0, {}) when there is none."""

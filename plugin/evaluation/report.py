@@ -37,7 +37,7 @@ from typing import Any, Iterator
 from tqdm import tqdm
 
 from plugin.evaluation import grounding, reading, realsets
-from plugin.decision.answerability import load_model
+from plugin.decision.answerability import EMBEDDINGS_MODEL_FILE, load_model
 from plugin.evaluation.labelled import evaluate_detailed
 from plugin.learning.cases import Case
 from plugin.evaluation.learning import HELPDESK, helpdesk_cases
@@ -142,8 +142,13 @@ def calibration_suite(settings: Settings) -> dict[str, Any]:
     model = load_model()
     in_force = sorted({c.value for r in load_rules(settings.rules_dir) if r.action == "answer"
                        for c in r.conditions if c.fact == "answer_confidence" and c.op == ">="})
-    return {"in_force": in_force, "weights": dict(zip(model.features, model.weights)),
-            "intercept": model.intercept, "provenance": model.provenance}
+    out = {"in_force": in_force, "weights": dict(zip(model.features, model.weights)),
+           "intercept": model.intercept, "provenance": model.provenance}
+    if EMBEDDINGS_MODEL_FILE.exists():  # used instead for hits that carry an embedding similarity
+        embedded = load_model(EMBEDDINGS_MODEL_FILE)
+        out["embeddings"] = {"weights": dict(zip(embedded.features, embedded.weights)),
+                             "intercept": embedded.intercept, "provenance": embedded.provenance}
+    return out
 
 
 # --- 2. and 3. grounding, and the learning curve ------------------------------------------

@@ -90,6 +90,11 @@ def calibration(fig: Figure, f: dict[str, Any]) -> None:
             points = c["curve"]
             ax.plot([p["predicted"] for p in points], [p["observed"] for p in points], marker, markersize=4,
                     label=f"{name} {part} ({c['rows']} answers)")
+    embedded = f["calibration"].get("embeddings", {}).get("provenance", {}).get("calibration", {})
+    for name, c in embedded.get("report", {}).items():  # the model used when hits carry a cosine
+        points = c["curve"]
+        ax.plot([p["predicted"] for p in points], [p["observed"] for p in points], "^:", markersize=4,
+                label=f"{name} report, with embeddings ({c['rows']} answers)")
     for t in f["calibration"]["in_force"]:
         ax.axvline(t, color="#2f855a", linewidth=1.5, label=f"the rules' threshold {t}")
     ax.set_xlim(0, 1)

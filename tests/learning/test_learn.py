@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -230,19 +231,26 @@ def test_a_threshold_change_is_proposed_with_its_examples_and_gated(repo, settin
     from plugin.learning.plan import threshold_proposal
     from plugin.decision.rulebook import load_rules
     lesson = extract_offline(RESET)
+    [shipped] = {c.value for r in load_rules(settings.rules_dir) if r.action == "answer"
+                 for c in r.conditions if c.fact == "answer_confidence"}
+    lowest = round(shipped - 0.14, 3)
     near = [(replace(lesson, case=case(str(200 + i), f"question {i}", "answer")), score)
-            for i, score in enumerate((0.11, 0.13, 0.16))]  # just under the rules' 0.25
+            for i, score in enumerate((lowest, round(shipped - 0.12, 3), round(shipped - 0.09, 3)))]  # just under
     assert threshold_proposal(near[:2], settings.rules_dir, repo) == []  # two cases are not enough
-    [rule] = threshold_proposal(near + [(near[0][0], 0.05)], settings.rules_dir, repo)  # 0.05: too far under
+    far = round(shipped - 0.3, 3)  # too far under to count
+    [rule] = threshold_proposal(near + [(near[0][0], far)], settings.rules_dir, repo)
     assert (rule.kind, rule.path, rule.tickets) == ("rule", "rules/answer.yml", ("zendesk:200", "zendesk:201", "zendesk:202"))
-    assert "answer_confidence >= 0.1\n" in rule.content and "answer_confidence >= 0.25\n" not in rule.content
+    proposed_value = math.floor(lowest / 0.025) * 0.025
+    assert f"answer_confidence >= {proposed_value:g}\n" in rule.content
+    assert f"answer_confidence >= {shipped:g}\n" not in rule.content
     assert rule.content.count("# learned from zendesk:") == 3
     passed, refused = gate([rule], repo, settings.knowledge_dir, settings.rules_dir)
     assert refused == [] and passed == [rule], refused  # rules check and rules test pass on the proposed file
     proposed = repo / "proposed"
     proposed.mkdir()
     (proposed / "answer.yml").write_text(rule.content)
-    assert {c.value for r in load_rules(proposed) for c in r.conditions if c.fact == "answer_confidence"} == {0.1}
+    assert {c.value for r in load_rules(proposed) for c in r.conditions if c.fact == "answer_confidence"} == {
+        float(f"{proposed_value:g}")}
 
 
 def test_lessons_by_model_go_through_the_real_client_redacted_and_are_judged():
