@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
-from plugin.decision.answerability import Answerability, AnswerabilityError, Evidence, features, load_model
+from plugin.decision.answerability import Answerability, AnswerabilityError, Evidence, feedback, features, load_model
 from plugin.decision.rulebook import load_rules
 from plugin.evaluation.calibration import curve, fit
 from plugin.knowledge.retrieval import KnowledgeIndex
@@ -165,3 +166,31 @@ def test_fit_recovers_a_known_logistic_relation():
     points = curve([model.probability(r) for r in rows], labels)
     assert sum(p["count"] for p in points) == len(rows)
     assert all(abs(p["predicted"] - p["observed"]) < 0.1 for p in points if p["count"] >= 100)
+
+
+def test_feedback_is_neutral_without_verdicts_or_with_as_many_of_each():
+    assert feedback(0, 0) == 0 and feedback(3, 3) == 0
+    shifted = 1 / (1 + math.exp(-feedback(0, 3)))  # an even chance, after three wrong verdicts
+    assert 0.25 < shifted < 0.35 and abs(feedback(3, 0) + feedback(0, 3)) < 1e-12
+
+
+def test_analysts_verdicts_on_an_entrys_answers_move_its_confidence_on_the_next_question(runtime):
+    from tests.test_pipeline import msg_event
+
+    def asked(ticket: str) -> float:
+        [outcome] = runtime.pipeline.handle(msg_event("How do I reset my password?", ticket=ticket))
+        assert outcome.decision.action == "answer" and outcome.note.sources[0] == "account/reset-password"
+        return outcome.decision.facts["answer_confidence"]
+
+    def verdict(ticket: str, command: str) -> None:
+        runtime.pipeline.handle(msg_event(f"@vigil {command}", role="analyst", public=False, minutes=1, ticket=ticket))
+
+    before = asked("1")
+    verdict("1", "wrong")
+    assert runtime.store.notes.entry_verdicts() == {"account/reset-password": (0, 1)}
+    after = asked("2")
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    assert after < before and abs(logit(after) - logit(before) - feedback(0, 1)) < 0.01
+    verdict("2", "useful")
+    assert runtime.store.notes.entry_verdicts() == {"account/reset-password": (1, 1)}
+    assert asked("3") == before  # one of each: neutral again

@@ -24,6 +24,11 @@ inside shares):
   over the next entry's, when an embeddings endpoint ranks (a model fitted with them is used
   only for hits that carry them).
 
+The entry's past feedback then moves the odds: analysts' `@vigil useful` / `@vigil wrong` on
+answers that rested on it (feedback()). No labelled set carries verdicts to fit that on, so
+it is a fixed, stated prior instead: neutral with none, and a few verdicts move the odds a
+little (three `wrong` and none `useful`: 0.5 becomes 0.29).
+
 A logistic regression over them, fitted by `vigil eval --calibrate` on labelled questions
 (plugin/evaluation/calibration.py), turns them into a probability. Its coefficients are a
 data file beside this module, `answerability.yml`, with where they come from; the threshold
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -137,6 +143,15 @@ class Model:
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
+VERDICT_PRIOR = 2.0  # pseudo-verdicts of each kind an entry starts with: one verdict alone moves little
+VERDICTS_FRESH = 60.0  # seconds the verdicts are reused (the pipeline drops them when it records one)
+
+
+def feedback(useful: int, wrong: int) -> float:
+    """The shift in log-odds from an entry's verdicts: 0 with none, as many useful as wrong, or equal."""
+    return math.log((useful + VERDICT_PRIOR) / (wrong + VERDICT_PRIOR))
+
+
 def _pairs(title: str, body: str) -> frozenset[tuple[str, str]]:
     """An entry's adjacent analysed words (stop words dropped, as in a query)."""
     words = analyse(f"{title}\n{body}")
@@ -166,9 +181,12 @@ def load_model(path: Path = MODEL_FILE) -> Model:
 class Answerability:
     """The answer confidence of a query's hits, against one knowledge index."""
 
-    def __init__(self, index: Any, model: Model | None = None, with_embeddings: Model | None = None):
+    def __init__(self, index: Any, model: Model | None = None, with_embeddings: Model | None = None,
+                 verdicts: Callable[[], dict[str, tuple[int, int]]] | None = None):
         from plugin.knowledge.retrieval import query_terms
         self.index = index
+        self._verdicts = verdicts  # {entry id: (useful, wrong)} from the store; None: no feedback
+        self._known: tuple[float, dict[str, tuple[int, int]]] | None = None
         self.model = model or load_model()
         if with_embeddings is None and EMBEDDINGS_MODEL_FILE.exists():
             with_embeddings = load_model(EMBEDDINGS_MODEL_FILE)
@@ -193,4 +211,22 @@ class Answerability:
             return 0.0, {}
         values = features(self.evidence(message, query, hits))
         model = self.with_embeddings if self.with_embeddings and "similarity" in values else self.model
-        return round(model.probability(values), 4), values
+        probability = model.probability(values)
+        useful, wrong = self.verdicts().get(hits[0].entry_id, (0, 0))
+        if useful or wrong:  # probability is strictly inside 0..1 (Model clamps the log-odds)
+            values["feedback"] = feedback(useful, wrong)
+            probability = 1 / (1 + math.exp(-(math.log(probability / (1 - probability)) + values["feedback"])))
+        return round(probability, 4), values
+
+    def verdicts(self) -> dict[str, tuple[int, int]]:
+        """The entries' verdicts, read again after VERDICTS_FRESH seconds or a forget()."""
+        if self._verdicts is None:
+            return {}
+        now = time.monotonic()
+        if self._known is None or now - self._known[0] > VERDICTS_FRESH:
+            self._known = (now, self._verdicts())
+        return self._known[1]
+
+    def forget(self) -> None:
+        """A verdict was recorded: read them again before the next assessment."""
+        self._known = None

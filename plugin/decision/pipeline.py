@@ -43,7 +43,7 @@ class Pipeline:
         self.engine = engine
         self.index = index
         self._rules = {r.name: r for r in engine.rules}
-        self.answerability = Answerability(index)
+        self.answerability = Answerability(index, verdicts=store.notes.entry_verdicts)
 
     def handle(self, event: Event, shadow: bool | None = None,
                also: Callable[[], None] | None = None) -> list[Outcome]:
@@ -108,6 +108,7 @@ class Pipeline:
                     pk = self.store.tickets.record_decision(ticket, event, position, decision)
                     if decision.action == "record_feedback":
                         self.store.notes.record_feedback(ticket, (facts or {})["command"], event.occurred_at)
+                        self.answerability.forget()  # the entry's feedback weighs from the next question on
                     if note and decision.action != "silent":
                         self.store.notes.add_note(pk, ticket, decision.action, decision.rule, note.body, note.sources,
                                             note.drafter, "shadow" if shadow else "drafted", at=event.occurred_at)

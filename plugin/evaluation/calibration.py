@@ -53,6 +53,9 @@ class _Kept:
         self.inner = inner
         self.kept: tuple[float, dict[str, float]] | None = None
 
+    def __getattr__(self, name: str) -> Any:  # everything else is the wrapped one's
+        return getattr(self.inner, name)
+
     def assess(self, message: str, query: str, hits: list[Any]) -> tuple[float, dict[str, float]]:
         confidence, values = self.inner.assess(message, query, hits)
         if values and (self.kept is None or confidence > self.kept[0]):

@@ -57,6 +57,19 @@ class NoteQueries:
                 conn.execute(update(notes).where(notes.c.id == pk).values(feedback=verdict, feedback_at=at))
         return pk
 
+    def entry_verdicts(self) -> dict[str, tuple[int, int]]:
+        """Analysts' verdicts on answer notes, per entry the answer rested on (its first
+        source): {entry id: (useful, wrong)}. What the answer confidence weighs as past feedback."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(notes.c.sources, notes.c.feedback)
+                                .where(notes.c.action == "answer", notes.c.feedback.is_not(None))).all()
+        counts: dict[str, list[int]] = {}
+        for sources, verdict in rows:
+            cited = json.loads(sources)
+            if cited and verdict in ("useful", "wrong"):
+                counts.setdefault(cited[0], [0, 0])[verdict == "wrong"] += 1
+        return {entry: (useful, wrong) for entry, (useful, wrong) in counts.items()}
+
     def notes_due(self, now: datetime, ticket: TicketRef | None = None) -> list[Any]:
         """Notes to post now: per ticket only the oldest undelivered one, and only if due,
         so a note waiting on a retry holds back the ticket's later notes (order per ticket).
