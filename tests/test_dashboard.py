@@ -136,7 +136,7 @@ def test_token_in_the_url_sets_a_strict_cookie_and_redirects_to_the_clean_url(ap
 def test_decisions_show_rule_and_reason_and_silent_ones_filter(seeded):
     everything = page(seeded)
     assert "answer-customer-question" in everything
-    assert "which failed on answer_confidence &gt;= 0.35" in everything  # a silent decision's reason
+    assert "which failed on answer_confidence &gt;= 0.3" in everything  # a silent decision's reason
     assert "decision answer-row" in everything and "decision silent-row" in everything
     hidden = page(seeded, silent="hide")
     assert "decision answer-row" in hidden and "decision silent-row" not in hidden
@@ -184,7 +184,7 @@ def test_gap_examples_show_no_personal_data():
 
 
 def test_the_gap_threshold_is_the_customer_answer_rule_threshold(app):
-    assert answer_threshold(app.extensions["vigil"].engine.rules) == 0.35
+    assert answer_threshold(app.extensions["vigil"].engine.rules) == 0.3
 
 
 def test_most_used_knowledge_entries_count_citing_notes(seeded):

@@ -25,16 +25,16 @@ def facts(**changes):
 def test_answer_fires_with_reason(engine):
     [decision] = engine.decide(facts(is_question=True, in_scope=True, answer_confidence=0.8))
     assert (decision.action, decision.rule) == ("answer", "answer-customer-question")
-    assert "answer_confidence >= 0.35 (is 0.8)" in decision.reason
+    assert "answer_confidence >= 0.3 (is 0.8)" in decision.reason
 
 
 def test_silence_names_the_nearest_rule_and_the_failed_condition(engine):
     [decision] = engine.decide(facts(is_question=True, in_scope=True, answer_confidence=0.2))
     assert decision.action == "silent" and decision.rule is None
     assert "answer-customer-question" in decision.reason
-    assert "answer_confidence >= 0.35 (is 0.2)" in decision.reason
+    assert "answer_confidence >= 0.3 (is 0.2)" in decision.reason
     considered = {c["rule"]: c for c in decision.considered}
-    assert considered["answer-customer-question"]["failed"] == "answer_confidence >= 0.35 (is 0.2)"
+    assert considered["answer-customer-question"]["failed"] == "answer_confidence >= 0.3 (is 0.2)"
     assert considered["opted-out"]["fired"] is False
 
 

@@ -181,7 +181,7 @@ rules:
     action: answer
     priority: 10
     why: A careless rule that forgets to ask who wrote the message.
-    when: [is_question == true, answer_confidence >= 0.25]
+    when: [is_question == true, answer_confidence >= 0.05]
     examples:
       fire: [{is_question: true, answer_confidence: 0.9}]
       silent: [{is_question: false, answer_confidence: 0.9}]

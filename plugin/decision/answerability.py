@@ -14,9 +14,9 @@ inside shares):
 - phrases: the share of the question's adjacent word pairs that the entry has side by side
   ("forward email" against "email ... forwarded to a team");
 - margin: how much more of the question the best entry covers than the next one;
-- runner_up: the next entry's BM25F score as a share of the best one's (0.5..1, see
-  runner_up()): near 1 when two entries fit the question as well (a ratio of two scores of
-  one query on one base, so the base's size cancels out);
+- runner_up: the next entry's BM25F score as a share of the best one's (0.5..1, left out
+  without a rival, see runner_up()): near 1 when two entries fit the question as well (a
+  ratio of two scores of one query on one base, so the base's size cancels out);
 - matched (log): how many of the question's words the entry contains: two words in common
   out of two is weaker evidence than six out of six;
 - question, interrogative: a question mark; a sentence opening as a question does;
@@ -79,17 +79,17 @@ class Evidence:
     pairs: frozenset[tuple[str, str]] = frozenset()  # the best hit's adjacent (analysed) words
 
 
-def runner_up(relevance: tuple[float, ...]) -> float:
-    """The next hit's BM25F score as a share of the best one's, in 0.5..1.
+def runner_up(relevance: tuple[float, ...]) -> float | None:
+    """The next hit's BM25F score as a share of the best one's, in 0.5..1; None without a rival.
 
-    A lone hit reads as a tie (1.0), not as a clear lead: on a small base an entry that
-    shares two words with a question is often the only one that shares any, which says
-    nothing about whether it answers. Below half, the best entry is clear of the next, and
-    how far clear says no more (the labelled rows hardly go lower, so a fit there would be
-    an extrapolation). A best hit found by meaning alone (BM25F 0) has no lead in words: 1.0.
+    Below half, the best entry is clear of the next, and how far clear says no more (the
+    labelled rows hardly go lower: a fit there would be an extrapolation). A lone hit says
+    nothing either way (on a small base an entry sharing two words with a question is often
+    the only one sharing any), nor does a best hit found by meaning alone (BM25F 0): the
+    feature is left out, which the model reads as its average.
     """
     if len(relevance) < 2 or relevance[0] <= 0:
-        return 1.0
+        return None
     return max(0.5, min(1.0, relevance[1] / relevance[0]))
 
 
@@ -109,10 +109,12 @@ def features(e: Evidence) -> dict[str, float]:
               "question_in_title": covered(title),
               "phrases": sum(p in e.pairs for p in adjacent) / len(adjacent) if adjacent else 0.0,
               "margin": coverage - (covered(e.entries[1]) if len(e.entries) > 1 else 0.0),
-              "runner_up": runner_up(e.relevance),
               "matched": math.log1p(sum(t in best for t in e.query)),
               "question": float("?" in e.message),
               "interrogative": float(bool(_OPENS.search(e.message)))}
+    rival = runner_up(e.relevance)
+    if rival is not None:
+        values["runner_up"] = rival
     if e.similarity is not None:
         values["similarity"] = e.similarity
         following = e.similarities[1] if len(e.similarities) > 1 else None
@@ -132,7 +134,8 @@ class Model:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def probability(self, values: dict[str, float]) -> float:
-        z = self.intercept + sum(w * (values.get(f, 0.0) - m) / s for f, m, s, w in
+        """A feature left out (runner_up without a rival) counts as its mean: it moves nothing."""
+        z = self.intercept + sum(w * (values.get(f, m) - m) / s for f, m, s, w in
                                  zip(self.features, self.mean, self.scale, self.weights))
         return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 
