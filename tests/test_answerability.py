@@ -153,10 +153,14 @@ def test_a_model_file_that_is_not_one_is_a_clear_error(tmp_path):
         load_model(bad)
 
 
-def test_the_shipped_model_says_where_it_comes_from():
-    model = load_model()
-    assert {"fitted", "command", "data", "split", "calibration"} <= set(model.provenance)
-    assert all(part in model.provenance["calibration"] for part in ("dev", "report"))
+def test_the_shipped_models_say_where_they_come_from():
+    from plugin.decision.answerability import EMBEDDINGS_MODEL_FILE
+    offline, embedded = load_model(), load_model(EMBEDDINGS_MODEL_FILE)
+    for model in (offline, embedded):
+        assert {"fitted", "command", "data", "split", "calibration"} <= set(model.provenance)
+        assert all(part in model.provenance["calibration"] for part in ("dev", "report"))
+    assert offline.provenance["mode"] == "offline" and "similarity" not in offline.features
+    assert embedded.provenance["mode"] == "embeddings" and "similarity" in embedded.features
 
 
 def test_fit_recovers_a_known_logistic_relation():
