@@ -147,9 +147,13 @@ def test_a_problem_statement_is_searched_though_not_read_as_a_question(settings,
     from plugin.runtime import build_runtime
     text = "password reset link never arrives"
     shipped = build_runtime(settings)
+    searched = []
+    search = shipped.pipeline.index.search
+    shipped.pipeline.index.search = lambda *a, **k: searched.append(a) or search(*a, **k)  # type: ignore[method-assign]
     try:
         [outcome] = shipped.pipeline.handle(msg_event(text))
         assert outcome.decision.facts["is_question"] is False and outcome.decision.action != "answer"
+        assert searched == []  # no shipped rule answers a statement: no search on its path
     finally:
         shipped.close()
     rules = ranking_alone(load_rules(settings.rules_dir))

@@ -43,6 +43,14 @@ class Pipeline:
         self.engine = engine
         self.index = index
         self._rules = {r.name: r for r in engine.rules}
+        # A message not read as a question is searched only when some answer rule can answer
+        # it (the shipped ones want is_question; `vigil eval --real`'s ranking measure does not):
+        # a search, and with embeddings a model call, per chat message no rule reads is waste.
+        self._answers_statements = any(r.action == "answer" and all(c.fact != "is_question" for c in r.conditions)
+                                       for r in engine.rules)
+        # The actions a guard on the drafted note can silence (repeated-note: answer, brief,
+        # summarize): only their notes are compared with the earlier ones and decided again.
+        self._checked_after_drafting = {a for r in engine.rules if r.after_drafting for a in r.suppresses}
         self.answerability = Answerability(index, verdicts=store.notes.entry_verdicts)
 
     def handle(self, event: Event, shadow: bool | None = None,
@@ -144,6 +152,8 @@ class Pipeline:
         """
         if note is None:
             return replace(decision, action="silent", reason=f"{decision.reason}; nothing worth a note")
+        if decision.action not in self._checked_after_drafting:
+            return decision
         closest = max((similarity(note.body, earlier) for earlier in self.store.notes.note_bodies(ticket)),
                       default=0.0)
         return self.engine.recheck(decision, dict(decision.facts, note_similarity=closest))
@@ -161,9 +171,7 @@ class Pipeline:
         confidence = 0.0
         if asks:
             hits, confidence = self._search(event, text, conversation)
-        elif role == "customer" and kind in ("message", "created") and text.strip():
-            # Searched though not read as a question: the hits are there for any rule that
-            # answers problem statements too; the shipped rules still require is_question.
+        elif self._answers_statements and role == "customer" and kind in ("message", "created") and text.strip():
             hits, _ = self._search(event, text, conversation)
         elif kind in ("handover", "reopened") and conversation:
             hits = self.index.search(f"{ticket.subject} {conversation[0].body}")  # a similar case
