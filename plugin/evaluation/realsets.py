@@ -139,8 +139,7 @@ SETS: dict[str, Callable[[], RealSet]] = {"stackfaq": stackfaq, "customer_care":
 
 def always_answering(rules: list[Rule]) -> list[Rule]:
     """The rules with every answer rule's confidence condition dropped: they answer any hit."""
-    return [dataclasses.replace(r, conditions=tuple(c for c in r.conditions if c.fact != CONFIDENCE))
-            if r.action == "answer" else r for r in rules]
+    return [_without(r, {CONFIDENCE}) if r.action == "answer" else r for r in rules]
 
 
 def ranking_alone(rules: list[Rule]) -> list[Rule]:
@@ -149,9 +148,12 @@ def ranking_alone(rules: list[Rule]) -> list[Rule]:
     best hit, whatever the risk flags, guards and cool-downs would do. That is the ranking alone;
     calibration keeps always_answering's rules, whose answers are the ones the threshold decides.
     """
-    dropped = {CONFIDENCE, *READING}
-    return [dataclasses.replace(r, conditions=tuple(c for c in r.conditions if c.fact not in dropped))
-            for r in rules if r.action == "answer"]
+    return [_without(r, {CONFIDENCE, *READING}) for r in rules if r.action == "answer"]
+
+
+def _without(rule: Rule, facts: set[str]) -> Rule:
+    """The rule with its conditions on these facts dropped."""
+    return dataclasses.replace(rule, conditions=tuple(c for c in rule.conditions if c.fact not in facts))
 
 
 def run_set(real: RealSet, settings: Settings, parts: tuple[str, ...] = PARTS,
