@@ -108,8 +108,8 @@ def test_a_web_process_without_an_index_lists_the_files_left_out_and_keeps_up(se
     from plugin.work.dispatch import Wake
 
     read = []
-    parse = unreadable.parse_entry
-    monkeypatch.setattr(unreadable, "parse_entry", lambda entry, *a, **k: read.append(entry) or parse(entry, *a, **k))
+    load = unreadable.load_entry
+    monkeypatch.setattr(unreadable, "load_entry", lambda root, path: read.append(path.stem) or load(root, path))
     quota = knowledge_dir / "quota.md"
     quota.write_text(COLON_TITLE)
     app = create_app(settings.replace(admin_token="admin-t0ken"), dispatcher=Wake())

@@ -72,14 +72,13 @@ def entry_id(root: Path, path: Path) -> str:
     return path.relative_to(root).with_suffix("").as_posix()
 
 
-def parse_entry(entry_id_: str, text: str, loader: type | None = None) -> Entry:
+def parse_entry(entry_id_: str, text: str) -> Entry:
     """Split front matter from the body and validate it; raise KnowledgeError if wrong.
 
     Files are read as people write them: `tags: [api, 429]` (YAML reads 429 as a number),
     `tags: api, billing` (one string) and a lone scalar all become lists of strings.
-    By default the front matter is read by libyaml and, if it refuses it, by the pure-Python
-    loader, whose error messages and marks the fixes are written for (_front_matter); a
-    `loader` given is used alone.
+    The front matter is read by libyaml and, if it refuses it, by the pure-Python loader,
+    whose error messages and marks the fixes are written for (_front_matter).
     """
     def fail(problem: str, fix: str, line: int | None = None) -> KnowledgeError:
         return KnowledgeError(Finding(entry_id_, problem, line, fix))
@@ -94,7 +93,7 @@ def parse_entry(entry_id_: str, text: str, loader: type | None = None) -> Entry:
                    "end the front matter with a line `---` before the text", 1)
     front = parts[0][3:]
     try:
-        meta = _front_matter(front) if loader is None else yaml.load(front, Loader=loader) or {}  # noqa: S506
+        meta = _front_matter(front)
     except yaml.YAMLError as exc:
         line, fix = _yaml_fix(exc, front.split("\n"))
         reason = getattr(exc, "problem", None) or "invalid YAML"

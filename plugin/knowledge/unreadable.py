@@ -3,9 +3,9 @@
 `vigil serve`'s web processes decide nothing, so they have no index to ask which files it left
 out, yet the dashboard they serve must list them. Reading the whole knowledge base at every
 page view would cost as much as indexing it; a file is read again only when its modification
-time or size changes, and the scan asks libyaml first (about 10x faster than the pure-Python
-loader), parsing with the pure-Python loader only the files libyaml refuses, for the message,
-the line and the fix that `vigil knowledge check` would print.
+time or size changes, and it is read as the index reads it (entries.load_entry: libyaml first,
+the pure-Python loader only for the files libyaml refuses), with the message, the line and the
+fix that `vigil knowledge check` would print.
 """
 
 from __future__ import annotations
@@ -13,11 +13,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import yaml
-
-from plugin.knowledge.entries import Finding, KnowledgeError, entry_id, entry_paths, load_entry, parse_entry
-
-_FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # PyYAML built without libyaml: the slow one
+from plugin.knowledge.entries import Finding, KnowledgeError, entry_paths, load_entry
 
 
 class UnreadableFiles:
@@ -45,12 +41,7 @@ class UnreadableFiles:
 
     def _check(self, path: Path) -> Finding | None:
         try:
-            parse_entry(entry_id(self.root, path), path.read_text(encoding="utf-8"), loader=_FAST)
-            return None
-        except (KnowledgeError, OSError, UnicodeDecodeError):
-            pass
-        try:  # what the index itself would say, read the way it reads
             load_entry(self.root, path)
-            return None  # the loaders disagree: the index reads it, so it is not left out
+            return None
         except KnowledgeError as exc:
             return exc.finding
